@@ -1,0 +1,219 @@
+"""The command line: each command parses options, calls one library function and prints.
+
+Library errors (ExtractorError) become one clear message and exit status 1; heavy libraries are
+imported inside commands so ``extractor --help`` stays instant."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import ExtractorError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ExtractorError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="extractor")
+def main() -> None:
+    """Turn messy product text into clean, schema-valid attribute records.
+
+    \b
+    Quick start (embedded SmolLM2-135M model, runs on a laptop CPU):
+      extractor extract examples/products.jsonl --schema apparel -o records.jsonl
+      extractor schemas list
+    """
+
+
+# --- schemas -------------------------------------------------------------------------------
+
+@main.group()
+def schemas() -> None:
+    """List and show attribute schemas."""
+
+
+@schemas.command("list")
+def schemas_list() -> None:
+    """List the shipped schemas with their ids and attributes."""
+    from .schemas import load_schema, shipped_schemas
+
+    for name in shipped_schemas():
+        schema = load_schema(name)
+        click.echo(f"{name:<14} {schema.id:<28} {len(schema.attributes):>2} attributes: {', '.join(schema.names)}")
+
+
+@schemas.command("show")
+@click.argument("name_or_path")
+def schemas_show(name_or_path: str) -> None:
+    """Print a schema (shipped name or file path) after checking it."""
+    import json
+
+    from .schemas import load_schema
+
+    schema = load_schema(name_or_path)
+    click.echo(f"# id: {schema.id}")
+    click.echo(json.dumps(schema.document, indent=2, ensure_ascii=False))
+
+
+@schemas.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def schemas_check(path: str) -> None:
+    """Check a schema file against the supported subset; print its id."""
+    from .schemas import load_schema
+
+    schema = load_schema(path)
+    click.echo(f"ok: {schema.id} ({len(schema.attributes)} attributes)")
+
+
+# --- extract -------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True),
+              help="Output JSONL file (one record per input line); - for standard output.")
+@click.option("-s", "--schema", default=None,
+              help="Schema: a shipped name (see `extractor schemas list`) or a .schema.json path.")
+@click.option("--schema-field", default=None,
+              help="Input field naming each line's schema (lines without it use --schema).")
+@click.option("-m", "--model", default="smollm2-135m", show_default=True,
+              help="smollm2-135m (embedded), a Hugging Face id, a local model folder, or a .gguf file.")
+@click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="peft (LoRA) adapter folder to apply on top of the model.")
+@click.option("--quantize", type=click.Choice(["4bit"]), default=None,
+              help="Load the model in bitsandbytes NF4 4-bit (needs a CUDA GPU).")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
+              show_default=True, help="auto = float32 on CPU, bfloat16 on CUDA.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--shots", default=None, type=click.Path(exists=True),
+              help="Demonstrations: JSONL of {text, record}, or a folder of <schema>.jsonl. "
+                   "Default: those shipped with the schema.")
+@click.option("-k", "--k", "k", default=3, show_default=True, type=click.IntRange(0),
+              help="Demonstrations shown before each input (0 = zero-shot).")
+@click.option("--selection", type=click.Choice(["similar", "first", "random"]), default="similar",
+              show_default=True, help="How demonstrations are chosen for each input.")
+@click.option("--seed", default=0, show_default=True, help="Seed for --selection random.")
+@click.option("--decoding", type=click.Choice(["free", "constrained"]), default="free", show_default=True,
+              help="free: the model writes the JSON; constrained: the program writes the JSON, the model the values.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Inputs generated together.")
+@click.option("--max-retries", default=1, show_default=True, type=click.IntRange(0),
+              help="Re-asks after an invalid answer, showing the model the validator's messages.")
+@click.option("--max-text-tokens", default=512, show_default=True, type=click.IntRange(8),
+              help="Longer input texts are truncated (with a warning in the record).")
+@click.option("--max-new-tokens", default=None, type=click.IntRange(1),
+              help="Output token budget; default derived from the schema.")
+@click.option("--prompt", default="extract.v1", show_default=True, help="Prompt template id (prompts/<id>.jinja).")
+@click.option("--id-field", default="id", show_default=True, help="Input field with the record id.")
+@click.option("--text-field", "text_fields", multiple=True,
+              help="Input field(s) joined into the text (repeatable). Default: text, else title+description, "
+                   "else query, else input.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
+              help="Input format (auto: by extension).")
+@click.option("--resume", is_flag=True, help="Skip ids already in the output file and append the rest.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str,
+            adapter: str | None, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
+            selection: str, seed: int, decoding: str, batch_size: int, max_retries: int, max_text_tokens: int,
+            max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
+            resume: bool, progress: bool) -> None:
+    """Extract attribute records from INPUT (JSONL or CSV; - for standard input).
+
+    Every input line yields exactly one output line: a record whose `attributes` hold every schema
+    attribute (value or null), or an error record saying why. Each record carries its provenance
+    (model, adapter, prompt id, schema id).
+
+    \b
+    Examples:
+      extractor extract examples/products.jsonl --schema-field schema -o records.jsonl
+      extractor extract offers.csv --schema electronics --text-field title -o out.jsonl --resume
+    """
+    from .config import ExtractConfig
+    from .io import InputSpec, RecordWriter, count_lines, done_ids, read_documents
+    from .pipeline import Extractor, extract_stream
+    from .schemas import load_schema
+
+    if schema is None and schema_field is None:
+        raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
+    if resume and output == "-":
+        raise click.UsageError("--resume needs an output file (-o)")
+    spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
+    config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
+                           max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
+                           max_new_tokens=max_new_tokens)
+    first_schema = load_schema(schema) if schema else None
+    skip = done_ids(output) if resume else None
+    extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec),
+                                          shots=shots, adapter=adapter, quantize=quantize, dtype=dtype,
+                                          device=device, **vars(config))
+    total = count_lines(input_path) if input_path != "-" else None
+    bar = _progress_bar(progress, total, len(skip or ()))
+    with RecordWriter(output, append=resume) as writer:
+
+        def on_record(record):  # type: ignore[no-untyped-def]
+            writer.write(record)
+            if bar is not None:
+                bar.update(1)
+
+        summary = extract_stream(extractor, read_documents(input_path, spec), skip, on_record)
+    if bar is not None:
+        bar.close()
+    click.echo(summary.line(), err=True)
+
+
+def _first_line_schema(input_path: str, spec) -> str:  # type: ignore[no-untyped-def]
+    from .io import read_documents
+
+    for doc in read_documents(input_path, spec):
+        if doc.schema:
+            return doc.schema
+    raise click.UsageError(f"no line of {input_path} names a schema in field {spec.schema_field!r}; give --schema")
+
+
+def _progress_bar(enabled: bool, total: int | None, done: int):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="product", dynamic_ncols=True, file=sys.stderr)
+
+
+# --- further commands are added below this line --------------------------------------------
+
+# --- evaluate ------------------------------------------------------------------------------
+
+@main.command("evaluate")
+@click.option("--gold", "gold_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Benchmark gold JSONL (target_scores per offer; \"n/a\" = absent).")
+@click.option("--pred", "pred_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Our output records JSONL (one record per offer).")
+@click.option("--subset", is_flag=True,
+              help="Score only the gold offers that have a prediction (by id; a --limit run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of tables.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Also write per-attribute F1 bars to this PNG (needs matplotlib).")
+def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool, plot_path: str | None) -> None:
+    """Score records against benchmark gold: NN/NV/VN/VC/VW counts and precision, recall, F1
+    (percent, micro over all slots, per category and per attribute), exact and lenient."""
+    import json
+
+    from .evaluate.report import evaluation_to_dict, format_report, plot_attribute_f1
+    from .evaluate.scorer import evaluate_files
+
+    evaluation = evaluate_files(gold_path, pred_path, subset=subset)
+    if as_json:
+        click.echo(json.dumps(evaluation_to_dict(evaluation), indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_report(evaluation))
+    if plot_path:
+        written = plot_attribute_f1(evaluation, plot_path)
+        click.echo(f"plot written to {written}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

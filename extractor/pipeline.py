@@ -1,0 +1,269 @@
+"""The Extractor: text -> prompt -> model -> decoding -> JSON -> validation -> record.
+
+Read top to bottom, the methods follow the data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .backends.base import Backend
+from .config import ExtractConfig, ModelConfig
+from .decoding.free import output_budget
+from .decoding.parse import parse_json_object
+from .demos import DemoPool, Shot, load_shots
+from .errors import ExtractorError, PromptError
+from .prompts import render_messages
+from .records import Document, Provenance, Record
+from .resources import schemas_dir
+from .schemas import Schema, load_schema
+from .validate import check_record, reask_messages
+
+ShotsArg = str | Path | list[Shot] | None
+
+
+def resolve_shots(shots: ShotsArg, schema: Schema) -> list[Shot]:
+    """Demonstrations for ``schema``: a list as given; a JSONL file; a folder holding
+    ``<schema name>.jsonl``; or None for the ones shipped with the schema (if any)."""
+    if isinstance(shots, list):
+        return shots
+    if shots is None:
+        shipped = schemas_dir() / "shots" / f"{schema.name}.jsonl"
+        return load_shots(shipped, schema) if shipped.is_file() else []
+    path = Path(shots)
+    if path.is_dir():
+        path = path / f"{schema.name}.jsonl"
+        if not path.is_file():
+            raise PromptError(f"shots folder {shots} has no {schema.name}.jsonl")
+    return load_shots(path, schema)
+
+
+@dataclass
+class _Job:
+    """One document on its way through the pipeline."""
+
+    doc: Document
+    text: str
+    messages: list[dict[str, str]]
+    warnings: list[str] = field(default_factory=list)
+    attempts: int = 0
+    raw: str | None = None
+    problems: list[str] = field(default_factory=list)
+    record: Record | None = None
+
+
+class Extractor:
+    """Extracts attribute records for one schema with one loaded model."""
+
+    def __init__(self, backend: Backend, schema: Schema | str, config: ExtractConfig | None = None,
+                 shots: ShotsArg = None) -> None:
+        self.backend = backend
+        self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
+        self.requested = config or ExtractConfig()
+        """The config as asked; ``config`` may differ (k=0 when there are no shots)."""
+        self.shots_source = shots
+        self.pool = DemoPool(resolve_shots(shots, self.schema))
+        self.config = replace(self.requested, k=0) if not len(self.pool) else self.requested
+        self.provenance = Provenance(model=backend.name, adapter=backend.adapter, prompt=self.config.prompt,
+                                     schema=self.schema.id, decoding=self.config.decoding)
+        self.budget = self.config.max_new_tokens or output_budget(self.schema, backend)
+
+    @classmethod
+    def from_pretrained(cls, model: str = "smollm2-135m", schema: Schema | str = "apparel", *,
+                        shots: ShotsArg = None, adapter: str | None = None, quantize: str | None = None,
+                        dtype: str = "auto", device: str = "auto", **config: Any) -> Extractor:
+        """Load ``model`` (the embedded default, a Hugging Face id/folder or a .gguf file) and
+        build an Extractor; ``config`` takes ExtractConfig fields (k, selection, decoding, ...)."""
+        from .models import load_model
+
+        backend = load_model(ModelConfig(model=model, adapter=adapter, quantize=quantize, dtype=dtype, device=device))
+        return cls(backend, schema, ExtractConfig(**config), shots=shots)
+
+    def with_schema(self, schema: Schema | str, shots: ShotsArg = None) -> Extractor:
+        """Another Extractor on the same loaded model, for another schema. Without ``shots`` it
+        takes ``<schema>.jsonl`` from this one's shots folder, else the schema's shipped shots."""
+        if shots is None and self.shots_source is not None and not isinstance(self.shots_source, list) \
+                and Path(self.shots_source).is_dir():
+            shots = self.shots_source
+        return Extractor(self.backend, schema, self.requested, shots=shots)
+
+    # --- public entry points -------------------------------------------------------------------
+
+    def extract(self, texts: Iterable[str]) -> list[Record]:
+        """Records for plain texts (ids are their 1-based positions)."""
+        docs = (Document(id=str(i), text=t) for i, t in enumerate(texts, 1))
+        return list(self.extract_documents(docs))
+
+    def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
+        """One record per document, in input order, generated in batches."""
+        batch: list[Document] = []
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) == self.config.batch_size:
+                yield from self.extract_batch(batch)
+                batch = []
+        if batch:
+            yield from self.extract_batch(batch)
+
+    def extract_batch(self, docs: list[Document]) -> list[Record]:
+        jobs = [self._prepare(doc) for doc in docs]
+        live = [j for j in jobs if j.record is None]
+        if live:
+            try:
+                self._decode(live)
+            except ExtractorError:
+                raise
+            except Exception as exc:  # a model failure must not lose the batch's records
+                for job in live:
+                    job.record = self._error_record(job, "failed", f"model error: {type(exc).__name__}: {exc}")
+        return [j.record for j in jobs]  # type: ignore[misc]
+
+    # --- text -> prompt --------------------------------------------------------------------------
+
+    def _prepare(self, doc: Document) -> _Job:
+        job = _Job(doc=doc, text=doc.text, messages=[])
+        if doc.error:
+            job.record = self._error_record(job, "failed", doc.error)
+            return job
+        if not doc.text.strip():
+            job.record = self._error_record(job, "failed", "empty text")
+            return job
+        limit = self.config.max_text_tokens
+        truncated = self.backend.truncate(doc.text, limit)
+        if truncated != doc.text:
+            job.warnings.append(f"input truncated to its first {limit} tokens "
+                                f"({len(truncated)} of {len(doc.text)} characters)")
+            job.text = truncated
+        shots = self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed)
+        job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
+        window = self.backend.context_window - self.budget
+        while shots and self.backend.count_tokens(self.backend.render_chat(job.messages)) > window:
+            shots = shots[1:]  # the least similar first
+            job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
+            job.warnings.append(f"demonstrations reduced to {len(shots)} to fit the model's context window")
+        return job
+
+    # --- model -> decoding -> JSON -> validation ---------------------------------------------------
+
+    def _decode(self, jobs: list[_Job]) -> None:
+        if self.config.decoding == "constrained":
+            from .decoding.constrained import decode_constrained
+
+            decode_constrained(self, jobs)
+            return
+        pending = jobs
+        for attempt in range(1 + self.config.max_retries):
+            prompts = [self.backend.render_chat(j.messages) for j in pending]
+            outputs = self.backend.generate(prompts, self.budget)
+            retry = []
+            for job, raw in zip(pending, outputs):
+                job.attempts += 1
+                job.raw = raw
+                parsed = parse_json_object(raw)
+                if parsed.value is None:
+                    job.problems = [parsed.error or "no JSON object"]
+                else:
+                    checked = check_record(parsed.value, self.schema)
+                    job.problems = checked.errors
+                    if checked.ok:
+                        warnings = job.warnings + parsed.repairs
+                        if checked.dropped:
+                            warnings.append("dropped keys outside the schema: " + ", ".join(checked.dropped))
+                        if checked.coerced:
+                            warnings.append("coerced to the schema's type: " + ", ".join(checked.coerced))
+                        job.record = Record(id=job.doc.id, attributes=checked.attributes,
+                                            provenance=self.provenance, warnings=warnings, attempts=job.attempts)
+                        continue
+                if attempt < self.config.max_retries:
+                    job.messages = reask_messages(job.messages, raw, job.problems)
+                    retry.append(job)
+                else:
+                    job.record = self._error_record(job, "invalid", "invalid output after "
+                                                    f"{job.attempts} attempt(s): " + "; ".join(job.problems))
+            pending = retry
+            if not pending:
+                break
+
+    def _error_record(self, job: _Job, status: str, message: str) -> Record:
+        return Record(id=job.doc.id, attributes={name: None for name in self.schema.names},
+                      provenance=self.provenance, error=message, status=status, warnings=job.warnings,
+                      raw=job.raw, attempts=job.attempts)
+
+
+@dataclass
+class Summary:
+    """Counts and speed of one run."""
+
+    ok: int = 0
+    invalid: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.invalid + self.failed
+
+    @property
+    def per_second(self) -> float:
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, record: Record) -> None:
+        setattr(self, record.status, getattr(self, record.status) + 1)
+
+    def line(self) -> str:
+        return (f"{self.total} records: {self.ok} ok, {self.invalid} invalid, {self.failed} failed"
+                + (f", {self.skipped} skipped (already in output)" if self.skipped else "")
+                + f" in {self.seconds:.1f} s ({self.per_second:.2f} products/s)")
+
+
+def extract_stream(extractor: Extractor, documents: Iterable[Document], skip_ids: set[str] | None = None,
+                   on_record: Callable[[Record], None] | None = None) -> Summary:
+    """Run ``documents`` through ``extractor`` (per-document schemas routed to sibling Extractors on
+    the same model), calling ``on_record`` for each record in input order; returns the Summary."""
+    summary = Summary()
+    siblings: dict[str, Extractor] = {}
+    start = time.perf_counter()
+
+    def pick(doc: Document) -> Extractor:
+        if not doc.schema or doc.schema in (extractor.schema.name, str(extractor.schema.path)):
+            return extractor
+        if doc.schema not in siblings:
+            siblings[doc.schema] = extractor.with_schema(doc.schema)
+        return siblings[doc.schema]
+
+    def flush(batch: list[Document]) -> None:
+        groups: dict[int, tuple[Extractor, list[int]]] = {}
+        results: list[Record | None] = [None] * len(batch)
+        for i, doc in enumerate(batch):
+            try:
+                ex = pick(doc)
+            except ExtractorError as exc:
+                results[i] = extractor._error_record(_Job(doc, doc.text, []), "failed", str(exc))
+                continue
+            groups.setdefault(id(ex), (ex, []))[1].append(i)
+        for ex, idx in groups.values():
+            for i, record in zip(idx, ex.extract_batch([batch[i] for i in idx])):
+                results[i] = record
+        for record in results:
+            assert record is not None
+            summary.add(record)
+            if on_record:
+                on_record(record)
+
+    batch: list[Document] = []
+    for doc in documents:
+        if skip_ids is not None and doc.id in skip_ids:
+            summary.skipped += 1
+            continue
+        batch.append(doc)
+        if len(batch) == extractor.config.batch_size:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,94 @@
+"""What goes in (Document) and what comes out (Record) of the pipeline.
+
+One Record per Document, always: a record that could not be produced carries ``error`` and
+null attributes rather than disappearing, so output files line up with input files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Document:
+    """One product offer or search query to extract from."""
+
+    id: str
+    """Stable identifier, copied into the output record."""
+    text: str
+    """The text the model reads (title, description, or several fields joined)."""
+    error: str | None = None
+    """Set when the input line itself was unusable (not JSON, no text); the pipeline then
+    writes an error record without calling the model."""
+    category: str | None = None
+    """Optional category (benchmarks use it to pick a per-category schema)."""
+    schema: str | None = None
+    """Optional schema name or path for this document (``--schema-field``); None = the run's schema."""
+
+
+@dataclass
+class Provenance:
+    """Where a record came from, so a value can be traced to the run that produced it."""
+
+    model: str
+    adapter: str | None
+    prompt: str
+    schema: str
+    decoding: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "adapter": self.adapter,
+            "prompt": self.prompt,
+            "schema": self.schema,
+            "decoding": self.decoding,
+        }
+
+
+@dataclass
+class Record:
+    """The output for one Document."""
+
+    id: str
+    attributes: dict[str, Any]
+    """Every schema attribute, in schema order: a value or None."""
+    provenance: Provenance
+    error: str | None = None
+    """None, or why the record could not be produced (attributes are then all None)."""
+    status: str = "ok"
+    """`ok`; `invalid` (the model's answer could not be made schema-valid); `failed` (the input
+    line was unusable, or the model could not be run)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should know that did not stop the record (truncated input, dropped keys)."""
+    spans: dict[str, list[int] | None] | None = None
+    """Character offsets [start, end) of each grounded value in the input text (constrained decoding)."""
+    confidence: dict[str, float | None] | None = None
+    """Per-attribute confidence in [0, 1] when the decoder computes one."""
+    normalized: dict[str, Any] | None = None
+    """Canonical values beside the raw ones, when normalization ran."""
+    raw: str | None = None
+    """The model's last raw output, kept when parsing or validation failed."""
+    attempts: int = 0
+    """How many generations it took (1 + re-asks); 0 when the model was never called."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status, "attributes": self.attributes,
+                               "error": self.error}
+        if self.spans is not None:
+            out["spans"] = self.spans
+        if self.confidence is not None:
+            out["confidence"] = self.confidence
+        if self.normalized is not None:
+            out["normalized"] = self.normalized
+        if self.warnings:
+            out["warnings"] = self.warnings
+        if self.raw is not None:
+            out["raw"] = self.raw
+        out["attempts"] = self.attempts
+        out["provenance"] = self.provenance.to_dict()
+        return out

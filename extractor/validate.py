@@ -1,0 +1,93 @@
+"""Schema validation of a parsed record, light coercions, and the re-ask message on failure."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .schemas import Attribute, Schema, canonical_json
+
+# Ways a model says "not stated". Benchmarks write "n/a"; our format asks for null.
+ABSENT_MARKERS = frozenset({"", "n/a", "na", "none", "null", "unknown", "not specified", "not stated", "-"})
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass
+class Validation:
+    """The record as the schema allows it, and what was wrong or changed on the way."""
+
+    attributes: dict[str, Any]
+    """Every schema attribute in order (value or None)."""
+    errors: list[str] = field(default_factory=list)
+    """Validator messages; empty when the record is valid."""
+    dropped: list[str] = field(default_factory=list)
+    """Keys the model wrote that the schema does not have."""
+    coerced: list[str] = field(default_factory=list)
+    """Attributes whose value was coerced (e.g. "12" -> 12 for an integer attribute)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _coerce(attr: Attribute, value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ABSENT_MARKERS:
+        return None
+    if value is None:
+        return None
+    if attr.is_array:
+        if not isinstance(value, list):
+            value = [value]
+        items = [v for v in value if not (isinstance(v, str) and v.strip().lower() in ABSENT_MARKERS) and v is not None]
+        return items or None
+    if isinstance(value, str) and ("number" in attr.types or "integer" in attr.types):
+        text = value.strip().replace(",", "")
+        if _NUMBER.match(text):
+            number = float(text)
+            return int(number) if "integer" in attr.types and number.is_integer() else number
+    if isinstance(value, float) and "integer" in attr.types and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and "boolean" in attr.types and value.strip().lower() in ("true", "false", "yes", "no"):
+        return value.strip().lower() in ("true", "yes")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and attr.types == ("string",) and attr.enum is None:
+        return json.dumps(value)
+    return value
+
+
+@lru_cache(maxsize=64)
+def _validator(document_json: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(json.loads(document_json))
+
+
+def check_record(obj: dict[str, Any], schema: Schema) -> Validation:
+    """Drop unknown keys, fill missing attributes with null, coerce, then validate with jsonschema."""
+    dropped = [k for k in obj if k not in schema.names]
+    attributes: dict[str, Any] = {}
+    coerced = []
+    for attr in schema.attributes:
+        raw = obj.get(attr.name)
+        value = _coerce(attr, raw)
+        if value != raw or type(value) is not type(raw):
+            coerced.append(attr.name)
+        attributes[attr.name] = value
+    validator = _validator(canonical_json(schema.document))
+    errors = []
+    for err in sorted(validator.iter_errors(attributes), key=lambda e: list(e.path)):
+        where = "/".join(str(p) for p in err.path)
+        errors.append(f"{where}: {err.message}" if where else err.message)
+    return Validation(attributes, errors, dropped, [c for c in coerced if obj.get(c) is not None])
+
+
+def reask_messages(messages: list[dict[str, str]], raw: str, problems: list[str]) -> list[dict[str, str]]:
+    """The conversation so far plus the invalid reply and a request to correct it."""
+    listing = "\n".join(f"- {p}" for p in problems[:8])
+    return messages + [
+        {"role": "assistant", "content": raw.strip()},
+        {"role": "user", "content": f"That answer is not valid:\n{listing}\n"
+                                    "Reply with the corrected JSON object only."},
+    ]

@@ -1,0 +1,54 @@
+"""Shared fixtures: a scripted backend and a tiny random causal LM with a real tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+CORPUS = [
+    'Nike Air Zoom Pegasus running shoe black white size 10 {"Brand": "Nike", "Color": null}',
+    "Hanes mens crew tee 6-pack navy blue XL 100% cotton short sleeve",
+    "Samsung 1TB portable SSD T7 USB 3.2 gray 15.6 inch laptop 16GB RAM",
+    "0123456789 {}[]:,\" null true false - / . ' x cm in mm GB",
+]
+
+
+def build_tiny_model(seed: int = 0):
+    """A 2-layer random Llama with a byte-level BPE tokenizer trained on a few product lines."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                        pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    tokenizer.chat_template = CHATML
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config).eval()
+    return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    return build_tiny_model()
+
+
+@pytest.fixture()
+def tiny_backend(tiny_model):
+    from extractor.backends.transformers import TransformersBackend
+
+    model, tokenizer = tiny_model
+    return TransformersBackend(model, tokenizer, name="tiny-random")
