@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from extractor.config import DECODINGS, SELECTIONS
 from extractor.demos import Shot

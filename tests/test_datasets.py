@@ -27,6 +27,16 @@ def test_wdc_documents_have_line_ids_and_title_plus_description() -> None:
 def test_wdc_title_only() -> None:
     bench = load_benchmark("wdc-pave", "validation", data_root=ROOT, title_only=True)
     assert bench.documents[0].text == "Rose Gold Plated Pendant Necklace"
+    assert bench.pools["Jewelry"][0]["text"] == "Sterling Silver Hoop Earrings 25mm"   # shots follow suit
+
+
+@pytest.mark.parametrize("dataset, title_only, fields", [
+    ("wdc-pave", False, "title+description"),
+    ("wdc-pave", True, "title"),
+    ("oa-mine", False, "title"),
+])
+def test_text_fields_are_recorded(dataset: str, title_only: bool, fields: str) -> None:
+    assert load_benchmark(dataset, "validation", data_root=ROOT, title_only=title_only).text_fields == fields
 
 
 @pytest.mark.parametrize("row, title_only, text", [

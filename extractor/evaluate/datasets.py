@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import EvaluationError
 from ..records import Document
 from ..schemas import Schema, schema_from_attributes
-from .scorer import GOLD_ABSENT, GoldOffer, gold_offer, offer_id, read_jsonl
+from .scorer import GoldOffer, gold_offer, offer_id, read_jsonl
 
 DATASETS = {
     "wdc-pave": "wdc-pave/extraction",
@@ -198,5 +198,5 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
                      text_fields="title+description" if described else "title")
 
 
-__all__ = ["Benchmark", "DATASETS", "GOLD_ABSENT", "demonstration_pool", "derive_schemas", "load_benchmark",
+__all__ = ["Benchmark", "DATASETS", "demonstration_pool", "derive_schemas", "load_benchmark",
            "load_descriptions", "offer_text", "offers_from_rows", "read_offers", "resolve_dataset"]

@@ -1,0 +1,131 @@
+"""benchmarks/quality.py end to end with a scripted backend on the hand-written fixture benchmarks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from extractor.backends.scripted import ScriptedBackend
+from extractor.cli import main as cli_main
+from extractor.config import ExtractConfig
+from extractor.evaluate.datasets import load_benchmark
+from extractor.pipeline import Extractor
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).parent / "fixtures" / "benchmarks"
+
+spec = importlib.util.spec_from_file_location("benchmarks_quality", REPO / "benchmarks" / "quality.py")
+quality = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+sys.modules["benchmarks_quality"] = quality  # dataclasses look their module up while the class is built
+spec.loader.exec_module(quality)  # type: ignore[union-attr]
+
+# Replies keyed by a word of the offer being asked about (the text after the last "Product: ").
+REPLIES = {
+    "Pencil": '{"Brand Name": "REELMAX", "Length": "12cm", "Weight": "18G", "Model Number": null}',
+    "Trucker": "Sorry, I cannot answer that.",
+}
+
+
+def reply(prompt: str) -> str:
+    asked = prompt.rsplit("Product: ", 1)[1]
+    return next(answer for word, answer in REPLIES.items() if word in asked)
+
+
+def scripted(schema: Any, shots: Any, **config: Any) -> Extractor:
+    return Extractor(ScriptedBackend(reply), schema, ExtractConfig(**config), shots=shots)
+
+
+def test_run_quality_per_category_schemas_shots_and_scores() -> None:
+    bench = load_benchmark("ae-110k", "validation", data_root=ROOT)
+    category = quality.first_category(bench)
+    base = scripted(bench.schemas[category], quality.shots_for(bench, category), k=1, selection="first", max_retries=0)
+    run = quality.run_quality(base, bench)
+
+    assert [r.id for r in run.records] == ["0", "1"]
+    assert run.records[0].attributes["Weight"] == "18G"
+    assert run.records[1].error is not None
+    # The caps offer ran under the caps schema (its error record lists the caps attributes).
+    assert list(run.records[1].attributes) == ["Style", "Gender"]
+    prompts = base.backend.prompts  # type: ignore[attr-defined]
+    assert "REELMAX 7cm 9g Floating Minnow" in prompts[0]          # the first Lure training offer as shot
+    assert "Summer Snapback Baseball Cap" in prompts[1]             # the first caps training offer as shot
+    assert "Category: Baseball Caps." in prompts[1]
+
+    micro = run.evaluation.exact.micro
+    # Lure: Brand VC, Length VC, Weight VW ("18G" vs "18g"); caps: Style VN (error), Gender NN.
+    assert (micro.NN, micro.NV, micro.VN, micro.VC, micro.VW) == (1, 0, 1, 2, 1)
+    assert (micro.precision, micro.recall, micro.f1) == (66.67, 50.0, 57.14)
+    assert run.evaluation.lenient.micro.VC == 3
+    assert run.valid_percent == 50.0
+    assert run.per_second > 0
+
+
+def _fake_from_pretrained(calls: list[dict[str, Any]]):
+    def from_pretrained(cls, model: str, schema: Any, shots: Any, adapter=None, quantize=None, dtype="auto",
+                        device="auto", **config: Any) -> Extractor:
+        calls.append({"model": model, "schema": schema.name, "shots": len(shots), **config})
+        return scripted(schema, shots, **config)
+    return classmethod(from_pretrained)
+
+
+def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(quality.Extractor, "from_pretrained", _fake_from_pretrained(calls))
+    records, table = tmp_path / "records.jsonl", tmp_path / "BENCHMARKS.md"
+    argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--k", "1", "--selection", "first", "--max-retries", "0",
+            "--out", str(records), "--benchmarks-file", str(table)]
+
+    assert quality.main(argv) == 0
+    assert calls == [{"model": "smollm2-135m", "schema": "Lure", "shots": 2, "k": 1, "selection": "first", "seed": 0,
+                      "decoding": "free", "batch_size": 8, "max_retries": 0}]
+    out = capsys.readouterr().out
+    assert "Lure / Weight" in out and "50.0% valid records" in out
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["0", "1"]
+
+    # The records file scores the same through the CLI (gold without ids: matched by order).
+    result = CliRunner().invoke(cli_main, ["evaluate", "--gold", str(ROOT / "ae-110k" / "validation.jsonl"),
+                                           "--pred", str(records), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["matched_by"] == "order"
+    assert json.loads(result.output)["exact"]["micro"]["f1"] == 57.14
+
+    assert quality.main(argv + ["--limit", "1"]) == 0
+    text = table.read_text()
+    assert text.startswith("# Benchmarks")
+    rows = [line for line in text.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[2:] == ["ae-110k/validation (2)", "smollm2-135m", "k=1 selection=first decoding=free text=title",
+                         "66.67", "50.00", "57.14", "85.71", "50.0", cells[-1]]
+    assert "limit=1" in rows[1] and "ae-110k/validation (1)" in rows[1]
+
+
+def test_main_reports_library_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert quality.main(["--data", str(tmp_path), "--dataset", "oa-mine", "--no-record"]) == 1
+    assert "no dataset folder" in capsys.readouterr().err
+
+
+def test_append_row_keeps_other_tables(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Speed\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    quality.append_row(path, "| first |")
+    quality.append_row(path, "| second |")
+    path.write_text(path.read_text() + "\n## Later section\n\n| x |\n")
+    quality.append_row(path, "| third |")
+    lines = path.read_text().splitlines()
+    header = lines.index(quality.TABLE_HEADER)
+    assert lines[header + 1:header + 5] == [quality.TABLE_RULE, "| first |", "| second |", "| third |"]
+    assert lines[lines.index("| 1 | 2 |") - 2] == "| a | b |"
+    assert lines[-1] == "| x |"
+
+
+def test_git_commit_outside_a_repository(tmp_path: Path) -> None:
+    assert quality.git_commit(tmp_path) == "uncommitted"
