@@ -173,7 +173,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=3, help="demonstrations per input (0 = zero-shot)")
     p.add_argument("--selection", default="similar", choices=SELECTIONS)
     p.add_argument("--seed", type=int, default=0, help="seed for --selection random")
-    p.add_argument("--decoding", default="free", choices=DECODINGS)
+    p.add_argument("--decoding", default="constrained", choices=DECODINGS)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-retries", type=int, default=1)
     p.add_argument("--out", default=None, help="records JSONL (default: runs/quality/<dataset>-<split>-<model>-<time>.jsonl)")

@@ -65,12 +65,15 @@ class ExtractConfig:
     """Inputs generated together (left-padded batch); results do not depend on it."""
     max_retries: int = 1
     """Re-asks after an invalid answer, each showing the model the validator's messages."""
-    decoding: str = "free"
-    """`free`: generate then parse tolerantly; `constrained`: the program writes the JSON, the model the values."""
+    decoding: str = "constrained"
+    """`constrained`: the program writes the JSON, the model the values (valid by construction);
+    `free`: the model writes the JSON, parsed tolerantly and re-asked on errors (needs no token access)."""
     max_text_tokens: int = 512
     """Input text longer than this many tokens is truncated (with a warning in the record)."""
     max_new_tokens: int | None = None
     """Output budget; None derives it from the schema (keys plus a per-attribute value budget)."""
+    min_confidence: float = 0.0
+    """Constrained decoding: values whose confidence is below this become null (with a warning)."""
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -85,5 +88,7 @@ class ExtractConfig:
             raise ConfigError(f"decoding must be one of {DECODINGS}, not {self.decoding!r}")
         if self.max_text_tokens < 8:
             raise ConfigError("max_text_tokens must be >= 8")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError("min_confidence must be between 0 and 1")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be >= 1")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, ExtractorError, InputError
 from .records import Document, Record
 
 AUTO_TEXT_FIELDS = (("text",), ("title", "description"), ("query",), ("input",))
@@ -86,7 +86,9 @@ def _open_text(path: str | Path) -> IO[str]:
     if str(path) == "-":
         return sys.stdin
     try:
-        return open(path, encoding="utf-8", newline="")
+        # utf-8-sig: spreadsheet programs start "UTF-8" CSV with a byte order mark, which would
+        # otherwise become part of the first field name (or make the first JSON line invalid).
+        return open(path, encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
 
@@ -125,9 +127,12 @@ def count_lines(path: str | Path) -> int | None:
     """Number of input lines (for the progress bar), or None for standard input."""
     if str(path) == "-":
         return None
-    with open(path, "rb") as handle:
-        n = sum(1 for _ in handle)
-    return n - 1 if str(path).lower().endswith((".csv", ".tsv")) else n
+    try:
+        with open(path, "rb") as handle:
+            n = sum(1 for _ in handle)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    return max(n - 1, 0) if str(path).lower().endswith((".csv", ".tsv")) else n
 
 
 def done_ids(path: str | Path) -> set[str]:
@@ -166,9 +171,12 @@ class RecordWriter:
             self._handle: IO[str] = sys.stdout
         else:
             p = Path(path)
-            if append and p.is_file():
-                _drop_partial_last_line(p)
-            self._handle = io.open(p, "a" if append else "w", encoding="utf-8")
+            try:
+                if append and p.is_file():
+                    _drop_partial_last_line(p)
+                self._handle = io.open(p, "a" if append else "w", encoding="utf-8")
+            except OSError as exc:
+                raise ExtractorError(f"cannot write {path}: {exc.strerror}") from exc
 
     def write(self, record: Record) -> None:
         self._handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")

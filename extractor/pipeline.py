@@ -15,7 +15,7 @@ from .config import ExtractConfig, ModelConfig
 from .decoding.free import output_budget
 from .decoding.parse import parse_json_object
 from .demos import DemoPool, Shot, load_shots
-from .errors import ExtractorError, PromptError
+from .errors import ConfigError, ExtractorError, PromptError
 from .prompts import render_messages
 from .records import Document, Provenance, Record
 from .resources import schemas_dir
@@ -63,6 +63,9 @@ class Extractor:
         self.backend = backend
         self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
         self.requested = config or ExtractConfig()
+        if self.requested.decoding == "constrained" and not backend.supports_constrained:
+            raise ConfigError(f"decoding 'constrained' needs token-level access to the model; backend "
+                              f"{backend.name!r} supports only decoding 'free'")
         """The config as asked; ``config`` may differ (k=0 when there are no shots)."""
         self.shots_source = shots
         self.pool = DemoPool(resolve_shots(shots, self.schema))
@@ -70,6 +73,8 @@ class Extractor:
         self.provenance = Provenance(model=backend.name, adapter=backend.adapter, prompt=self.config.prompt,
                                      schema=self.schema.id, decoding=self.config.decoding)
         self.budget = self.config.max_new_tokens or output_budget(self.schema, backend)
+        self._decoding_state: dict[str, Any] = {}
+        """Per-schema state a decoder keeps between batches (shared prefix cache, statistics)."""
 
     @classmethod
     def from_pretrained(cls, model: str = "smollm2-135m", schema: Schema | str = "apparel", *,
@@ -120,6 +125,10 @@ class Extractor:
                 for job in live:
                     job.record = self._error_record(job, "failed", f"model error: {type(exc).__name__}: {exc}")
         return [j.record for j in jobs]  # type: ignore[misc]
+
+    def system_message(self) -> str:
+        """The instructions every prompt of this Extractor starts with."""
+        return render_messages(self.schema, "", (), self.config.prompt)[0]["content"]
 
     # --- text -> prompt --------------------------------------------------------------------------
 

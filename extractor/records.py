@@ -65,6 +65,9 @@ class Record:
     """Character offsets [start, end) of each grounded value in the input text (constrained decoding)."""
     confidence: dict[str, float | None] | None = None
     """Per-attribute confidence in [0, 1] when the decoder computes one."""
+    removed_mass: dict[str, float | None] | None = None
+    """Per attribute, the mean share of probability mass the decoding constraint removed: high
+    values mean the model wanted to write something the constraint forbade."""
     normalized: dict[str, Any] | None = None
     """Canonical values beside the raw ones, when normalization ran."""
     raw: str | None = None
@@ -83,6 +86,8 @@ class Record:
             out["spans"] = self.spans
         if self.confidence is not None:
             out["confidence"] = self.confidence
+        if self.removed_mass is not None:
+            out["removed_mass"] = self.removed_mass
         if self.normalized is not None:
             out["normalized"] = self.normalized
         if self.warnings:

@@ -38,7 +38,8 @@ def reply(prompt: str) -> str:
 
 
 def scripted(schema: Any, shots: Any, **config: Any) -> Extractor:
-    return Extractor(ScriptedBackend(reply), schema, ExtractConfig(**config), shots=shots)
+    # A scripted backend has no token-level access: it can only be run with free decoding.
+    return Extractor(ScriptedBackend(reply), schema, ExtractConfig(**{"decoding": "free", **config}), shots=shots)
 
 
 def test_run_quality_per_category_schemas_shots_and_scores() -> None:
@@ -80,6 +81,7 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
     monkeypatch.setattr(quality.Extractor, "from_pretrained", _fake_from_pretrained(calls))
     records, table = tmp_path / "records.jsonl", tmp_path / "BENCHMARKS.md"
     argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--k", "1", "--selection", "first", "--max-retries", "0",
+            "--decoding", "free",
             "--out", str(records), "--benchmarks-file", str(table)]
 
     assert quality.main(argv) == 0

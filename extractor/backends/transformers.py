@@ -42,7 +42,12 @@ class TransformersBackend(Backend):
         offsets = enc["offset_mapping"]
         if len(offsets) <= max_tokens:
             return text
-        return text[: offsets[max_tokens - 1][1]]
+        # Byte-level BPE splits a non-ASCII character over several tokens that all map to the
+        # whole character, so a cut inside one would keep a token too many: step back until it fits.
+        cut = max_tokens
+        while cut > 0 and self.count_tokens(text[: offsets[cut - 1][1]]) > max_tokens:
+            cut -= 1
+        return text[: offsets[cut - 1][1]] if cut else ""
 
     def stop_token_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}

@@ -1,0 +1,418 @@
+"""Constrained slot filling: the program writes the JSON, the model writes only the values.
+
+For each attribute, in schema order, the fixed text (``{"Brand":``, ``, "Color":`` ... ``}``) is
+ours and the model chooses the value's tokens under that attribute's constraint (a grounded span
+of the input, an enum member, a number, null). The record is valid JSON by construction and
+always closes, because every value has a token budget and a shortest way to finish.
+
+Seams. Fixed text ends right after the colon; the value's own leading space is the model's to
+write, so the natural token `` "`` (space + quote) stays available, and a value's last token may
+run into the following fixed text (`",` is one token) — the rest of the fixed text is then fed
+in the same forward pass as that token. This is token healing at every seam: the model always
+sees the tokenization it would have produced itself.
+
+Speed. The system prompt is computed once per schema and its KV cache reused by every batch;
+fixed text costs no extra forward passes; finished rows leave the batch."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..records import Record
+from ..validate import check_record
+from .constraints import Grounded, Value, needs_source, typed_constraint
+from .free import value_budget
+from .tokens import TokenIndex, token_bytes
+
+if TYPE_CHECKING:
+    from ..backends.transformers import TransformersBackend
+    from ..pipeline import Extractor, _Job
+
+_INDEX_ATTR = "_extractor_token_index"
+
+
+def _cache_kwarg(backend: TransformersBackend) -> str:
+    """transformers renamed ``past_key_values`` to ``cache`` (5.x); speak whichever this one knows."""
+    import inspect
+
+    model = backend.model.get_base_model() if hasattr(backend.model, "get_base_model") else backend.model
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+
+
+def _run(backend: TransformersBackend, cache: Any, keep: int, **inputs: Any) -> tuple[Any, Any]:
+    """One forward pass with a KV cache; returns (logits of the last ``keep`` positions, cache)."""
+    import torch
+
+    key = _cache_kwarg(backend)
+    with torch.inference_mode():
+        out = backend.model(**inputs, **{key: cache}, use_cache=True, logits_to_keep=keep)
+    new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    return out.logits[:, -keep:, :], new_cache
+
+
+def token_index(backend: TransformersBackend) -> TokenIndex:
+    index = getattr(backend, _INDEX_ATTR, None)
+    if index is None:
+        index = TokenIndex(token_bytes(backend.tokenizer))
+        setattr(backend, _INDEX_ATTR, index)
+    return index
+
+
+class Slot:
+    """One attribute's value followed by the fixed text after it; caches allowed tokens per state."""
+
+    def __init__(self, value: Value, suffix: bytes) -> None:
+        self.value = value
+        self.suffix = suffix
+        self._allowed: dict[Any, list[int]] = {}
+
+    def start(self) -> tuple:
+        return ("v", self.value.start())
+
+    def next_bytes(self, state: tuple) -> set[int]:
+        if state[0] == "s":
+            return {self.suffix[state[1]]} if state[1] < len(self.suffix) else set()
+        out = set(self.value.next_bytes(state[1]))
+        if self.value.accepting(state[1]):
+            out.add(self.suffix[0])
+        return out
+
+    def step(self, state: tuple, byte: int) -> tuple | None:
+        if state[0] == "s":
+            i = state[1]
+            return ("s", i + 1) if i < len(self.suffix) and self.suffix[i] == byte else None
+        nxt = self.value.step(state[1], byte)
+        if nxt is not None:
+            return ("v", nxt)
+        if self.value.accepting(state[1]) and byte == self.suffix[0]:
+            return ("s", 1)
+        return None
+
+    def allowed(self, index: TokenIndex, state: tuple) -> list[int]:
+        ids = self._allowed.get(state)
+        if ids is None:
+            ids = index.allowed(state, self.step, self.next_bytes)
+            self._allowed[state] = ids
+        return ids
+
+    def value_complete(self, state: tuple) -> bool:
+        """The value can only end here: feed the fixed text without asking the model."""
+        return state[0] == "v" and self.value.accepting(state[1]) and not self.value.next_bytes(state[1])
+
+
+def build_slots(extractor: Extractor, text: str, shared: dict[str, Slot]) -> list[Slot]:
+    """One slot per attribute; slots whose constraint does not read the text are shared."""
+    attrs = extractor.schema.attributes
+    slots = []
+    for i, attr in enumerate(attrs):
+        suffix = (", " + json.dumps(attrs[i + 1].name, ensure_ascii=False) + ":").encode("utf-8") \
+            if i + 1 < len(attrs) else b"}"
+        if needs_source(attr):
+            slots.append(Slot(Value(typed_constraint(attr, text)), suffix))
+        else:
+            if attr.name not in shared:
+                shared[attr.name] = Slot(Value(typed_constraint(attr, "")), suffix)
+            slots.append(shared[attr.name])
+    return slots
+
+
+@dataclass
+class _Row:
+    job: _Job
+    names: list[str]
+    slots: list[Slot]
+    attr: int = 0
+    state: tuple = ()
+    vstate: Any = None
+    """The value automaton's last state (kept when the slot moves on into the fixed text)."""
+    value: bytearray = field(default_factory=bytearray)
+    tokens: int = 0
+    logprobs: list[float] = field(default_factory=list)
+    kept_mass: list[float] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, list[int] | None] = field(default_factory=dict)
+    draft: list[int] = field(default_factory=list)
+    """Tokens proposed from the source text, fed after the chosen token and verified next step."""
+    confidence: dict[str, float | None] = field(default_factory=dict)
+    """exp(mean log-probability) of the value's tokens under the unconstrained model."""
+    removed: dict[str, float | None] = field(default_factory=dict)
+    """Mean share of probability mass the constraint took away while the value was written."""
+    done: bool = False
+
+
+class _Prefix:
+    """The KV cache of the system turn, shared by every prompt of one schema."""
+
+    def __init__(self, ids: list[int], cache: Any) -> None:
+        self.ids = ids
+        self.cache = cache
+
+
+def _system_prefix(extractor: Extractor, backend: TransformersBackend, prompts_ids: list[list[int]]) -> _Prefix | None:
+    import copy
+
+    import torch
+
+    system = extractor._decoding_state.get("prefix")
+    if system is None:
+        messages = [{"role": "system", "content": extractor.system_message()}]
+        tok = backend.tokenizer
+        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False) \
+            if getattr(tok, "chat_template", None) else ""
+        ids = backend.encode(text) if text else []
+        if len(ids) < 16:
+            extractor._decoding_state["prefix"] = False
+            return None
+        _, cache = _run(backend, None, 1, input_ids=torch.tensor([ids], device=backend.device))
+        system = _Prefix(ids, cache)
+        extractor._decoding_state["prefix"] = system
+    if system is False or not all(p[: len(system.ids)] == system.ids and len(p) > len(system.ids) for p in prompts_ids):
+        return None
+    return _Prefix(system.ids, copy.deepcopy(system.cache))
+
+
+def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
+    """Fill every job's record by constrained slot filling (see the module docstring)."""
+    import torch
+
+    backend = extractor.backend
+    if not backend.supports_constrained:
+        raise ConfigError(f"decoding 'constrained' needs token-level access to the model; backend "
+                          f"{backend.name!r} supports only --decoding free")
+    index = token_index(backend)  # type: ignore[arg-type]
+    shared: dict[str, Slot] = extractor._decoding_state.setdefault("shared_slots", {})
+    first_key = (("{" + json.dumps(extractor.schema.names[0], ensure_ascii=False) + ":"))
+    rows = []
+    prompts_ids = []
+    for job in jobs:
+        slots = build_slots(extractor, job.text, shared)
+        rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, state=slots[0].start()))
+        prompts_ids.append(backend.encode(backend.render_chat(job.messages) + first_key))
+    t0 = time.perf_counter()
+    prefix = _system_prefix(extractor, backend, prompts_ids)
+    device = backend.device
+    if prefix is not None:
+        cache = prefix.cache
+        if len(rows) > 1:
+            cache.batch_repeat_interleave(len(rows))
+        chunks = [p[len(prefix.ids):] for p in prompts_ids]
+        mask = torch.ones(len(rows), len(prefix.ids), dtype=torch.long, device=device)
+        pos = torch.full((len(rows),), len(prefix.ids), dtype=torch.long, device=device)
+    else:
+        cache, chunks = None, prompts_ids
+        mask = torch.zeros(len(rows), 0, dtype=torch.long, device=device)
+        pos = torch.zeros(len(rows), dtype=torch.long, device=device)
+    active = list(range(len(rows)))
+    constraint_seconds = 0.0
+    budgets = [value_budget(a, backend) for a in extractor.schema.attributes]
+    while active:
+        drafts = [len(rows[r].draft) for r in active]
+        logits, cache, mask, pos = _forward(backend, chunks, cache, mask, pos, keep=1 + max(drafts))
+        c0 = time.perf_counter()
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        chunks = []
+        still = []
+        for b, r in enumerate(active):
+            row = rows[r]
+            n = drafts[b]
+            chunk, accepted = _advance(row, logprobs[b, logprobs.shape[1] - 1 - n:], index, backend, budgets)
+            if accepted < n:  # rejected draft tokens stay in the cache, masked out for good
+                mask[b, mask.shape[1] - n + accepted:] = 0
+                pos[b] -= n - accepted
+            if row.done:
+                continue
+            still.append(b)
+            chunks.append(chunk)
+        constraint_seconds += time.perf_counter() - c0
+        if len(still) < len(active):
+            if not still:
+                break
+            keep = torch.tensor(still, device=device)
+            cache.batch_select_indices(keep)
+            mask, pos = mask[keep], pos[keep]
+            active = [active[b] for b in still]
+    stats = extractor._decoding_state.setdefault("stats", {"seconds": 0.0, "constraint_seconds": 0.0})
+    stats["seconds"] += time.perf_counter() - t0
+    stats["constraint_seconds"] += constraint_seconds
+    for row in rows:
+        row.job.record = _record(extractor, row)
+
+
+def _forward(backend: TransformersBackend, chunks: list[list[int]], cache: Any, mask: Any, pos: Any,
+             keep: int = 1) -> tuple:
+    """Feed each row its chunk (left-padded to a common length, pads masked) and return the
+    next-token logits at the last ``keep`` positions of every row."""
+    import torch
+
+    device = backend.device
+    width = max(len(c) for c in chunks)
+    pad = backend.tokenizer.pad_token_id
+    ids = torch.full((len(chunks), width), pad, dtype=torch.long, device=device)
+    new_mask = torch.zeros((len(chunks), width), dtype=torch.long, device=device)
+    positions = torch.zeros((len(chunks), width), dtype=torch.long, device=device)
+    for b, chunk in enumerate(chunks):
+        n = len(chunk)
+        ids[b, width - n:] = torch.tensor(chunk, dtype=torch.long, device=device)
+        new_mask[b, width - n:] = 1
+        positions[b, width - n:] = torch.arange(n, device=device) + pos[b]
+    full_mask = torch.cat([mask, new_mask], dim=1)
+    logits, cache = _run(backend, cache, keep, input_ids=ids, attention_mask=full_mask, position_ids=positions)
+    lengths = torch.tensor([len(c) for c in chunks], dtype=torch.long, device=device)
+    return logits, cache, full_mask, pos + lengths
+
+
+def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersBackend,
+             budgets: list[int]) -> tuple[list[int], int]:
+    """Choose this row's next token(s) under its constraint. ``logprobs[j]`` is the distribution
+    after the row's j first draft tokens; each draft token is kept only while it is exactly what
+    greedy constrained decoding would choose, so drafts change speed, never results.
+    Returns (ids to feed next, number of draft tokens accepted)."""
+    import torch
+
+    draft, row.draft = row.draft, []
+    for j in range(len(draft) + 1):
+        slot = row.slots[row.attr]
+        allowed = slot.allowed(index, row.state)
+        if not allowed or row.tokens >= budgets[row.attr]:
+            return _finish_value(row, backend, forced_close=True), j
+        ids = torch.tensor(allowed, dtype=torch.long, device=logprobs.device)
+        scores = logprobs[j][ids]
+        best = int(torch.argmax(scores))
+        token = allowed[best]
+        row.logprobs.append(float(scores[best]))
+        row.kept_mass.append(float(torch.logsumexp(scores, dim=0).exp()))
+        row.tokens += 1
+        state = row.state
+        for byte in index.bytes_of[token]:  # type: ignore[union-attr]
+            state = slot.step(state, byte)
+            if state[0] == "v":
+                row.value.append(byte)
+                row.vstate = state[1]
+        row.state = state
+        if state[0] == "s" or slot.value_complete(state):
+            return [token] + _finish_value(row, backend, forced_close=False), j
+        if j < len(draft) and token == draft[j]:
+            continue
+        row.draft = _propose(row, index, backend, budgets[row.attr] - row.tokens)
+        return [token] + row.draft, j
+    raise AssertionError("unreachable: the last iteration always returns")
+
+
+DRAFT_TOKENS = 4
+"""How many tokens of the source text are proposed at once while the model copies a span."""
+
+
+def _propose(row: _Row, index: TokenIndex, backend: TransformersBackend, room: int) -> list[int]:
+    """Draft the next tokens of a grounded span from the source text itself (prompt lookup):
+    while the model copies, the source says what comes next, and one forward pass checks
+    several tokens. Only tokens the constraint allows are proposed."""
+    slot = row.slots[row.attr]
+    typed = slot.value.typed
+    state = row.state
+    if room <= 0 or not isinstance(typed, Grounded) or state[0] != "v" or state[1][0] != "typed" \
+            or state[1][1][0] != "in":
+        return []
+    live = state[1][1][1]
+    q = min(live)
+    continuation = typed.escaped[q: q + 8 * DRAFT_TOKENS].decode("utf-8", errors="ignore")
+    if not continuation:
+        return []
+    proposal = []
+    for token in backend.encode(continuation)[: min(DRAFT_TOKENS, room)]:
+        pieces = index.bytes_of[token]
+        if not pieces:
+            break
+        nxt = state
+        for byte in pieces:
+            nxt = slot.step(nxt, byte)
+            if nxt is None or nxt[0] != "v":
+                break
+        if nxt is None or nxt[0] != "v":
+            break
+        state = nxt
+        proposal.append(token)
+    return proposal
+
+
+def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -> list[int]:
+    """Record the finished value, move to the next attribute, and return the tokens of what must
+    be fed before the model writes again: closing bytes (when the budget ran out) and the rest
+    of the fixed text."""
+    slot = row.slots[row.attr]
+    name = row.names[row.attr]
+    state = row.state
+    feed = b""
+    if forced_close and state[0] == "v":
+        closer = slot.value.close(state[1])
+        if closer is not None:
+            for byte in closer:
+                state = slot.step(state, byte)
+                row.vstate = state[1]
+            row.value.extend(closer)
+            feed += closer
+            row.job.warnings.append(f"{name}: value reached its token budget and was closed early")
+        else:
+            # No valid value can be finished: close what was opened so the model's context stays
+            # well-formed JSON, and record null.
+            text = bytes(row.value)
+            if text.count(b'"') - text.count(b'\\"') == 1:
+                feed += b'"'
+            if text.lstrip().startswith(b"[") and not text.endswith(b"]"):
+                feed += b"]"
+            row.value = bytearray(b" null")
+            row.vstate = None
+            row.job.warnings.append(f"{name}: no complete value within its token budget; set to null")
+    consumed = state[1] if state[0] == "s" else 0
+    feed += slot.suffix[consumed:]
+    try:
+        value = json.loads(bytes(row.value).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = None
+        row.job.warnings.append(f"{name}: unreadable value set to null")
+    row.values[name] = value
+    typed = slot.value.typed
+    if isinstance(value, str) and isinstance(typed, Grounded) and row.vstate and row.vstate[0] == "typed":
+        span = typed.span(row.vstate[1], value)
+        row.spans[name] = list(span) if span else None
+    if row.logprobs:
+        row.confidence[name] = round(math.exp(sum(row.logprobs) / len(row.logprobs)), 4)
+        row.removed[name] = round(1 - sum(row.kept_mass) / len(row.kept_mass), 4)
+    else:
+        row.confidence[name] = row.removed[name] = None
+    row.attr += 1
+    row.value = bytearray()
+    row.vstate = None
+    row.tokens = 0
+    row.logprobs, row.kept_mass = [], []
+    if row.attr == len(row.slots):
+        row.done = True  # the closing brace needs no forward pass: the row leaves the batch
+        return []
+    row.state = row.slots[row.attr].start()
+    return backend.encode(feed.decode("utf-8")) if feed else []
+
+
+def _record(extractor: Extractor, row: _Row) -> Record:
+    checked = check_record(row.values, extractor.schema)
+    attributes = checked.attributes
+    warnings = list(row.job.warnings)
+    for problem in checked.errors:
+        # Constraints cover types, enums, lengths and grounding; what they do not (e.g. a
+        # number's minimum) is nulled rather than failing the whole record.
+        name = problem.split(":", 1)[0]
+        if name in attributes:
+            attributes[name] = None
+        warnings.append(f"{problem} (set to null)")
+    minimum = extractor.config.min_confidence
+    for name, value in attributes.items():
+        conf = row.confidence.get(name)
+        if value is not None and minimum and conf is not None and conf < minimum:
+            attributes[name] = None
+            warnings.append(f"{name}: {value!r} dropped, confidence {conf:.2f} < {minimum:.2f}")
+    spans = {name: (row.spans.get(name) if attributes[name] is not None else None) for name in attributes}
+    return Record(id=row.job.doc.id, attributes=attributes, provenance=extractor.provenance, warnings=warnings,
+                  spans=spans, confidence=row.confidence, removed_mass=row.removed, attempts=1)

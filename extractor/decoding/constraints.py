@@ -1,0 +1,352 @@
+"""Byte-level value constraints: which bytes may come next while the model writes one value.
+
+Each constraint is a small automaton over hashable states: ``start()``, ``step(state, byte)``
+(None = dead), ``next_bytes(state)``, ``accepting(state)`` and ``close(state)`` (the bytes that
+finish the value the shortest way when its token budget runs out, or None when no valid value
+can be finished from here). Values are written the way ``json.dumps`` writes them after
+``": "``, so a value's text starts with its space: `` "Nike"``, `` null``, `` 12``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..schemas import Attribute
+
+QUOTE, BACKSLASH, COMMA, SPACE = ord('"'), ord("\\"), ord(","), ord(" ")
+DIGITS = frozenset(range(ord("0"), ord("9") + 1))
+_OPENERS = frozenset("$£€#+-.(")
+_CLOSERS = frozenset(')%"+°]\'')
+
+
+class Literals:
+    """One of a fixed set of byte strings (enum members, null, true/false)."""
+
+    def __init__(self, options: list[bytes]) -> None:
+        self.options = frozenset(options)
+        self._next: dict[bytes, set[int]] = {}
+        for opt in self.options:
+            for i in range(len(opt)):
+                self._next.setdefault(opt[:i], set()).add(opt[i])
+
+    def start(self) -> bytes:
+        return b""
+
+    def step(self, state: bytes, byte: int) -> bytes | None:
+        return state + bytes((byte,)) if byte in self._next.get(state, ()) else None
+
+    def next_bytes(self, state: bytes) -> set[int]:
+        return self._next.get(state, set())
+
+    def accepting(self, state: bytes) -> bool:
+        return state in self.options
+
+    def close(self, state: bytes) -> bytes | None:
+        done = sorted((o for o in self.options if o.startswith(state)), key=len)
+        return done[0][len(state):] if done else None
+
+
+class Number:
+    """A JSON number (or integer), at most ``max_digits`` digits: -?(0|[1-9][0-9]*)(.[0-9]+)?"""
+
+    def __init__(self, integer: bool, max_digits: int = 12) -> None:
+        self.integer = integer
+        self.max_digits = max_digits
+
+    def start(self) -> tuple[str, int]:
+        return ("sign", 0)
+
+    def next_bytes(self, state: tuple[str, int]) -> set[int]:
+        phase, n = state
+        room = n < self.max_digits
+        if phase == "sign":
+            return set(DIGITS) | {ord("-")}
+        if phase == "minus":
+            return set(DIGITS)
+        if phase == "zero":
+            return set() if self.integer else {ord(".")}
+        if phase == "int":
+            return (set(DIGITS) if room else set()) | (set() if self.integer else {ord(".")})
+        if phase == "dot":
+            return set(DIGITS) if room else set()
+        return set(DIGITS) if room else set()  # frac
+
+    def step(self, state: tuple[str, int], byte: int) -> tuple[str, int] | None:
+        if byte not in self.next_bytes(state):
+            return None
+        phase, n = state
+        if byte == ord("-"):
+            return ("minus", n)
+        if byte == ord("."):
+            return ("dot", n)
+        if phase in ("sign", "minus"):
+            return ("zero", n + 1) if byte == ord("0") else ("int", n + 1)
+        return ("frac" if phase in ("dot", "frac") else "int", n + 1)
+
+    def accepting(self, state: tuple[str, int]) -> bool:
+        return state[0] in ("zero", "int", "frac")
+
+    def close(self, state: tuple[str, int]) -> bytes | None:
+        return {"sign": b"0", "minus": b"0", "dot": b"0"}.get(state[0], b"")
+
+
+class Grounded:
+    """A JSON string whose content is a span of the source text, starting and ending on word
+    boundaries, case and spacing exactly as in the source.
+
+    Works on the JSON-escaped source, so the model writes valid escapes for quotes and newlines
+    in the text. State: ("open",) | ("in", live positions, length) | ("done",)."""
+
+    def __init__(self, source: str, max_length: int | None = None) -> None:
+        pieces = [json.dumps(ch, ensure_ascii=False)[1:-1].encode("utf-8") for ch in source]
+        self.escaped = b"".join(pieces)
+        self.char_at: dict[int, int] = {}  # byte offset of a char start (and the end) -> char index
+        offset = 0
+        for i, piece in enumerate(pieces):
+            self.char_at[offset] = i
+            offset += len(piece)
+        self.char_at[offset] = len(source)
+
+        def inner(i: int) -> bool:  # inside a word: a span may not start or end here
+            return 0 < i < len(source) and source[i - 1].isalnum() and source[i].isalnum()
+
+        # Values start on a letter, digit or a sign/currency mark and end on a letter, digit or a
+        # closing mark: a span like `'s` or `Blk/` is never what a catalog wants.
+        self.starts = frozenset(off for off, i in self.char_at.items()
+                                if i < len(source) and (source[i].isalnum() or source[i] in _OPENERS)
+                                and not inner(i))
+        self.ends = frozenset(off for off, i in self.char_at.items()
+                              if i > 0 and (source[i - 1].isalnum() or source[i - 1] in _CLOSERS) and not inner(i))
+        self.max_length = max_length or 10_000
+        self.source = source
+
+    def start(self) -> tuple:
+        return ("open",)
+
+    def _closable(self, live: frozenset[int]) -> bool:
+        return any(q in self.ends for q in live)
+
+    def next_bytes(self, state: tuple) -> set[int]:
+        if state[0] == "open":
+            return {QUOTE}
+        if state[0] == "done":
+            return set()
+        _, live, n = state
+        out = {self.escaped[q] for q in live if q < len(self.escaped)} if n < self.max_length else set()
+        if n and self._closable(live):
+            out.add(QUOTE)
+        return out
+
+    def step(self, state: tuple, byte: int) -> tuple | None:
+        if state[0] == "open":
+            return ("in", self.starts, 0) if byte == QUOTE and self.starts else None
+        if state[0] == "done":
+            return None
+        _, live, n = state
+        # A quote at a valid end closes; inside the escaped source a quote only follows a
+        # backslash, and a position right after a backslash is never a valid end.
+        if byte == QUOTE and n and self._closable(live):
+            return ("done", frozenset(q for q in live if q in self.ends))
+        if n >= self.max_length:
+            return None
+        nxt = frozenset(q + 1 for q in live if q < len(self.escaped) and self.escaped[q] == byte)
+        return ("in", nxt, n + 1) if nxt else None
+
+    def accepting(self, state: tuple) -> bool:
+        return state[0] == "done"
+
+    def close(self, state: tuple) -> bytes | None:
+        if state[0] == "in" and state[2] and self._closable(state[1]):
+            return b'"'
+        return None
+
+    def span(self, state: tuple, value: str) -> tuple[int, int] | None:
+        """Character offsets [start, end) of the finished value in the source."""
+        if state[0] != "done":
+            return None
+        for end in sorted(self.char_at[q] for q in state[1] if q in self.char_at):
+            start = end - len(value)
+            if start >= 0 and self.source[start:end] == value:
+                return (start, end)
+        return None
+
+
+class FreeString:
+    """Any JSON string of at most ``max_length`` characters (for attributes that opt out of grounding)."""
+
+    ESCAPES = frozenset(b'"\\/bfnrt')
+
+    def __init__(self, max_length: int = 64) -> None:
+        self.max_length = max_length
+        self._content = frozenset(range(0x20, 0x100)) - {QUOTE, BACKSLASH}
+
+    def start(self) -> tuple:
+        return ("open",)
+
+    def next_bytes(self, state: tuple) -> set[int] | frozenset[int]:
+        if state[0] == "open":
+            return {QUOTE}
+        if state[0] == "done":
+            return set()
+        _, n, esc = state
+        if esc:
+            return self.ESCAPES
+        if n >= self.max_length:
+            return {QUOTE}
+        return self._content | {BACKSLASH} | ({QUOTE} if n else set())
+
+    def step(self, state: tuple, byte: int) -> tuple | None:
+        if byte not in self.next_bytes(state):
+            return None
+        if state[0] == "open":
+            return ("in", 0, False)
+        _, n, esc = state
+        if esc:
+            return ("in", n + 1, False)
+        if byte == QUOTE:
+            return ("done",)
+        if byte == BACKSLASH:
+            return ("in", n, True)
+        return ("in", n + 1, False)
+
+    def accepting(self, state: tuple) -> bool:
+        return state[0] == "done"
+
+    def close(self, state: tuple) -> bytes | None:
+        if state[0] == "in" and state[1] and not state[2]:
+            return b'"'
+        return None
+
+
+class Array:
+    """``[item, item, ...]`` with 1..max_items items (an empty list is written as null)."""
+
+    def __init__(self, item: Any, max_items: int = 4) -> None:
+        self.item = item
+        self.max_items = max_items
+
+    def start(self) -> tuple:
+        return ("open",)
+
+    def next_bytes(self, state: tuple) -> set[int]:
+        kind = state[0]
+        if kind == "open":
+            return {ord("[")}
+        if kind == "sep":
+            return {SPACE}
+        if kind == "done":
+            return set()
+        _, k, sub = state
+        out = set(self.item.next_bytes(sub))
+        if self.item.accepting(sub):
+            out.add(ord("]"))
+            if k + 1 < self.max_items:
+                out.add(COMMA)
+        return out
+
+    def step(self, state: tuple, byte: int) -> tuple | None:
+        kind = state[0]
+        if kind == "open":
+            return ("item", 0, self.item.start()) if byte == ord("[") else None
+        if kind == "sep":
+            return ("item", state[1], self.item.start()) if byte == SPACE else None
+        if kind == "done":
+            return None
+        _, k, sub = state
+        nxt = self.item.step(sub, byte)
+        if nxt is not None:
+            return ("item", k, nxt)
+        if self.item.accepting(sub):
+            if byte == ord("]"):
+                return ("done",)
+            if byte == COMMA and k + 1 < self.max_items:
+                return ("sep", k + 1)
+        return None
+
+    def accepting(self, state: tuple) -> bool:
+        return state[0] == "done"
+
+    def close(self, state: tuple) -> bytes | None:
+        if state[0] == "item":
+            tail = self.item.close(state[2])
+            return None if tail is None else tail + b"]"
+        return None
+
+
+class Value:
+    """`` null`` or `` `` + a typed value: the text after ``"Attribute":``."""
+
+    def __init__(self, typed: Any) -> None:
+        self.null = Literals([b" null"])
+        self.typed = typed
+
+    def start(self) -> tuple:
+        return ("lead", 0)
+
+    def next_bytes(self, state: tuple) -> set[int] | frozenset[int]:
+        if state[0] == "lead":
+            return {SPACE}
+        if state[0] == "space":
+            return {ord("n")} | set(self.typed.next_bytes(self.typed.start()))
+        if state[0] == "null":
+            return self.null.next_bytes(state[1])
+        return self.typed.next_bytes(state[1])
+
+    def step(self, state: tuple, byte: int) -> tuple | None:
+        kind = state[0]
+        if kind == "lead":
+            return ("space",) if byte == SPACE else None
+        if kind == "space":
+            typed = self.typed.step(self.typed.start(), byte)
+            if typed is not None:
+                return ("typed", typed)
+            return ("null", b" n") if byte == ord("n") else None
+        inner = self.null if kind == "null" else self.typed
+        nxt = inner.step(state[1], byte)
+        return None if nxt is None else (kind, nxt)
+
+    def accepting(self, state: tuple) -> bool:
+        if state[0] == "null":
+            return self.null.accepting(state[1])
+        return state[0] == "typed" and self.typed.accepting(state[1])
+
+    def close(self, state: tuple) -> bytes | None:
+        if state[0] == "lead":
+            return b" null"
+        if state[0] == "space":
+            return b"null"
+        if state[0] == "null":
+            return self.null.close(state[1])
+        return self.typed.close(state[1])
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def typed_constraint(attr: Attribute, source: str) -> Any:
+    """The constraint for a non-null value of ``attr`` reading ``source``."""
+    if attr.enum is not None:
+        return Literals([_json_bytes(v) for v in attr.enum])
+    if attr.is_array:
+        if attr.item_enum is not None:
+            item: Any = Literals([_json_bytes(v) for v in attr.item_enum])
+        elif "string" in attr.item_types:
+            item = Grounded(source) if attr.grounded else FreeString()
+        else:
+            item = Number(integer="number" not in attr.item_types)
+        return Array(item, attr.max_items or 4)
+    if "string" in attr.types:
+        return Grounded(source, attr.max_length) if attr.grounded else FreeString(attr.max_length or 64)
+    if "number" in attr.types or "integer" in attr.types:
+        return Number(integer="number" not in attr.types)
+    return Literals([b"true", b"false"])
+
+
+def needs_source(attr: Attribute) -> bool:
+    """Whether the constraint depends on the input text (so it cannot be shared across inputs)."""
+    if attr.enum is not None:
+        return False
+    if attr.is_array:
+        return attr.item_enum is None and "string" in attr.item_types and attr.grounded
+    return "string" in attr.types and attr.grounded

@@ -1,0 +1,264 @@
+"""The command line through click's CliRunner, with the model loader replaced by a script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from extractor.backends.scripted import ScriptedBackend
+from extractor.cli import main
+from extractor.schemas import load_schema, shipped_schemas
+
+APPAREL = load_schema("apparel")
+# ScriptedBackend has no token-level access, so runs that should succeed pin free decoding.
+EXTRACT = ["extract", "--decoding", "free"]
+
+INPUT_LINES = [
+    '{"id": "ap-01", "title": "Hanes Mens Crew Tee 6-Pack", "description": "Navy Blu, XL"}',
+    '{"id": "ap-02", "text": "NIKE Womens Revolution 7 Running Shoes Sz 8.5"}',
+    '{"id": "ap-03", "text": "Levis 511 Slim Fit Jeans',  # cut off: not JSON
+    "",
+    '{"id": "ap-05", "name": "no text field here"}',
+    '{"text": "Carhartt Knit Cuffed Beanie Brown"}',
+]
+
+
+def _reply(prompt: str) -> str:
+    text = prompt.rsplit("Product: ", 1)[1]
+    brand = text.split()[0].strip('"').title()
+    return json.dumps({"Brand": brand, "Pack Count": "6" if "6-Pack" in text else None})
+
+
+@pytest.fixture()
+def loads(monkeypatch):
+    """Replace model loading with a ScriptedBackend; the list records each ModelConfig asked for."""
+    configs = []
+
+    def fake_load_model(config=None, **overrides):
+        configs.append(config)
+        return ScriptedBackend(_reply, name=config.model)
+
+    monkeypatch.setattr("extractor.models.load_model", fake_load_model)
+    return configs
+
+
+@pytest.fixture()
+def offers(tmp_path) -> Path:
+    path = tmp_path / "offers.jsonl"
+    path.write_text("\n".join(INPUT_LINES) + "\n", encoding="utf-8")
+    return path
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_help():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("extract", "schemas"):
+        assert command in result.output
+    assert CliRunner().invoke(main, ["extract", "--help"]).exit_code == 0
+
+
+def test_importing_cli_does_not_import_torch():
+    code = ("import extractor.cli, sys; "
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'matplotlib') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- schemas -------------------------------------------------------------------------------
+
+def test_schemas_list():
+    result = CliRunner().invoke(main, ["schemas", "list"])
+    assert result.exit_code == 0
+    for name in shipped_schemas():
+        assert name in result.output
+    assert APPAREL.id in result.output
+
+
+def test_schemas_show():
+    result = CliRunner().invoke(main, ["schemas", "show", "apparel"])
+    assert result.exit_code == 0
+    first, rest = result.output.split("\n", 1)
+    assert first == f"# id: {APPAREL.id}"
+    assert json.loads(rest)["title"] == "apparel"
+
+
+def test_schemas_check_good_file():
+    result = CliRunner().invoke(main, ["schemas", "check", str(APPAREL.path)])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"ok: {APPAREL.id} (10 attributes)"
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"type": "object", "additionalProperties": false, "properties": {"Color": {"type": "string"}}}',
+     "every attribute must allow null"),
+    ('{"type": "object", "properties": {"Color": {"type": ["string", "null"]}}}', "additionalProperties"),
+    ('{"type": "object", "additionalProperties": false, "properties": {"Color": {"type": ["string", "null"], '
+     '"pattern": "^[A-Z]"}}}', "'pattern' is not supported"),
+    ('{"type": "object", ', "not valid JSON"),
+])
+def test_schemas_check_bad_file(tmp_path, content, needle):
+    path = tmp_path / "bad.schema.json"
+    path.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(main, ["schemas", "check", str(path)])
+    assert result.exit_code == 1
+    assert needle in result.output
+    assert result.output.startswith("Error:")
+    assert "Traceback" not in result.output
+
+
+def test_schemas_show_unknown_name():
+    result = CliRunner().invoke(main, ["schemas", "show", "furniture"])
+    assert result.exit_code == 1 and "no shipped schema named 'furniture'" in result.output
+
+
+# --- extract -------------------------------------------------------------------------------
+
+def test_extract_writes_one_line_per_input_line(loads, offers, tmp_path):
+    out = tmp_path / "records.jsonl"
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "--schema", "apparel", "-o", str(out),
+                                       "-k", "1", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    records = _records(out)
+    assert len(records) == len(INPUT_LINES)
+    assert [r["id"] for r in records] == ["ap-01", "ap-02", "3", "4", "ap-05", "6"]
+    assert [r["status"] for r in records] == ["ok", "ok", "failed", "failed", "failed", "ok"]
+    assert records[0]["attributes"]["Brand"] == "Hanes" and records[0]["attributes"]["Pack Count"] == 6
+    assert "not valid JSON" in records[2]["error"] and "empty line" in records[3]["error"]
+    assert all(list(r["attributes"]) == APPAREL.names for r in records)
+    assert records[0]["provenance"]["model"] == "smollm2-135m"
+    assert records[0]["provenance"]["schema"] == APPAREL.id
+    assert result.stdout == ""
+    assert "6 records: 3 ok, 0 invalid, 3 failed" in result.stderr
+    [config] = loads
+    assert config.model == "smollm2-135m" and config.quantize is None
+
+
+def test_extract_to_stdout(loads, offers):
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(INPUT_LINES)
+    assert json.loads(lines[1])["attributes"]["Brand"] == "Nike"
+    assert "records:" in result.stderr and "records:" not in result.stdout
+
+
+def test_extract_with_progress_bar(loads, offers, tmp_path):
+    out = tmp_path / "records.jsonl"
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(_records(out)) == len(INPUT_LINES)
+
+
+def test_extract_resume_skips_written_ids_and_appends(loads, offers, tmp_path):
+    out = tmp_path / "records.jsonl"
+    first = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    complete = _records(out)
+    # Simulate an interrupted run: two whole records and half of the third.
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    out.write_text(lines[0] + lines[1] + lines[2][:25], encoding="utf-8")
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out), "--resume",
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert _records(out) == complete
+    assert "2 skipped" in result.stderr and "4 records" in result.stderr
+
+
+def test_extract_schema_field(loads, tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"id": "e", "schema": "electronics", "text": "Dell XPS 13 16GB"}\n'
+                    '{"id": "a", "schema": "apparel", "text": "Hanes Tee"}\n'
+                    '{"id": "z", "text": "Hanes Socks"}\n', encoding="utf-8")
+    out = tmp_path / "records.jsonl"
+    result = CliRunner().invoke(main, [*EXTRACT, str(path), "--schema-field", "schema", "-o", str(out),
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    records = {r["id"]: r for r in _records(out)}
+    assert records["e"]["provenance"]["schema"] == load_schema("electronics").id
+    assert records["a"]["provenance"]["schema"] == APPAREL.id
+    # A line without the field uses the run's schema: the first one named in the input.
+    assert records["z"]["provenance"]["schema"] == load_schema("electronics").id
+
+
+def test_extract_csv_with_text_field(loads, tmp_path):
+    path = tmp_path / "offers.csv"
+    path.write_text('sku,name,notes\nS1,"Hanes Tee, 6-Pack",navy\nS2,Gap Chinos,\n', encoding="utf-8")
+    out = tmp_path / "records.jsonl"
+    result = CliRunner().invoke(main, [*EXTRACT, str(path), "-s", "apparel", "--id-field", "sku",
+                                       "--text-field", "name", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    records = _records(out)
+    assert [r["id"] for r in records] == ["S1", "S2"]
+    assert records[0]["attributes"]["Pack Count"] == 6
+
+
+def test_extract_passes_model_options(loads, offers, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-m", "some/model",
+                                       "--adapter", str(adapter), "--dtype", "float32", "--device", "cpu",
+                                       "--no-progress", "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    [config] = loads
+    assert (config.model, config.adapter, config.dtype, config.device) == ("some/model", str(adapter),
+                                                                           "float32", "cpu")
+
+
+def test_extract_without_schema_is_usage_error(loads, offers):
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers)])
+    assert result.exit_code == 2
+    assert "--schema" in result.output
+    assert loads == []
+
+
+def test_extract_unknown_schema_is_clear_error(loads, offers):
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "--schema", "furniture"])
+    assert result.exit_code == 1
+    assert "no shipped schema named 'furniture'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_extract_missing_input_is_clear_error(loads, tmp_path):
+    result = CliRunner().invoke(main, [*EXTRACT, str(tmp_path / "absent.jsonl"), "-s", "apparel",
+                                       "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 1
+    assert "cannot read" in result.output and "absent.jsonl" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_extract_unwritable_output_is_clear_error(loads, offers, tmp_path):
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--no-progress",
+                                       "-o", str(tmp_path / "no-such-folder" / "out.jsonl")])
+    assert result.exit_code == 1
+    assert "cannot write" in result.output and "no-such-folder" in result.output
+
+
+def test_constrained_decoding_on_a_backend_without_token_access_is_clear_error(loads, offers):
+    result = CliRunner().invoke(main, ["extract", str(offers), "-s", "apparel", "--decoding", "constrained"])
+    assert result.exit_code == 1
+    assert "constrained" in result.output and "Traceback" not in result.output
+
+
+def test_extract_resume_needs_output_file(loads, offers):
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--resume"])
+    assert result.exit_code == 2 and "--resume needs an output file" in result.output
+
+
+def test_model_load_error_is_clear(monkeypatch, offers):
+    from extractor.errors import ModelLoadError
+
+    def failing_load_model(config=None, **overrides):
+        raise ModelLoadError("--quantize 4bit uses bitsandbytes NF4 kernels, which need a CUDA GPU")
+
+    monkeypatch.setattr("extractor.models.load_model", failing_load_model)
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--quantize", "4bit"])
+    assert result.exit_code == 1 and "need a CUDA GPU" in result.output

@@ -1,0 +1,218 @@
+"""Input reading (JSONL, CSV, TSV; bad lines become error documents) and resumable output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from extractor.errors import ConfigError, ExtractorError, InputError
+from extractor.io import InputSpec, RecordWriter, count_lines, done_ids, read_documents
+from extractor.records import Provenance, Record
+
+PROVENANCE = Provenance(model="scripted", adapter=None, prompt="extract.v1", schema="apparel@0", decoding="free")
+
+
+def _jsonl(tmp_path: Path, lines: list[str], name: str = "in.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# One input line per row: (line, expected id, expected text, expected error fragment or None).
+JSONL_CASES = [
+    ('{"id": "ap-1", "text": "Hanes Crew Tee 6-Pack Navy XL"}', "ap-1", "Hanes Crew Tee 6-Pack Navy XL", None),
+    ('{"id": 17, "text": "  Levi\'s 511 Slim Jeans  "}', "17", "Levi's 511 Slim Jeans", None),
+    ('{"text": "Nike Pegasus 39 Black"}', "3", "Nike Pegasus 39 Black", None),
+    ('{"id": "", "text": "Carhartt Beanie Brown"}', "4", "Carhartt Beanie Brown", None),
+    ('{"id": "t-5", "title": "Champion Hoodie", "description": "Reverse weave, oxford grey."}', "t-5",
+     "Champion Hoodie\nReverse weave, oxford grey.", None),
+    ('{"id": "t-6", "title": "Gap Chinos", "description": null}', "t-6", "Gap Chinos", None),
+    ('{"id": "q-7", "query": "red running shoes mens size 10"}', "q-7", "red running shoes mens size 10", None),
+    ('{"id": "i-8", "input": "usb c charger 65w"}', "i-8", "usb c charger 65w", None),
+    ('{"id": "bad-9", "text": "Hanes Tee", ', "9", "", "line 9: not valid JSON"),
+    ('["Hanes Tee", "Navy"]', "10", "", "line 10: not a JSON object"),
+    ('{"id": "m-11", "name": "Hanes Tee"}', "m-11", "", "line 11: no text field"),
+    ('{"id": "e-12", "text": "   "}', "e-12", "", "line 12: empty text"),
+    ("", "13", "", "line 13: empty line"),
+    ('{"id": "n-14", "text": 42}', "n-14", "", "line 14: field 'text' is not a string"),
+    ('{"id": "c-15", "text": "Café au lait crew sweater — wool"}', "c-15", "Café au lait crew sweater — wool",
+     None),
+]
+
+
+@pytest.fixture()
+def jsonl_docs(tmp_path):
+    return list(read_documents(_jsonl(tmp_path, [c[0] for c in JSONL_CASES])))
+
+
+def test_every_jsonl_line_gives_exactly_one_document(jsonl_docs):
+    assert len(jsonl_docs) == len(JSONL_CASES)
+
+
+@pytest.mark.parametrize("n", range(len(JSONL_CASES)), ids=[c[1] for c in JSONL_CASES])
+def test_jsonl_lines(jsonl_docs, n):
+    _, doc_id, text, error = JSONL_CASES[n]
+    doc = jsonl_docs[n]
+    assert doc.id == doc_id
+    assert doc.text == text
+    if error is None:
+        assert doc.error is None
+    else:
+        assert doc.error is not None and doc.error.startswith(error)
+
+
+def test_text_field_choice(tmp_path):
+    path = _jsonl(tmp_path, ['{"id": "a", "text": "ignored", "name": "Hanes Tee", "color": "Navy"}',
+                             '{"id": "b", "name": "Gap Chinos"}',
+                             '{"id": "c", "text": "no chosen field here"}'])
+    docs = list(read_documents(path, InputSpec(text_fields=("name", "color"))))
+    assert docs[0].text == "Hanes Tee\nNavy" and docs[0].error is None
+    assert docs[1].text == "Gap Chinos" and docs[1].error is None
+    assert "missing text field(s): name, color" in docs[2].error
+
+
+def test_id_field_choice(tmp_path):
+    path = _jsonl(tmp_path, ['{"sku": "SKU-9", "id": "x", "text": "Hanes Tee"}'])
+    assert next(read_documents(path, InputSpec(id_field="sku"))).id == "SKU-9"
+
+
+def test_schema_field(tmp_path):
+    path = _jsonl(tmp_path, ['{"id": "a", "text": "Hanes Tee", "kind": "apparel", "category": "Tops"}',
+                             '{"id": "b", "text": "Dell XPS 13", "kind": ""}',
+                             '{"id": "c", "text": "OXO Bowl"}',
+                             '{"id": "d", "text": "Anker Charger", "kind": 3}'])
+    docs = list(read_documents(path, InputSpec(schema_field="kind")))
+    assert [d.schema for d in docs] == ["apparel", None, None, None]
+    assert docs[0].category == "Tops"
+    assert docs[3].error == "line 4: field 'kind' is not a string"
+    # Without --schema-field the field is just data.
+    assert next(read_documents(path)).schema is None
+
+
+def test_csv_input(tmp_path):
+    path = tmp_path / "offers.csv"
+    path.write_text('id,title,description\n'
+                    'c1,"Hanes Tee, 6-Pack",Navy XL\n'
+                    'c2,Gap Chinos,\n'
+                    ',"Levi\'s ""511"" Jeans",\n'
+                    'c4,,\n', encoding="utf-8")
+    docs = list(read_documents(path))
+    assert [d.id for d in docs] == ["c1", "c2", "3", "c4"]
+    assert docs[0].text == "Hanes Tee, 6-Pack\nNavy XL"
+    assert docs[1].text == "Gap Chinos"
+    assert docs[2].text == "Levi's \"511\" Jeans"
+    assert docs[3].error is not None and "empty text" in docs[3].error
+    assert count_lines(path) == 4
+
+
+def test_tsv_input(tmp_path):
+    path = tmp_path / "offers.tsv"
+    path.write_text("id\ttext\nt1\tHanes Tee, Navy\nt2\tGap Chinos 34x32\n", encoding="utf-8")
+    docs = list(read_documents(path))
+    assert [(d.id, d.text) for d in docs] == [("t1", "Hanes Tee, Navy"), ("t2", "Gap Chinos 34x32")]
+    assert count_lines(path) == 2
+
+
+def test_format_overrides_extension(tmp_path):
+    path = tmp_path / "offers.txt"
+    path.write_text("id,text\nx1,Hanes Tee\n", encoding="utf-8")
+    assert next(read_documents(path, InputSpec(format="csv"))).text == "Hanes Tee"
+    assert next(read_documents(path)).error.startswith("line 1: not valid JSON")
+
+
+@pytest.mark.parametrize("name,content", [
+    ("bom.jsonl", '{"id": "b1", "text": "Hanes Tee"}\n'),
+    ("bom.csv", "id,text\nb1,Hanes Tee\n"),
+])
+def test_byte_order_mark_is_ignored(tmp_path, name, content):
+    # Spreadsheet programs write "UTF-8" CSV with a BOM; it must not hide the first field name.
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode("utf-8"))
+    doc = next(read_documents(path))
+    assert (doc.id, doc.text, doc.error) == ("b1", "Hanes Tee", None)
+
+
+def test_unreadable_inputs_raise_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot read"):
+        list(read_documents(tmp_path / "absent.jsonl"))
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes('{"text": "Caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8"):
+        list(read_documents(latin1))
+
+
+def test_bad_input_spec():
+    with pytest.raises(ConfigError):
+        InputSpec(format="xml")
+    with pytest.raises(ConfigError):
+        InputSpec(text_fields=())
+
+
+def test_count_lines(tmp_path):
+    assert count_lines(_jsonl(tmp_path, ["{}", "{}", ""])) == 3
+    no_newline = tmp_path / "last.jsonl"
+    no_newline.write_text('{"text": "a"}\n{"text": "b"}', encoding="utf-8")
+    assert count_lines(no_newline) == 2
+    assert count_lines("-") is None
+    empty_csv = tmp_path / "empty.csv"
+    empty_csv.write_text("", encoding="utf-8")
+    assert count_lines(empty_csv) == 0
+    with pytest.raises(InputError, match="cannot read"):
+        count_lines(tmp_path / "absent.jsonl")
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+def _record(rid: str) -> Record:
+    return Record(id=rid, attributes={"Brand": "Hanes"}, provenance=PROVENANCE, attempts=1)
+
+
+def test_done_ids_ignores_a_broken_last_line(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"id": "a"}) + "\n" + json.dumps({"id": 2}) + "\n" + '{"id": "c", "attri',
+                   encoding="utf-8")
+    assert done_ids(out) == {"a", "2"}
+    assert done_ids(tmp_path / "absent.jsonl") == set()
+
+
+def test_record_writer_writes_one_json_line_per_record(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with RecordWriter(out) as writer:
+        writer.write(_record("a"))
+        writer.write(_record("b"))
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a", "b"]
+    assert json.loads(lines[0])["provenance"]["prompt"] == "extract.v1"
+
+
+def test_record_writer_append_cuts_partial_last_line(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps(_record("a").to_dict()) + "\n" + '{"id": "b", "status": "o', encoding="utf-8")
+    assert done_ids(out) == {"a"}
+    with RecordWriter(out, append=True) as writer:
+        writer.write(_record("b"))
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["a", "b"]
+
+
+def test_record_writer_append_to_single_partial_line(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "a", "sta', encoding="utf-8")
+    with RecordWriter(out, append=True) as writer:
+        writer.write(_record("a"))
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a"]
+
+
+def test_record_writer_without_append_overwrites(tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "old"}\n', encoding="utf-8")
+    with RecordWriter(out) as writer:
+        writer.write(_record("new"))
+    assert done_ids(out) == {"new"}
+
+
+def test_record_writer_to_missing_folder_raises_library_error(tmp_path):
+    with pytest.raises(ExtractorError, match="cannot write .*no-such-folder"):
+        RecordWriter(tmp_path / "no-such-folder" / "out.jsonl")

@@ -1,0 +1,123 @@
+"""Model loading: folders, GGUF paths, adapters, 4-bit refusal on CPU, the embedded file."""
+
+from __future__ import annotations
+
+import pytest
+
+from extractor.config import ModelConfig
+from extractor.errors import ModelLoadError
+from extractor.models import embedded_gguf, load_model
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model, tmp_path_factory):
+    """The tiny random model and its tokenizer saved the way a Hugging Face folder is."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    model, tokenizer = tiny_model
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(model_dir, tmp_path_factory):
+    """A real peft LoRA adapter whose weights are not zero, so applying it changes the logits."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-lora")
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    torch.manual_seed(1)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+                                                 init_lora_weights=False))
+    peft_model.save_pretrained(str(folder))
+    return folder
+
+
+def _logits(backend, text: str = "Hanes crew tee navy XL") -> torch.Tensor:
+    ids = torch.tensor([backend.encode(text)])
+    with torch.inference_mode():
+        return backend.model(input_ids=ids).logits
+
+
+def test_folder_loads_into_transformers_backend(model_dir, tiny_model):
+    from extractor.backends.transformers import TransformersBackend
+
+    backend = load_model(ModelConfig(model=str(model_dir), device="cpu"))
+    assert isinstance(backend, TransformersBackend)
+    assert backend.name == str(model_dir) and backend.adapter is None
+    assert backend.model.dtype == torch.float32  # auto on CPU
+    assert not backend.model.training
+    assert backend.context_window == 1024
+    assert backend.render_chat([{"role": "user", "content": "x"}]).endswith("<|im_start|>assistant\n")
+    # Same weights as the model that was saved.
+    reference = tiny_model[0]
+    ids = torch.tensor([backend.encode("Hanes crew tee")])
+    with torch.inference_mode():
+        assert torch.allclose(reference(input_ids=ids).logits, _logits(backend, "Hanes crew tee"), atol=1e-5)
+
+
+def test_explicit_dtype(model_dir):
+    backend = load_model(model=str(model_dir), device="cpu", dtype="bfloat16")
+    assert backend.model.dtype == torch.bfloat16
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_4bit_without_cuda_says_a_gpu_is_needed(model_dir):
+    with pytest.raises(ModelLoadError) as info:
+        load_model(ModelConfig(model=str(model_dir), quantize="4bit"))
+    message = str(info.value)
+    assert "CUDA GPU" in message and "--quantize" in message
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("missing/offers-model.gguf", "GGUF file not found"),
+    ("./no-such-model-folder", "cannot load model"),
+])
+def test_missing_model_raises_model_load_error(tmp_path, name, needle):
+    with pytest.raises(ModelLoadError, match=needle):
+        load_model(ModelConfig(model=str(tmp_path / name) if name.endswith(".gguf") else name))
+
+
+def test_a_plain_file_is_not_a_model(tmp_path):
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"\0" * 16)
+    with pytest.raises(ModelLoadError, match="is a file"):
+        load_model(ModelConfig(model=str(weights)))
+
+
+def test_adapter_folder_without_config_raises(model_dir, tmp_path):
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="no adapter_config.json"):
+        load_model(ModelConfig(model=str(model_dir), adapter=str(tmp_path), device="cpu"))
+
+
+def test_lora_adapter_loads_and_changes_logits(model_dir, adapter_dir):
+    plain = load_model(ModelConfig(model=str(model_dir), device="cpu"))
+    tuned = load_model(ModelConfig(model=str(model_dir), adapter=str(adapter_dir), device="cpu"))
+    assert tuned.adapter == str(adapter_dir)
+    assert tuned.describe()["adapter"] == str(adapter_dir)
+    assert type(tuned.model).__name__.startswith("Peft")
+    difference = (_logits(plain) - _logits(tuned)).abs().max().item()
+    assert difference > 1e-3
+
+
+def test_adapter_for_another_model_raises(model_dir, adapter_dir, tmp_path):
+    import json
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    config["target_modules"] = ["no_such_proj"]
+    bad = tmp_path / "bad-adapter"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text(json.dumps(config))
+    (bad / "adapter_model.safetensors").write_bytes((adapter_dir / "adapter_model.safetensors").read_bytes())
+    with pytest.raises(ModelLoadError, match="cannot apply adapter"):
+        load_model(ModelConfig(model=str(model_dir), adapter=str(bad), device="cpu"))
+
+
+def test_embedded_gguf_is_installed():
+    path = embedded_gguf()
+    assert path.is_file() and path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert path.stat().st_size > 50_000_000
