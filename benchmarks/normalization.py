@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from extractor.normalize import Normalizer, NormalizeSpec, parse_spec
-from extractor.normalize.curation import build_vocabularies, slug, write_vocabularies
+from extractor.normalize.curation import build_vocabularies, write_vocabularies
 from extractor.normalize.vocab import Vocabulary, VocabEntry, load_vocab, match_key
 
 GPT4 = {"Name Expansion": 98.3, "Generalisation": 88.6, "Unit of Measurement Conversion": 83.5, "Wrangling": 95.2}
@@ -43,7 +43,8 @@ _GENERATIONS = {"Generation": ["G", "Gen"], "Double Data Rate": ["DDR"], "Advanc
                 "Digital Linear Tape": ["DLT"], "Linear Tape-Open": ["LTO"]}
 
 
-def rules(category: str, attribute: str, op: str, vocab: dict[str, str], pooled: list[str]) -> dict[str, Any] | None:
+def rules(category: str, attribute: str, op: str, vocab: dict[str, str], pooled: list[str],
+          canonicals: set[str]) -> dict[str, Any] | None:
     """The x-normalize block for one benchmark attribute (None: leave it as it is); ``pooled``
     names the learned tables of other attributes with the same canonical set (Color, Color(s))."""
     own = f"{category}/{attribute}"
@@ -84,7 +85,10 @@ def rules(category: str, attribute: str, op: str, vocab: dict[str, str], pooled:
     if op in GENERALISATION_OPS and learned:
         match: dict[str, Any] = {"contains": "last", "cutoff": 85, "margin": 5}
         if op == "Color Generalization":
-            match.update(contains="first", several={"at_least": 3, "value": "Assorted/Others"})
+            # "more than two colours: Assorted/Others", when the attribute has that value
+            match.update(contains="first")
+            if "Assorted/Others" in canonicals:
+                match.update(several={"at_least": 3, "value": "Assorted/Others"})
         return {"vocab": learned, "match": match}
     return None
 
@@ -192,7 +196,7 @@ def build_normalizers(train: list[dict[str, Any]], descriptions: Path, folder: P
         own = canonicals.get(f"{category}/{attribute}", set())
         pooled = [name for name, other in canonicals.items() if name != f"{category}/{attribute}"
                   and own and len(own & other) / len(own | other) >= 0.8]
-        block = rules(category, attribute, op, paths, pooled)
+        block = rules(category, attribute, op, paths, pooled, own)
         specs: dict[str, NormalizeSpec] = {attribute: parse_spec(block, attribute)} if block else {}
         normalizers[(category, attribute)] = Normalizer(specs)
     return normalizers, ops

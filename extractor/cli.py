@@ -105,6 +105,8 @@ def schemas_check(path: str) -> None:
                    "parsed tolerantly and re-asked on errors.")
 @click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Constrained decoding: values with a lower confidence become null (and say so in warnings).")
+@click.option("--normalize", "normalize_values", is_flag=True,
+              help="Also write canonical values (`normalized`) by the schema's x-normalize blocks.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Inputs generated together.")
 @click.option("--max-retries", default=1, show_default=True, type=click.IntRange(0),
               help="Re-asks after an invalid answer, showing the model the validator's messages.")
@@ -123,7 +125,7 @@ def schemas_check(path: str) -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str,
             adapter: str | None, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
-            selection: str, seed: int, decoding: str, min_confidence: float, batch_size: int, max_retries: int, max_text_tokens: int,
+            selection: str, seed: int, decoding: str, min_confidence: float, normalize_values: bool, batch_size: int, max_retries: int, max_text_tokens: int,
             max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
             resume: bool, progress: bool) -> None:
     """Extract attribute records from INPUT (JSONL or CSV; - for standard input).
@@ -149,7 +151,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
     config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
                            max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
-                           max_new_tokens=max_new_tokens, min_confidence=min_confidence)
+                           max_new_tokens=max_new_tokens, min_confidence=min_confidence,
+                           normalize=normalize_values)
     first_schema = load_schema(schema) if schema else None
     skip = done_ids(output) if resume else None
     extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec),

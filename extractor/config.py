@@ -72,6 +72,8 @@ class ExtractConfig:
     """Input text longer than this many tokens is truncated (with a warning in the record)."""
     max_new_tokens: int | None = None
     """Output budget; None derives it from the schema (keys plus a per-attribute value budget)."""
+    normalize: bool = False
+    """Add canonical values (``Record.normalized``) by the schema's ``x-normalize`` blocks."""
     min_confidence: float = 0.0
     """Constrained decoding: values whose confidence is below this become null (with a warning)."""
 

@@ -73,6 +73,11 @@ class Extractor:
         self.provenance = Provenance(model=backend.name, adapter=backend.adapter, prompt=self.config.prompt,
                                      schema=self.schema.id, decoding=self.config.decoding)
         self.budget = self.config.max_new_tokens or output_budget(self.schema, backend)
+        self.normalizer = None
+        if self.config.normalize:
+            from .normalize import Normalizer
+
+            self.normalizer = Normalizer.from_schema(self.schema)
         self._decoding_state: dict[str, Any] = {}
         """Per-schema state a decoder keeps between batches (shared prefix cache, statistics)."""
 
@@ -124,7 +129,11 @@ class Extractor:
             except Exception as exc:  # a model failure must not lose the batch's records
                 for job in live:
                     job.record = self._error_record(job, "failed", f"model error: {type(exc).__name__}: {exc}")
-        return [j.record for j in jobs]  # type: ignore[misc]
+        records = [j.record for j in jobs]
+        # --- JSON -> normalization -> record
+        if self.normalizer is not None:
+            records = [self.normalizer.normalize_record(r) for r in records]  # type: ignore[arg-type]
+        return records  # type: ignore[return-value]
 
     def system_message(self) -> str:
         """The instructions every prompt of this Extractor starts with."""

@@ -218,8 +218,16 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
     if not isinstance(grounded, bool):
         raise SchemaError("'x-grounded' must be true or false", schema=name, path=f"{path}/x-grounded")
     normalize = spec.get("x-normalize")
-    if normalize is not None and not isinstance(normalize, dict):
-        raise SchemaError("'x-normalize' must be an object", schema=name, path=f"{path}/x-normalize")
+    if normalize is not None:
+        if not isinstance(normalize, dict):
+            raise SchemaError("'x-normalize' must be an object", schema=name, path=f"{path}/x-normalize")
+        from .normalize.spec import SpecError, parse_spec
+
+        try:
+            parse_spec(normalize, attr)
+        except SpecError as exc:
+            raise SchemaError(exc.reason, schema=name,
+                              path=f"{path}/x-normalize" + (f"/{exc.key}" if exc.key else "")) from exc
     return Attribute(
         name=attr, types=tuple(types), description=description, examples=tuple(examples), enum=enum,
         item_types=tuple(item_types), item_enum=item_enum, max_length=bounds.get("maxLength"),

@@ -23,11 +23,11 @@ def run(ops: list[Any], text: str) -> str | None:
 OPS: list[tuple[list[Any], str, str | None]] = [
     (["trim"], "  Acme  ", "Acme"),
     (["collapse_spaces"], "Acme   Tools\tInc", "Acme Tools Inc"),
-    (["upper"], "Kar's Nuts", "KAR'S NUTS"),
+    (["upper"], "Joe's Nuts", "JOE'S NUTS"),
     (["lower"], "ACME", "acme"),
     (["title"], "acme tools", "Acme Tools"),
-    (["delete_marks"], "572531-B21", "572531B21"),
-    (["delete_marks"], "SB 12.105/S", "SB12105S"),
+    (["delete_marks"], "481726-B22", "481726B22"),
+    (["delete_marks"], "QX 40.77/T", "QX4077T"),
     (["delete_marks"], "Ré-7", "Ré7"),
     (["strip_accents"], "Crème Brûlée", "Creme Brulee"),
     ([{"strip": ["Brand:", "Inc."]}], "Brand: Acme Inc.", "Acme"),
@@ -68,7 +68,7 @@ IDEMPOTENT = [["trim"], ["collapse_spaces"], ["upper"], ["lower"], ["delete_mark
 
 
 @pytest.mark.parametrize("ops", IDEMPOTENT, ids=str)
-@pytest.mark.parametrize("text", ["HP G8 ProLiant - Inc.", "  Crème  DDR4 ", "AIT-3 / hp"])
+@pytest.mark.parametrize("text", ["HP G9 Server - Inc.", "  Crème  DDR4 ", "AIT-3 / hp"])
 def test_documented_idempotent_ops_are(ops: list[Any], text: str) -> None:
     once = run(ops, text)
     assert once is not None and run(ops, once) == once

@@ -109,3 +109,15 @@ def test_schemas_keep_the_block_for_the_normalizer() -> None:
     schema = check_schema({"$schema": DRAFT, "type": "object", "additionalProperties": False,
                            "properties": {"Color": {"type": ["string", "null"], "x-normalize": block}}})
     assert parse_spec(schema.attribute("Color").normalize, "Color").vocab == ("colors",)
+
+
+def test_the_schema_checker_can_turn_spec_errors_into_schema_errors() -> None:
+    # How schemas._check_attribute is meant to call parse_spec: the key path joins the schema path.
+    from extractor.errors import SchemaError
+
+    with pytest.raises(SpecError) as info:
+        parse_spec({"unit": {"dimension": "length", "precison": 1}}, "Width")
+    error = SchemaError(info.value.reason, schema="shop", path=f"/properties/Width/x-normalize/{info.value.key}")
+    assert str(error) == ("schema 'shop' at /properties/Width/x-normalize/unit/precison: unknown key 'precison' "
+                          "(allowed: dimension, to, default, precision, range, dims, several, format, labels, "
+                          "aliases, factors)")

@@ -17,16 +17,18 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, NormalizationError
 from ..records import Record
-from ..schemas import Schema
 from .numbers import CountReader, to_plain
 from .ops import Op, apply_ops, compile_ops
 from .spec import NormalizeSpec, parse_spec
 from .units import UnitReader
 from .vocab import Vocabulary, load_vocab
+
+if TYPE_CHECKING:  # schemas.py may import normalize.spec to check x-normalize blocks
+    from ..schemas import Schema
 
 
 @dataclass(frozen=True)

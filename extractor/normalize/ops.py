@@ -3,20 +3,17 @@
 Each compiled operation maps a string to a string, or to None when it cannot apply (``extract``
 found nothing, the value became empty): the normalizer then keeps the raw value, flagged unmatched.
 
-=================  ================================================================================
-``trim``           strip leading/trailing whitespace
-``collapse_spaces``  runs of whitespace become one space
-``upper`` ``lower`` ``title``  change case
-``delete_marks``   keep only letters and digits (``572531-B21`` -> ``572531B21``)
-``strip_accents``  ``Crème`` -> ``Creme``
-``{"strip": [...]}``  remove these substrings, case-insensitively (``Inc.``, ``Brand:``)
-``{"delete": "-/"}``  remove these characters
-``{"replace": [[pattern, repl], ...]}``  regular-expression substitutions, in order
-``{"slice": [start, end]}``  keep ``value[start:end]`` (a UPC's manufacturer code is ``[1, 6]``)
-``{"extract": pattern}``  keep the first match (its group, if the pattern has one)
-``{"expand": vocab}``  replace abbreviations, as whole words, by their canonical form
-                    (``HP ProLiant`` -> ``Hewlett-Packard ProLiant``; ``G8`` -> ``Generation 8``)
-=================  ================================================================================
+- ``trim``, ``collapse_spaces``: strip the ends; runs of whitespace become one space
+- ``upper``, ``lower``, ``title``: change case
+- ``delete_marks``: keep only letters and digits (``481726-B22`` -> ``481726B22``)
+- ``strip_accents``: ``Crème`` -> ``Creme``
+- ``{"strip": [...]}``: remove these substrings, case-insensitively (``Inc.``, ``Brand:``)
+- ``{"delete": "-/"}``: remove these characters
+- ``{"replace": [[pattern, repl], ...]}``: regular-expression substitutions, in order
+- ``{"slice": [start, end]}``: keep ``value[start:end]`` (a UPC's manufacturer code is ``[1, 6]``)
+- ``{"extract": pattern}``: keep the first match (its group, if the pattern has one)
+- ``{"expand": vocab}``: replace abbreviations, as whole words, by their canonical form
+  (``HP ProLiant`` -> ``Hewlett-Packard ProLiant``; ``G8`` -> ``Generation 8``)
 
 All but ``slice`` and ``extract`` are idempotent (applying twice changes nothing), given an
 ``expand`` vocabulary whose canonical forms do not contain its own abbreviations."""

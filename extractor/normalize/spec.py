@@ -37,6 +37,8 @@ class SpecError(NormalizationError):
     def __init__(self, message: str, *, attribute: str, key: str = "") -> None:
         self.attribute = attribute
         self.key = key
+        self.reason = message
+        """The message without the attribute and key (for callers that give their own location)."""
         where = f"attribute {attribute!r}, x-normalize" + (f"/{key}" if key else "")
         super().__init__(f"{where}: {message}")
 

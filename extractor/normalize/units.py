@@ -2,7 +2,7 @@
 
 Reads single values (``4In``, ``16-lb.``, ``18-GB``), inch and foot marks (``4"``, ``3'``), fractions
 and mixed fractions (``2 1/2 in``, ``13-1/2"``), compounds (``6 ft 9 in``, ``6'9"``), ranges
-(``54" - 62"``, ``1-3/4" to 2-1/2"``), dimensions (``10 x 20 cm``), counts times quantities
+(``56" - 62"``, ``1-1/4" to 2-1/2"``), dimensions (``10 x 20 cm``), counts times quantities
 (``2 x 4GB``), alternatives (``160/320-GB``) and several unrelated quantities in one value. A
 UnitSpec decides what to keep of each; see docs/normalization.md."""
 
