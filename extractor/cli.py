@@ -6,6 +6,7 @@ imported inside commands so ``extractor --help`` stays instant."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -148,6 +149,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
+    if input_path != "-" and not Path(input_path).is_file():
+        raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
     config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
                            max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,

@@ -95,8 +95,9 @@ class Extractor:
     def with_schema(self, schema: Schema | str, shots: ShotsArg = None) -> Extractor:
         """Another Extractor on the same loaded model, for another schema. Without ``shots`` it
         takes ``<schema>.jsonl`` from this one's shots folder, else the schema's shipped shots."""
+        name = schema.name if isinstance(schema, Schema) else Path(str(schema)).name.split(".")[0]
         if shots is None and self.shots_source is not None and not isinstance(self.shots_source, list) \
-                and Path(self.shots_source).is_dir():
+                and (Path(self.shots_source) / f"{name}.jsonl").is_file():
             shots = self.shots_source
         return Extractor(self.backend, schema, self.requested, shots=shots)
 
@@ -158,9 +159,12 @@ class Extractor:
         shots = self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed)
         job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
         window = self.backend.context_window - self.budget
+        dropped = 0
         while shots and self.backend.count_tokens(self.backend.render_chat(job.messages)) > window:
             shots = shots[1:]  # the least similar first
+            dropped += 1
             job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
+        if dropped:
             job.warnings.append(f"demonstrations reduced to {len(shots)} to fit the model's context window")
         return job
 

@@ -230,8 +230,9 @@ def test_extract_unknown_schema_is_clear_error(loads, offers):
 def test_extract_missing_input_is_clear_error(loads, tmp_path):
     result = CliRunner().invoke(main, [*EXTRACT, str(tmp_path / "absent.jsonl"), "-s", "apparel",
                                        "-o", str(tmp_path / "out.jsonl")])
-    assert result.exit_code == 1
-    assert "cannot read" in result.output and "absent.jsonl" in result.output
+    assert result.exit_code == 2  # a usage error, raised before the model is loaded
+    assert "input file not found" in result.output and "absent.jsonl" in result.output
+    assert not loads  # the model was never loaded for a typo
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
