@@ -31,8 +31,8 @@ from extractor.records import Record
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE_HEADER = ("| date | commit | dataset/split (offers) | model | settings "
-                "| P | R | F1 | F1 lenient | valid % | products/s |")
-TABLE_RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"
+                "| P | R | F1 | F1 lenient | valid % | products/s | peak RSS GB |")
+TABLE_RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
 FILE_INTRO = """# Benchmarks
 
 ## Quality
@@ -40,7 +40,8 @@ FILE_INTRO = """# Benchmarks
 Rows appended by `benchmarks/quality.py`: micro precision, recall and F1 in percent over all gold
 (offer, attribute) slots, exact match, counted as in the WDC-PAVE / ExtractGPT papers (see
 `extractor/evaluate/scorer.py`); `valid %` is the share of records without an error; products/s
-excludes model loading. Runs with `limit` score only the first N offers of the split.
+excludes model loading; peak RSS is the process's peak resident memory (model included). Runs with
+`limit` score only the first N offers of the split.
 
 """
 
@@ -127,12 +128,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far, in GB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
 def table_row(run: QualityRun, model: str, settings: str, commit: str, date: str) -> str:
     micro = run.evaluation.exact.micro
     bench = run.benchmark
     cells = [date, commit, f"{bench.name}/{bench.split} ({len(run.records)})", model, settings,
              f"{micro.precision:.2f}", f"{micro.recall:.2f}", f"{micro.f1:.2f}",
-             f"{run.evaluation.lenient.micro.f1:.2f}", f"{run.valid_percent:.1f}", f"{run.per_second:.2f}"]
+             f"{run.evaluation.lenient.micro.f1:.2f}", f"{run.valid_percent:.1f}", f"{run.per_second:.2f}",
+             f"{peak_rss_gb():.2f}"]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
@@ -212,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 writer.write(record)
         print(format_report(run.evaluation))
         print(f"\n{len(run.records)} offers in {run.seconds:.1f} s ({run.per_second:.2f} products/s), "
-              f"{run.valid_percent:.1f}% valid records; records written to {out}")
+              f"{run.valid_percent:.1f}% valid records, peak RSS {peak_rss_gb():.2f} GB; records written to {out}")
         if args.plot:
             plot_attribute_f1(run.evaluation, args.plot)
         if not args.no_record:

@@ -106,7 +106,8 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
     assert len(rows) == 2
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[2:] == ["ae-110k/validation (2)", "smollm2-135m", "k=1 selection=first decoding=free text=title",
-                         "66.67", "50.00", "57.14", "85.71", "50.0", cells[-1]]
+                         "66.67", "50.00", "57.14", "85.71", "50.0", cells[-2], cells[-1]]
+    assert float(cells[-1]) > 0  # peak RSS in GB
     assert "limit=1" in rows[1] and "ae-110k/validation (1)" in rows[1]
 
 
