@@ -38,6 +38,7 @@ class Attribute:
     item_types: tuple[str, ...] = ()
     """For arrays: the allowed item types."""
     item_enum: tuple[Any, ...] | None = None
+    item_max_length: int | None = None
     max_length: int | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -199,6 +200,7 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
     bounds = _check_bounds(spec, path, name)
     item_types: list[str] = []
     item_enum = None
+    item_max_length = None
     if "array" in types:
         if len(types) > 1:
             raise SchemaError("an array attribute cannot also be a scalar", schema=name, path=f"{path}/type")
@@ -211,7 +213,7 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
         item_types, item_nullable, item_enum = _check_values(items, f"{path}/items", name, SCALAR_TYPES)
         if item_nullable:
             raise SchemaError("array items cannot be null", schema=name, path=f"{path}/items")
-        _check_bounds(items, f"{path}/items", name)
+        item_max_length = _check_bounds(items, f"{path}/items", name).get("maxLength")
     elif "items" in spec:
         raise SchemaError("'items' only applies to array attributes", schema=name, path=f"{path}/items")
     grounded = spec.get("x-grounded", True)
@@ -230,7 +232,8 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
                               path=f"{path}/x-normalize" + (f"/{exc.key}" if exc.key else "")) from exc
     return Attribute(
         name=attr, types=tuple(types), description=description, examples=tuple(examples), enum=enum,
-        item_types=tuple(item_types), item_enum=item_enum, max_length=bounds.get("maxLength"),
+        item_types=tuple(item_types), item_enum=item_enum, item_max_length=item_max_length,
+        max_length=bounds.get("maxLength"),
         minimum=bounds.get("minimum"), maximum=bounds.get("maximum"), max_items=bounds.get("maxItems"),
         grounded=grounded, normalize=normalize,
     )

@@ -27,6 +27,8 @@ class Validation:
     """Keys the model wrote that the schema does not have."""
     coerced: list[str] = field(default_factory=list)
     """Attributes whose value was coerced (e.g. "12" -> 12 for an integer attribute)."""
+    invalid: list[str] = field(default_factory=list)
+    """Attributes the validator found fault with (item errors count for their attribute)."""
 
     @property
     def ok(self) -> bool:
@@ -76,11 +78,13 @@ def check_record(obj: dict[str, Any], schema: Schema) -> Validation:
             coerced.append(attr.name)
         attributes[attr.name] = value
     validator = _validator(canonical_json(schema.document))
-    errors = []
-    for err in sorted(validator.iter_errors(attributes), key=lambda e: list(e.path)):
+    errors, invalid = [], []
+    for err in sorted(validator.iter_errors(attributes), key=lambda e: [str(p) for p in e.path]):
         where = "/".join(str(p) for p in err.path)
         errors.append(f"{where}: {err.message}" if where else err.message)
-    return Validation(attributes, errors, dropped, [c for c in coerced if obj.get(c) is not None])
+        if err.path and err.path[0] not in invalid:
+            invalid.append(str(err.path[0]))
+    return Validation(attributes, errors, dropped, [c for c in coerced if obj.get(c) is not None], invalid)
 
 
 def reask_messages(messages: list[dict[str, str]], raw: str, problems: list[str]) -> list[dict[str, str]]:

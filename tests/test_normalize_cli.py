@@ -46,7 +46,7 @@ def test_normalize_command_reports_bad_blocks_clearly(tmp_path: Path) -> None:
     records = write(tmp_path / "r.jsonl", "{}\n")
     result = CliRunner().invoke(main, ["normalize", str(records), "--schema", str(schema), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert "attribute 'Color', x-normalize/match/cutof: unknown key 'cutof'" in result.output
+    assert "at /properties/Color/x-normalize/match/cutof: unknown key 'cutof'" in result.output
     assert "Traceback" not in result.output
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extractor.errors import NormalizationError
+from extractor.errors import SchemaError, NormalizationError
 from extractor.normalize import Normalizer, normalize_file
 from extractor.records import Provenance, Record
 from extractor.schemas import DRAFT, check_schema, load_schema
@@ -151,12 +151,18 @@ def test_vocabulary_paths_resolve_next_to_the_schema(tmp_path: Path) -> None:
      "'Rainbow' is not a canonical"),
     ({"ops": [{"expand": "missing.json"}]}, "attribute 'A': no vocabulary file 'missing.json'"),
     ({"unit": {"dimension": "length", "to": "kg"}}, "kilogram is a mass unit"),
-    ({"unit": {"dimension": "length", "to": 5}}, "x-normalize/unit/to"),
 ])
 def test_bad_blocks_fail_when_the_normalizer_is_built(block: dict[str, Any], message: str) -> None:
     with pytest.raises(NormalizationError) as info:
         Normalizer.from_schema(make_schema({"A": {"type": ["string", "null"], "x-normalize": block}}))
     assert message in str(info.value)
+
+
+def test_ill_typed_blocks_are_refused_when_the_schema_is_loaded() -> None:
+    # Key and type errors are caught by the schema checker already, with the schema path.
+    with pytest.raises(SchemaError) as info:
+        make_schema({"A": {"type": ["string", "null"], "x-normalize": {"unit": {"dimension": "length", "to": 5}}}})
+    assert info.value.path == "/properties/A/x-normalize/unit/to"
 
 
 def test_normalize_file_lines_up_and_reports(tmp_path: Path, normalizer: Normalizer) -> None:

@@ -380,7 +380,8 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
         span = typed.span(row.vstate[1], value)
         row.spans[name] = list(span) if span else None
     if row.logprobs:
-        row.confidence[name] = round(math.exp(sum(row.logprobs) / len(row.logprobs)), 4)
+        # Four significant digits, never rounded to zero: 0.0 would read as "certainly wrong".
+        row.confidence[name] = float(f"{math.exp(sum(row.logprobs) / len(row.logprobs)):.4g}")
         row.removed[name] = round(1 - sum(row.kept_mass) / len(row.kept_mass), 4)
     else:
         row.confidence[name] = row.removed[name] = None
@@ -400,13 +401,11 @@ def _record(extractor: Extractor, row: _Row) -> Record:
     checked = check_record(row.values, extractor.schema)
     attributes = checked.attributes
     warnings = list(row.job.warnings)
-    for problem in checked.errors:
-        # Constraints cover types, enums, lengths and grounding; what they do not (e.g. a
-        # number's minimum) is nulled rather than failing the whole record.
-        name = problem.split(":", 1)[0]
-        if name in attributes:
-            attributes[name] = None
-        warnings.append(f"{problem} (set to null)")
+    # Constraints cover types, enums, lengths and grounding; what they do not (e.g. a number's
+    # minimum) is nulled rather than failing the whole record.
+    for name in checked.invalid:
+        attributes[name] = None
+    warnings.extend(f"{problem} (set to null)" for problem in checked.errors)
     minimum = extractor.config.min_confidence
     for name, value in attributes.items():
         conf = row.confidence.get(name)

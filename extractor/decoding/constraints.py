@@ -3,7 +3,8 @@
 Each constraint is a small automaton over hashable states: ``start()``, ``step(state, byte)``
 (None = dead), ``next_bytes(state)``, ``accepting(state)`` and ``close(state)`` (the bytes that
 finish the value the shortest way when its token budget runs out, or None when no valid value
-can be finished from here). Values are written the way ``json.dumps`` writes them after
+can be finished from here; the caller feeds those bytes to the model as text, so they never
+start inside a UTF-8 character: there, close() gives None). Values are written the way ``json.dumps`` writes them after
 ``": "``, so a value's text starts with its space: `` "Nike"``, `` null``, `` 12``."""
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ QUOTE, BACKSLASH, COMMA, SPACE = ord('"'), ord("\\"), ord(","), ord(" ")
 DIGITS = frozenset(range(ord("0"), ord("9") + 1))
 _OPENERS = frozenset("$£€#+-.(")
 _CLOSERS = frozenset(')%"+°]\'')
+
+
+def _as_text(tail: bytes | None) -> bytes | None:
+    """``tail`` unless it starts with a UTF-8 continuation byte (the value stopped mid-character)."""
+    return None if tail is None or (tail and 0x80 <= tail[0] < 0xC0) else tail
 
 
 class Literals:
@@ -42,8 +48,9 @@ class Literals:
         return state in self.options
 
     def close(self, state: bytes) -> bytes | None:
-        done = sorted((o for o in self.options if o.startswith(state)), key=len)
-        return done[0][len(state):] if done else None
+        # Ties go to byte order: set order varies with PYTHONHASHSEED, a closed value must not.
+        done = sorted((o for o in self.options if o.startswith(state)), key=lambda o: (len(o), o))
+        return _as_text(done[0][len(state):]) if done else None
 
 
 class Number:
@@ -63,10 +70,11 @@ class Number:
             return set(DIGITS) | {ord("-")}
         if phase == "minus":
             return set(DIGITS)
+        # A dot needs a digit after it, so it is offered only while there is room for one.
         if phase == "zero":
-            return set() if self.integer else {ord(".")}
+            return {ord(".")} if room and not self.integer else set()
         if phase == "int":
-            return (set(DIGITS) if room else set()) | (set() if self.integer else {ord(".")})
+            return (set(DIGITS) | (set() if self.integer else {ord(".")})) if room else set()
         if phase == "dot":
             return set(DIGITS) if room else set()
         return set(DIGITS) if room else set()  # frac
@@ -92,33 +100,58 @@ class Number:
 
 class Grounded:
     """A JSON string whose content is a span of the source text, starting and ending on word
-    boundaries, case and spacing exactly as in the source.
+    boundaries, case and spacing exactly as in the source, at most ``max_length`` characters.
 
     Works on the JSON-escaped source, so the model writes valid escapes for quotes and newlines
-    in the text. State: ("open",) | ("in", live positions, length) | ("done",)."""
+    in the text. State: ("open",) | ("in", live positions, characters written) | ("done", ends).
+    Only positions from which a valid end is still reachable within ``max_length`` stay live, so
+    every byte offered can be finished into a value."""
 
     def __init__(self, source: str, max_length: int | None = None) -> None:
         pieces = [json.dumps(ch, ensure_ascii=False)[1:-1].encode("utf-8") for ch in source]
         self.escaped = b"".join(pieces)
         self.char_at: dict[int, int] = {}  # byte offset of a char start (and the end) -> char index
+        # Characters begun before each byte offset: a character counts from its first byte.
+        self._begun: list[int] = []
         offset = 0
         for i, piece in enumerate(pieces):
             self.char_at[offset] = i
+            self._begun += [i] + [i + 1] * (len(piece) - 1)
             offset += len(piece)
         self.char_at[offset] = len(source)
+        self._begun.append(len(source))
 
         def inner(i: int) -> bool:  # inside a word: a span may not start or end here
             return 0 < i < len(source) and source[i - 1].isalnum() and source[i].isalnum()
 
         # Values start on a letter, digit or a sign/currency mark and end on a letter, digit or a
         # closing mark: a span like `'s` or `Blk/` is never what a catalog wants.
-        self.starts = frozenset(off for off, i in self.char_at.items()
-                                if i < len(source) and (source[i].isalnum() or source[i] in _OPENERS)
-                                and not inner(i))
         self.ends = frozenset(off for off, i in self.char_at.items()
                               if i > 0 and (source[i - 1].isalnum() or source[i - 1] in _CLOSERS) and not inner(i))
+        self._next_end: list[int | None] = [None] * (len(self.escaped) + 2)  # nearest end at or after
+        for off in range(len(self.escaped), -1, -1):
+            self._next_end[off] = off if off in self.ends else self._next_end[off + 1]
         self.max_length = max_length or 10_000
         self.source = source
+        self.starts = frozenset(off for off, i in self.char_at.items()
+                                if i < len(source) and (source[i].isalnum() or source[i] in _OPENERS)
+                                and not inner(i) and self._target(off, 0) is not None)
+
+    def _target(self, q: int, n: int) -> int | None:
+        """The nearest end a value at byte ``q`` with ``n`` characters written can still reach
+        (a value is never empty), or None when there is none within ``max_length``."""
+        end = self._next_end[q + (n == 0)]
+        if end is None or n + self.char_at[end] - self._begun[q] > self.max_length:
+            return None
+        return end
+
+    def _advance(self, live: frozenset[int], n: int, byte: int) -> tuple[frozenset[int], int]:
+        moved = [q for q in live if q < len(self.escaped) and self.escaped[q] == byte]
+        # All live positions read the same bytes from character starts, so they agree on
+        # whether this byte begins a character.
+        if moved and moved[0] in self.char_at:
+            n += 1
+        return frozenset(q + 1 for q in moved if self._target(q + 1, n) is not None), n
 
     def start(self) -> tuple:
         return ("open",)
@@ -128,11 +161,12 @@ class Grounded:
 
     def next_bytes(self, state: tuple) -> set[int]:
         if state[0] == "open":
-            return {QUOTE}
+            return {QUOTE} if self.starts else set()
         if state[0] == "done":
             return set()
         _, live, n = state
-        out = {self.escaped[q] for q in live if q < len(self.escaped)} if n < self.max_length else set()
+        out = {self.escaped[q] for q in live
+               if q < len(self.escaped) and self._target(q + 1, n + (q in self.char_at)) is not None}
         if n and self._closable(live):
             out.add(QUOTE)
         return out
@@ -147,18 +181,20 @@ class Grounded:
         # backslash, and a position right after a backslash is never a valid end.
         if byte == QUOTE and n and self._closable(live):
             return ("done", frozenset(q for q in live if q in self.ends))
-        if n >= self.max_length:
-            return None
-        nxt = frozenset(q + 1 for q in live if q < len(self.escaped) and self.escaped[q] == byte)
-        return ("in", nxt, n + 1) if nxt else None
+        nxt, n = self._advance(live, n, byte)
+        return ("in", nxt, n) if nxt else None
 
     def accepting(self, state: tuple) -> bool:
         return state[0] == "done"
 
     def close(self, state: tuple) -> bytes | None:
-        if state[0] == "in" and state[2] and self._closable(state[1]):
-            return b'"'
-        return None
+        """Finish the span being copied at its nearest end; None before anything was written
+        (closing on a span the model never chose would invent a value) and mid-character."""
+        if state[0] != "in" or not state[2]:
+            return None
+        _, live, n = state
+        tails = [self.escaped[q: self._target(q, n)] for q in live if self._target(q, n) is not None]
+        return _as_text(min(tails, key=lambda t: (len(t), t)) + b'"') if tails else None
 
     def span(self, state: tuple, value: str) -> tuple[int, int] | None:
         """Character offsets [start, end) of the finished value in the source."""
@@ -171,14 +207,26 @@ class Grounded:
         return None
 
 
+# Well-formed UTF-8 (what Python's strict decoder accepts): lead byte -> (range of the first
+# continuation byte, continuation bytes in all). Overlongs and surrogates are excluded.
+_UTF8_LEADS: dict[int, tuple[int, int, int]] = {
+    **{b: (0x80, 0xBF, 1) for b in range(0xC2, 0xE0)},
+    0xE0: (0xA0, 0xBF, 2), **{b: (0x80, 0xBF, 2) for b in range(0xE1, 0xF0)}, 0xED: (0x80, 0x9F, 2),
+    0xF0: (0x90, 0xBF, 3), 0xF1: (0x80, 0xBF, 3), 0xF2: (0x80, 0xBF, 3), 0xF3: (0x80, 0xBF, 3),
+    0xF4: (0x80, 0x8F, 3),
+}
+
+
 class FreeString:
-    """Any JSON string of at most ``max_length`` characters (for attributes that opt out of grounding)."""
+    """Any JSON string of 1 to ``max_length`` characters of well-formed UTF-8 (for attributes that
+    opt out of grounding). State: ("open",) | ("in", characters, after a backslash, continuation
+    bytes still due as (low, high, count) or None) | ("done",)."""
 
     ESCAPES = frozenset(b'"\\/bfnrt')
 
     def __init__(self, max_length: int = 64) -> None:
         self.max_length = max_length
-        self._content = frozenset(range(0x20, 0x100)) - {QUOTE, BACKSLASH}
+        self._content = (frozenset(range(0x20, 0x80)) - {QUOTE, BACKSLASH}) | frozenset(_UTF8_LEADS)
 
     def start(self) -> tuple:
         return ("open",)
@@ -188,9 +236,11 @@ class FreeString:
             return {QUOTE}
         if state[0] == "done":
             return set()
-        _, n, esc = state
+        _, n, esc, due = state
         if esc:
             return self.ESCAPES
+        if due:
+            return set(range(due[0], due[1] + 1))
         if n >= self.max_length:
             return {QUOTE}
         return self._content | {BACKSLASH} | ({QUOTE} if n else set())
@@ -199,21 +249,23 @@ class FreeString:
         if byte not in self.next_bytes(state):
             return None
         if state[0] == "open":
-            return ("in", 0, False)
-        _, n, esc = state
+            return ("in", 0, False, None)
+        _, n, esc, due = state
         if esc:
-            return ("in", n + 1, False)
+            return ("in", n + 1, False, None)
+        if due:
+            return ("in", n, False, (0x80, 0xBF, due[2] - 1) if due[2] > 1 else None)
         if byte == QUOTE:
             return ("done",)
         if byte == BACKSLASH:
-            return ("in", n, True)
-        return ("in", n + 1, False)
+            return ("in", n, True, None)
+        return ("in", n + 1, False, _UTF8_LEADS.get(byte))
 
     def accepting(self, state: tuple) -> bool:
         return state[0] == "done"
 
     def close(self, state: tuple) -> bytes | None:
-        if state[0] == "in" and state[1] and not state[2]:
+        if state[0] == "in" and state[1] and not state[2] and not state[3]:
             return b'"'
         return None
 
@@ -231,7 +283,7 @@ class Array:
     def next_bytes(self, state: tuple) -> set[int]:
         kind = state[0]
         if kind == "open":
-            return {ord("[")}
+            return {ord("[")} if self.item.next_bytes(self.item.start()) else set()
         if kind == "sep":
             return {SPACE}
         if kind == "done":
@@ -247,7 +299,7 @@ class Array:
     def step(self, state: tuple, byte: int) -> tuple | None:
         kind = state[0]
         if kind == "open":
-            return ("item", 0, self.item.start()) if byte == ord("[") else None
+            return ("item", 0, self.item.start()) if byte == ord("[") and self.next_bytes(state) else None
         if kind == "sep":
             return ("item", state[1], self.item.start()) if byte == SPACE else None
         if kind == "done":
@@ -267,9 +319,10 @@ class Array:
         return state[0] == "done"
 
     def close(self, state: tuple) -> bytes | None:
-        if state[0] == "item":
-            tail = self.item.close(state[2])
-            return None if tail is None else tail + b"]"
+        if state[0] in ("item", "sep"):
+            # After ", " the list is finished only by one more item (if the item can be invented).
+            tail = self.item.close(state[2] if state[0] == "item" else self.item.start())
+            return None if tail is None else (b" " if state[0] == "sep" else b"") + tail + b"]"
         return None
 
 
@@ -332,7 +385,7 @@ def typed_constraint(attr: Attribute, source: str) -> Any:
         if attr.item_enum is not None:
             item: Any = Literals([_json_bytes(v) for v in attr.item_enum])
         elif "string" in attr.item_types:
-            item = Grounded(source) if attr.grounded else FreeString()
+            item = Grounded(source, attr.item_max_length) if attr.grounded else FreeString(attr.item_max_length or 64)
         else:
             item = Number(integer="number" not in attr.item_types)
         return Array(item, attr.max_items or 4)
