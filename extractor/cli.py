@@ -113,6 +113,8 @@ def schemas_check(path: str) -> None:
               help="Re-asks after an invalid answer, showing the model the validator's messages.")
 @click.option("--max-text-tokens", default=512, show_default=True, type=click.IntRange(8),
               help="Longer input texts are truncated (with a warning in the record).")
+@click.option("--max-shot-tokens", default=192, show_default=True, type=click.IntRange(8),
+              help="Demonstration texts are cut to this many tokens (values no longer in the text become null).")
 @click.option("--max-new-tokens", default=None, type=click.IntRange(1),
               help="Output token budget; default derived from the schema.")
 @click.option("--prompt", default="extract.v1", show_default=True, help="Prompt template id (prompts/<id>.jinja).")
@@ -127,7 +129,7 @@ def schemas_check(path: str) -> None:
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str,
             adapter: str | None, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, normalize_values: bool, batch_size: int, max_retries: int, max_text_tokens: int,
-            max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
+            max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
             resume: bool, progress: bool) -> None:
     """Extract attribute records from INPUT (JSONL or CSV; - for standard input).
 
@@ -154,7 +156,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
     config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
                            max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
-                           max_new_tokens=max_new_tokens, min_confidence=min_confidence,
+                           max_shot_tokens=max_shot_tokens, max_new_tokens=max_new_tokens, min_confidence=min_confidence,
                            normalize=normalize_values)
     first_schema = load_schema(schema) if schema else None
     skip = done_ids(output) if resume else None

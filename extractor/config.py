@@ -70,6 +70,9 @@ class ExtractConfig:
     `free`: the model writes the JSON, parsed tolerantly and re-asked on errors (needs no token access)."""
     max_text_tokens: int = 512
     """Input text longer than this many tokens is truncated (with a warning in the record)."""
+    max_shot_tokens: int = 192
+    """Demonstration texts are cut to this many tokens (their values no longer in the text become
+    null): long product descriptions would otherwise make every prompt thousands of tokens."""
     max_new_tokens: int | None = None
     """Output budget; None derives it from the schema (keys plus a per-attribute value budget)."""
     normalize: bool = False
@@ -90,6 +93,8 @@ class ExtractConfig:
             raise ConfigError(f"decoding must be one of {DECODINGS}, not {self.decoding!r}")
         if self.max_text_tokens < 8:
             raise ConfigError("max_text_tokens must be >= 8")
+        if self.max_shot_tokens < 8:
+            raise ConfigError("max_shot_tokens must be >= 8")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError("min_confidence must be between 0 and 1")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

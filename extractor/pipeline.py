@@ -78,6 +78,7 @@ class Extractor:
             from .normalize import Normalizer
 
             self.normalizer = Normalizer.from_schema(self.schema)
+        self._short_shots: dict[int, Shot] = {}
         self._decoding_state: dict[str, Any] = {}
         """Per-schema state a decoder keeps between batches (shared prefix cache, statistics)."""
 
@@ -156,7 +157,8 @@ class Extractor:
             job.warnings.append(f"input truncated to its first {limit} tokens "
                                 f"({len(truncated)} of {len(doc.text)} characters)")
             job.text = truncated
-        shots = self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed)
+        shots = [self._shorten(s) for s in
+                 self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed)]
         job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
         window = self.backend.context_window - self.budget
         dropped = 0
@@ -167,6 +169,21 @@ class Extractor:
         if dropped:
             job.warnings.append(f"demonstrations reduced to {len(shots)} to fit the model's context window")
         return job
+
+    def _shorten(self, shot: Shot) -> Shot:
+        """A demonstration cut to ``max_shot_tokens``; values no longer in its text become null,
+        so a demonstration never shows a value its text does not contain."""
+        cached = self._short_shots.get(id(shot))
+        if cached is not None:
+            return cached
+        text = self.backend.truncate(shot.text, self.config.max_shot_tokens)
+        if text != shot.text:
+            record = {k: (None if isinstance(v, str) and v not in text else v) for k, v in shot.record.items()}
+            short = Shot(text, record)
+        else:
+            short = shot
+        self._short_shots[id(shot)] = short
+        return short
 
     # --- model -> decoding -> JSON -> validation ---------------------------------------------------
 

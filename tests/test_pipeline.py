@@ -278,3 +278,14 @@ def test_no_shots_means_zero_shot(tmp_path):
 def test_constrained_decoding_needs_token_level_access():
     with pytest.raises(ConfigError, match="constrained"):
         Extractor(ScriptedBackend(_answer), "apparel", ExtractConfig(decoding="constrained"))
+
+
+def test_long_demonstrations_are_cut_and_lose_values_they_no_longer_show():
+    shot = Shot("Acme " + "filler " * 40 + "Red", {"Brand": "Acme", "Color": "Red"})
+    backend = ScriptedBackend(lambda prompt: '{"Brand": null}')
+    ex = Extractor(backend, APPAREL, ExtractConfig(decoding="free", k=1, max_shot_tokens=10), shots=[shot])
+    [record] = ex.extract(["Acme red shoe"])
+    assert record.ok
+    prompt = backend.prompts[0]
+    assert "Product: Acme" + " filler" * 9 + "\n" in prompt  # 10 words: Acme + 9 fillers, "Red" cut
+    assert '"Brand": "Acme", "Product Type": null, "Color": null' in prompt
