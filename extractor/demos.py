@@ -35,20 +35,12 @@ def load_shots(path: str | Path, schema: Schema | None = None) -> list[Shot]:
 
     With a schema, keys outside it are an error (a demonstration teaching an unknown key would
     teach the model to invent keys) and missing attributes become null."""
+    from .io import read_jsonl
+
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PromptError(f"cannot read shots file {path}: {exc}") from exc
     shots = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PromptError(f"{path}:{n}: not valid JSON: {exc}") from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not isinstance(obj.get("record"), dict):
+    for n, obj in read_jsonl(path, PromptError):
+        if not isinstance(obj.get("text"), str) or not isinstance(obj.get("record"), dict):
             raise PromptError(f"{path}:{n}: a shot needs a string 'text' and an object 'record'")
         record = obj["record"]
         if schema is not None:

@@ -123,6 +123,28 @@ def read_documents(path: str | Path, spec: InputSpec | None = None) -> Iterator[
             handle.close()
 
 
+def read_jsonl(path: str | Path, error: type[ExtractorError] = InputError) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSONL file that must be whole (gold
+    sets, shots, pairs): an unreadable file or a line that is not a JSON object raises ``error``
+    naming the file and line. Inputs to extract use read_documents instead, which turns bad
+    lines into error records."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {path}: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{path}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(row, dict):
+            raise error(f"{path}:{number}: each line must be a JSON object")
+        yield number, row
+
+
 def count_lines(path: str | Path) -> int | None:
     """Number of input lines (for the progress bar), or None for standard input."""
     if str(path) == "-":

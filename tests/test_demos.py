@@ -72,8 +72,13 @@ def test_keys_outside_schema_are_rejected(tmp_path):
     assert "Colour, Neck" in str(info.value) and "apparel" in str(info.value)
 
 
+def test_a_line_that_is_not_an_object_is_rejected(tmp_path):
+    path = _write(tmp_path, ['["Gildan Tee", {"Brand": "Gildan"}]'])
+    with pytest.raises(PromptError, match=r":1: each line must be a JSON object"):
+        load_shots(path, APPAREL)
+
+
 @pytest.mark.parametrize("line", [
-    '["Gildan Tee", {"Brand": "Gildan"}]',
     '{"text": "Gildan Tee"}',
     '{"record": {"Brand": "Gildan"}}',
     '{"text": 42, "record": {"Brand": "Gildan"}}',

@@ -103,8 +103,8 @@ def test_written_vocabularies_load_back(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("rows,message", [
-    (["{oops"], "line 1: not JSON"),
-    ([[1, 2]], "line 1: each line must be a JSON object"),
+    (["{oops"], ":1: not valid JSON"),
+    ([[1, 2]], ":1: each line must be a JSON object"),
     ([{"raw": "x", "canonical": "y"}], "line 1: needs an 'attribute' string"),
     ([{"attribute": "A", "raw": "x"}], "line 1: 'raw' and 'canonical' must be strings"),
     ([{"attribute": "A", "raw_values": []}], "needs 'raw' and 'canonical', or 'raw_values'"),

@@ -41,24 +41,7 @@ class Backend(ABC):
 
 def json_object_closed(text: str) -> bool:
     """True once ``text`` contains a complete top-level JSON object (strings respected)."""
-    depth = 0
-    in_string = escaped = False
-    started = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = started
-        elif ch == "{":
-            depth += 1
-            started = True
-        elif ch == "}" and started:
-            depth -= 1
-            if depth == 0:
-                return True
-    return False
+    from ..decoding.parse import object_end
+
+    start = text.find("{")
+    return start >= 0 and object_end(text, start) is not None

@@ -25,7 +25,7 @@ class Parsed:
     repairs: list[str] = field(default_factory=list)
 
 
-def _scan_object(text: str, start: int) -> int | None:
+def object_end(text: str, start: int) -> int | None:
     """Index just past the object that opens at ``start``, or None when it never closes."""
     depth = 0
     in_string = escaped = False
@@ -102,7 +102,7 @@ def parse_json_object(output: str) -> Parsed:
         return Parsed(None, "no JSON object in the output", repairs)
     if start > 0 and text[:start].strip():
         repairs.append("text before the object ignored")
-    end = _scan_object(text, start)
+    end = object_end(text, start)
     if end is None:
         closed = _close_truncated(_python_literals(_TRAILING_COMMA.sub(r"\1", text[start:])))
         if closed is None:

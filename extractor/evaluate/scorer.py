@@ -139,23 +139,9 @@ Source = str | Path | Iterable[Mapping[str, Any]]
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; blank lines are skipped (they do not count as offers)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvaluationError(f"cannot read {path}: {exc}") from exc
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvaluationError(f"{path}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise EvaluationError(f"{path}:{number}: a line must be a JSON object")
-        rows.append(row)
-    return rows
+    from ..io import read_jsonl as rows_of
+
+    return [row for _, row in rows_of(path, EvaluationError)]
 
 
 def _rows(source: Source) -> list[dict[str, Any]]:

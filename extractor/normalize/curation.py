@@ -29,20 +29,9 @@ def slug(name: str) -> str:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}, line {number}: not JSON: {exc}") from exc
-        if not isinstance(row, dict):
-            raise InputError(f"{path}, line {number}: each line must be a JSON object")
-        yield number, row
+    from ..io import read_jsonl
+
+    return read_jsonl(path, InputError)
 
 
 def pair_votes(row: dict[str, Any]) -> list[tuple[str, str, float]]:
