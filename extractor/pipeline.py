@@ -59,10 +59,16 @@ class Extractor:
     """Extracts attribute records for one schema with one loaded model."""
 
     def __init__(self, backend: Backend, schema: Schema | str, config: ExtractConfig | None = None,
-                 shots: ShotsArg = None) -> None:
+                 shots: ShotsArg = None, force_adapter: bool = False) -> None:
         self.backend = backend
         self.schema = schema if isinstance(schema, Schema) else load_schema(schema)
         self.requested = config or ExtractConfig()
+        self.force_adapter = force_adapter
+        """Use an adapter even when its manifest names another prompt, schema or base model."""
+        if backend.adapter and not force_adapter:
+            from .adapter import check_adapter
+
+            check_adapter(backend.adapter, self.schema, self.requested.prompt, backend.name)
         if self.requested.decoding == "constrained" and not backend.supports_constrained:
             raise ConfigError(f"decoding 'constrained' needs token-level access to the model; backend "
                               f"{backend.name!r} supports only decoding 'free'")
@@ -85,13 +91,14 @@ class Extractor:
     @classmethod
     def from_pretrained(cls, model: str = "smollm2-135m", schema: Schema | str = "apparel", *,
                         shots: ShotsArg = None, adapter: str | None = None, quantize: str | None = None,
-                        dtype: str = "auto", device: str = "auto", **config: Any) -> Extractor:
+                        dtype: str = "auto", device: str = "auto", force_adapter: bool = False,
+                        **config: Any) -> Extractor:
         """Load ``model`` (the embedded default, a Hugging Face id/folder or a .gguf file) and
         build an Extractor; ``config`` takes ExtractConfig fields (k, selection, decoding, ...)."""
         from .models import load_model
 
         backend = load_model(ModelConfig(model=model, adapter=adapter, quantize=quantize, dtype=dtype, device=device))
-        return cls(backend, schema, ExtractConfig(**config), shots=shots)
+        return cls(backend, schema, ExtractConfig(**config), shots=shots, force_adapter=force_adapter)
 
     def with_schema(self, schema: Schema | str, shots: ShotsArg = None) -> Extractor:
         """Another Extractor on the same loaded model, for another schema. Without ``shots`` it
@@ -100,7 +107,7 @@ class Extractor:
         if shots is None and self.shots_source is not None and not isinstance(self.shots_source, list) \
                 and (Path(self.shots_source) / f"{name}.jsonl").is_file():
             shots = self.shots_source
-        return Extractor(self.backend, schema, self.requested, shots=shots)
+        return Extractor(self.backend, schema, self.requested, shots=shots, force_adapter=self.force_adapter)
 
     # --- public entry points -------------------------------------------------------------------
 

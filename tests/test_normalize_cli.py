@@ -90,4 +90,4 @@ def test_vocab_list_shows_the_shipped_ones() -> None:
 def test_vocab_build_bad_pairs_file(tmp_path: Path) -> None:
     pairs = write(tmp_path / "pairs.jsonl", "not json\n")
     result = CliRunner().invoke(main, ["vocab", "build", str(pairs), "-o", str(tmp_path / "v")])
-    assert result.exit_code == 1 and "line 1: not JSON" in result.output
+    assert result.exit_code == 1 and "pairs.jsonl:1: not valid JSON" in result.output

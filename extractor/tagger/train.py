@@ -1,0 +1,223 @@
+"""Fine-tune an encoder into a tagger: a plain torch loop (AdamW, linear warm-up and decay), a few
+epochs, early stopping on the validation texts' micro F1 computed by the benchmark scorer, and the
+best epoch's weights saved with the manifest."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..evaluate.scorer import score
+from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
+from .engine import TaggerConfig, TaggerExtractor
+from .model import IGNORE, Tagger
+
+
+@dataclass
+class TrainConfig:
+    """How the tagger is trained."""
+
+    epochs: int = 10
+    """Most passes over the training texts (early stopping may end sooner)."""
+    learning_rate: float = 1e-4
+    """AdamW peak learning rate (small encoders such as MiniLM like it higher than BERT-base's 5e-5)."""
+    batch_size: int = 16
+    """Windows per optimizer step."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
+    warmup: float = 0.1
+    """Share of the steps over which the learning rate rises linearly from 0; it then falls to 0."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this norm."""
+    window: int = 256
+    """Model positions per window, special tokens included; longer texts get several windows."""
+    overlap: int = 64
+    """Tokens consecutive windows share, so a value near an edge is whole in one of them."""
+    patience: int = 3
+    """Stop after this many epochs without a better validation F1."""
+    validation_share: float = 0.1
+    """Share of the training texts held out for early stopping when no validation texts are given
+    (0 = none: train all epochs and keep the last)."""
+    seed: int = 0
+    """Seed for the held-out split, the head's initialisation and the shuffling."""
+    device: str = "auto"
+    """`auto` = CUDA when available, else CPU; or a torch device string."""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError("epochs must be >= 1")
+        if self.learning_rate <= 0:
+            raise ConfigError("learning_rate must be > 0")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError("warmup must be in [0, 1)")
+        if self.window < 8:
+            raise ConfigError("window must be >= 8")
+        if not 0 <= self.overlap < self.window // 2:
+            raise ConfigError("overlap must be in [0, window/2)")
+        if self.patience < 1:
+            raise ConfigError("patience must be >= 1")
+        if not 0 <= self.validation_share < 1:
+            raise ConfigError("validation_share must be in [0, 1)")
+
+
+@dataclass
+class TrainResult:
+    """What a training run did."""
+
+    folder: Path
+    tagger: Tagger
+    """The trained tagger, in memory (the best epoch's weights, as saved)."""
+    report: LocateReport
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Per epoch: ``epoch``, mean ``loss``, validation ``f1`` (None without validation), ``seconds``."""
+    best_epoch: int = 0
+    validation_f1: float | None = None
+    windows: int = 0
+    """Training windows per epoch."""
+
+
+def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) -> list[Window]:
+    """Every training text located, labelled and cut into windows."""
+    tagged = tag_offers(data.documents, data.gold, tagger.labels, report)
+    out = []
+    for text in tagged:
+        tokens = tokenize(tagger.tokenizer, text.text)
+        labels = bio_labels(tokens, text, tagger.labels, report)
+        out.extend(windows(tokens, tagger.frame, tagger.manifest.window, tagger.manifest.overlap,
+                           labels, tagger.labels))
+    return out
+
+
+def validation_f1(tagger: Tagger, data: TrainingSet, batch_size: int = 32) -> float:
+    """Micro F1 (exact, percent) of the tagger's best span per attribute, by the benchmark scorer."""
+    by_category: dict[str, list[int]] = {}
+    for i, offer in enumerate(data.gold):
+        by_category.setdefault(offer.category, []).append(i)
+    rows: dict[int, dict[str, Any]] = {}
+    for category, indices in by_category.items():
+        engine = TaggerExtractor(tagger, data.schemas[category], TaggerConfig(batch_size=batch_size))
+        found = engine.predict([data.documents[i].text for i in indices])
+        for i, spans in zip(indices, found):
+            rows[i] = {"id": data.gold[i].id,
+                       "attributes": {a: (f[0].text if f else None) for a, f in spans.items()}}
+    return score(data.gold, [rows[i] for i in range(len(data.gold))]).exact.micro.f1
+
+
+def _batches(items: Sequence[Window], size: int, rng: random.Random, pad: int) -> list[dict[str, Any]]:
+    import torch
+
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    out = []
+    for at in range(0, len(order), size):
+        chunk = [items[i] for i in order[at:at + size]]
+        width = max(len(w.input_ids) for w in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+        for row, w in enumerate(chunk):
+            n = len(w.input_ids)
+            ids[row, :n] = torch.tensor(w.input_ids)
+            mask[row, :n] = 1
+            labels[row, :n] = torch.tensor(w.labels)
+        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
+    return out
+
+
+def fit(tagger: Tagger, train: list[Window], config: TrainConfig, validate: Callable[[], float] | None = None,
+        log: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Train ``tagger.model`` in place; return the per-epoch history and the best epoch (whose
+    weights the model holds at the end: the best validation F1, or the last epoch without validation)."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    if not train:
+        raise ConfigError("no training windows: no gold value could be located in the training texts")
+    model = tagger.model
+    rng = random.Random(config.seed)
+    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "norm" in n)]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n or "norm" in n]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
+    steps = config.epochs * -(-len(train) // config.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup * steps), steps)
+    pad = tagger.tokenizer.pad_token_id or 0
+    history: list[dict[str, Any]] = []
+    best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        total, count = 0.0, 0
+        for batch in _batches(train, config.batch_size, rng, pad):
+            batch = {k: v.to(tagger.device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            total += loss.item()
+            count += 1
+        f1 = validate() if validate is not None else None
+        history.append({"epoch": epoch, "loss": round(total / count, 5), "f1": f1,
+                        "seconds": round(time.perf_counter() - start, 1)})
+        if log:
+            log(f"epoch {epoch}: loss {total / count:.4f}" + (f", validation F1 {f1:.2f}" if f1 is not None else ""))
+        if f1 is None:
+            best_epoch = epoch
+            continue
+        if f1 > best_f1:
+            best_f1, best_epoch, stale = f1, epoch, 0
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history, best_epoch
+
+
+def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minilm-l6",
+                 config: TrainConfig | None = None, validation: TrainingSet | None = None,
+                 log: Callable[[str], None] | None = None) -> TrainResult:
+    """Fine-tune ``base_model`` on ``data`` and save the tagger folder to ``output``.
+
+    Without ``validation``, ``config.validation_share`` of ``data`` is held out for early stopping."""
+    import torch
+
+    config = config or TrainConfig()
+    torch.manual_seed(config.seed)
+    train = data
+    if validation is None:
+        train, validation = data.split(config.validation_share, config.seed)
+    tagger = Tagger.from_encoder(base_model, list(data.schemas.values()), config.window, config.overlap, config.device)
+    report = LocateReport()
+    train_windows = training_windows(tagger, train, report)
+    if log:
+        for line in report.lines():
+            log(line)
+        log(f"{len(train.documents)} training texts -> {len(train_windows)} windows; "
+            f"{len(validation.documents) if validation else 0} validation texts")
+    held = validation
+    validate = (lambda: validation_f1(tagger, held)) if held is not None and held.documents else None
+    history, best_epoch = fit(tagger, train_windows, config, validate, log)
+    best_f1 = history[best_epoch - 1]["f1"]
+    manifest = tagger.manifest
+    manifest.training_data = train.digest()
+    manifest.settings = asdict(config)
+    manifest.validation_f1 = best_f1
+    manifest.locate = report.to_dict()
+    manifest.history = history
+    folder = tagger.save(output)
+    tagger.name = str(folder)  # records made with the returned tagger name the folder, as a loaded one's do
+    return TrainResult(folder=folder, tagger=tagger, report=report, history=history, best_epoch=best_epoch,
+                       validation_f1=best_f1, windows=len(train_windows))

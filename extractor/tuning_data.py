@@ -1,0 +1,350 @@
+"""Training data for LoRA tuning: read example files, render each example the way extraction
+prompts it, and mark which tokens the loss is taken on.
+
+A training row is the inference prompt (``Extractor._prepare``: truncation, demonstrations,
+``render_messages``, ``backend.render_chat``) followed by the answer the constrained decoder
+writes (``format_answer``: every attribute in schema order, null when absent) and the end-of-turn
+token. Only the answer and end-of-turn tokens carry labels; every other label is -100."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import ExtractConfig
+from .demos import Shot
+from .errors import ConfigError
+from .evaluate.scorer import GOLD_ABSENT, GoldOffer
+from .prompts import render_messages
+from .records import Document
+from .schemas import Schema, load_schema
+from .tuning_config import FinetuneConfig
+
+if TYPE_CHECKING:
+    from .backends.transformers import TransformersBackend
+    from .pipeline import Extractor
+
+IGNORE = -100
+"""The label torch's cross-entropy skips."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: a product text, its gold record and the schema it is written for."""
+
+    text: str
+    record: dict[str, Any]
+    schema: Schema
+    source: str
+    """The file it came from, with ``+<augmentation>`` for synthetic variants."""
+
+
+@dataclass
+class ValidationSet:
+    """One validation file: documents, gold aligned with them, and per-category schemas/pools."""
+
+    path: str
+    documents: list[Document]
+    gold: list[GoldOffer]
+    schemas: dict[str, Schema]
+    """Document category -> schema."""
+    pools: dict[str, list[Shot]]
+    """Document category -> demonstrations (benchmark files: from train.jsonl beside them)."""
+
+    def head(self, limit: int | None) -> ValidationSet:
+        if limit is None:
+            return self
+        return ValidationSet(self.path, self.documents[:limit], self.gold[:limit], self.schemas, self.pools)
+
+
+@dataclass
+class Row:
+    """One tokenized training sequence with its labels (IGNORE outside the answer)."""
+
+    input_ids: list[int]
+    labels: list[int]
+    schema: str
+    """The example's schema id."""
+    prefix: int = 0
+    """Length of the leading system turn, the same tokens in every row of this schema (0: none
+    found): training computes it once per batch, as extraction computes it once per schema."""
+
+    @property
+    def supervised(self) -> int:
+        return sum(label != IGNORE for label in self.labels)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise ConfigError(f"{path}:{number}: a line must be a JSON object")
+        rows.append((number, obj))
+    if not rows:
+        raise ConfigError(f"{path} holds no examples")
+    return rows
+
+
+def file_layout(path: str | Path) -> str:
+    """`benchmark` (lines with ``target_scores``) or `shots` (lines with ``text`` and ``record``)."""
+    _, first = _lines(path)[0]
+    if "target_scores" in first:
+        return "benchmark"
+    if "text" in first and "record" in first:
+        return "shots"
+    raise ConfigError(f"{path}: lines need either 'target_scores' (benchmark layout) or 'text' and "
+                      "'record' (shots layout)")
+
+
+def _benchmark_parts(path: Path, title_only: bool) -> tuple[list[Document], list[GoldOffer], dict[str, Schema],
+                                                           dict[str, list[dict[str, Any]]]]:
+    """Documents, gold, derived schemas and pools of a benchmark training file, derived the way
+    ``load_benchmark`` derives them from train.jsonl (so schema ids match at evaluation)."""
+    from .evaluate.datasets import _descriptions_near, demonstration_pool, derive_schemas, load_descriptions, read_offers
+
+    documents, gold = read_offers(path, title_only)
+    descriptions_path = _descriptions_near(path.parent)
+    descriptions = load_descriptions(descriptions_path) if descriptions_path else None
+    schemas = derive_schemas(gold, descriptions)
+    return documents, gold, schemas, demonstration_pool(documents, gold, schemas)
+
+
+def _shots_lines(path: str | Path, default_schema: str | None) -> list[tuple[int, dict[str, Any], Schema]]:
+    """Checked shots-layout lines: (line number, {text, record}, schema)."""
+    loaded: dict[str, Schema] = {}
+    out = []
+    for number, obj in _lines(path):
+        where = f"{path}:{number}"
+        if not isinstance(obj.get("text"), str) or not obj["text"].strip() or not isinstance(obj.get("record"), dict):
+            raise ConfigError(f"{where}: a line needs a non-empty string 'text' and an object 'record'")
+        name = obj.get("schema") or default_schema
+        if not name:
+            raise ConfigError(f"{where}: no schema for this line: give --schema or a 'schema' field")
+        if name not in loaded:
+            loaded[name] = load_schema(name)
+        schema = loaded[name]
+        extra = sorted(set(obj["record"]) - set(schema.names))
+        if extra:
+            raise ConfigError(f"{where}: record has keys outside schema {schema.name!r}: {', '.join(extra)}")
+        record = {n: obj["record"].get(n) for n in schema.names}
+        out.append((number, {"id": obj.get("id"), "text": obj["text"], "record": record}, schema))
+    return out
+
+
+def load_examples(path: str | Path, config: FinetuneConfig) -> list[Example]:
+    """The training examples of one file (either layout)."""
+    path = Path(path)
+    if file_layout(path) == "benchmark":
+        _, _, schemas, pools = _benchmark_parts(path, config.title_only)
+        return [Example(d["text"], d["record"], schemas[category], str(path))
+                for category, items in pools.items() for d in items if d["text"].strip()]
+    return [Example(obj["text"], obj["record"], schema, str(path))
+            for _, obj, schema in _shots_lines(path, config.schema)]
+
+
+def _gold_form(value: Any) -> str:
+    if value is None:
+        return GOLD_ABSENT
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def load_validation(path: str | Path, config: FinetuneConfig) -> ValidationSet:
+    """One validation file. Benchmark files go through ``load_benchmark`` (schemas and pools from
+    train.jsonl beside them); shots files become gold with one form per value (non-strings as
+    compact JSON), null meaning absent."""
+    path = Path(path)
+    if file_layout(path) == "benchmark":
+        from .evaluate.datasets import load_benchmark
+
+        bench = load_benchmark(str(path.parent), split=path.stem, title_only=config.title_only)
+        pools = {c: [Shot(d["text"], d["record"]) for d in items] for c, items in bench.pools.items()}
+        return ValidationSet(str(path), bench.documents, bench.gold, bench.schemas, pools)
+    documents, gold, schemas = [], [], {}
+    for index, (_, obj, schema) in enumerate(_shots_lines(path, config.schema)):
+        identifier = str(obj["id"]) if obj.get("id") is not None else str(index)
+        schemas[schema.id] = schema
+        documents.append(Document(id=identifier, text=obj["text"], category=schema.id))
+        gold.append(GoldOffer(id=identifier, has_id=True, category=schema.id,
+                              targets={n: (_gold_form(v),) for n, v in obj["record"].items()}))
+    return ValidationSet(str(path), documents, gold, schemas, {})
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+def answer_text(schema: Schema, record: dict[str, Any], prompt_id: str) -> str:
+    """The assistant reply for ``record`` as the template renders a demonstration's answer
+    (``format_answer`` inside the template's ``answer`` macro)."""
+    return render_messages(schema, "", [Shot("", record)], prompt_id)[2]["content"]
+
+
+def end_of_turn(backend: TransformersBackend) -> str:
+    """The text the chat template closes an assistant turn with (``<|im_end|>`` for ChatML)."""
+    tok = backend.tokenizer
+    if getattr(tok, "chat_template", None):
+        marker = "\x00ANSWER\x00"
+        text = tok.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}],
+                                       tokenize=False)
+        tail = text.split(marker, 1)[1].strip() if marker in text else ""
+        if tail:
+            return tail
+    return tok.eos_token or ""
+
+
+class RowBuilder:
+    """Turns examples into training rows with the prompts extraction would send."""
+
+    def __init__(self, backend: TransformersBackend, config: FinetuneConfig, pools: dict[str, list[Shot]]) -> None:
+        self.backend = backend
+        self.config = config
+        self.pools = pools
+        """Schema id -> demonstrations (used when ``config.k`` > 0)."""
+        self.eot = end_of_turn(backend)
+        self._extractors: dict[str, Extractor] = {}
+        self._system_ids: dict[str, list[int]] = {}
+
+    def extractor(self, schema: Schema, pool: list[Shot] | None = None, batch_size: int = 8) -> Extractor:
+        """An Extractor with the training prompt settings (constrained decoding, like extraction)."""
+        from .pipeline import Extractor
+
+        c = self.config
+        config = ExtractConfig(prompt=c.prompt, k=c.k, selection=c.selection, seed=c.seed, batch_size=batch_size,
+                               decoding="constrained", max_text_tokens=c.max_text_tokens,
+                               max_shot_tokens=c.max_shot_tokens)
+        return Extractor(self.backend, schema, config, shots=list(pool if pool is not None else
+                                                                  self.pools.get(schema.id, [])))
+
+    def _extractor_for(self, schema: Schema) -> Extractor:
+        extractor = self._extractors.get(schema.id)
+        if extractor is None:
+            extractor = self._extractors[schema.id] = self.extractor(schema)
+        return extractor
+
+    def system_ids(self, schema: Schema) -> list[int]:
+        """The tokens of the system turn alone (what the constrained decoder caches per schema)."""
+        ids = self._system_ids.get(schema.id)
+        if ids is None:
+            tok = self.backend.tokenizer
+            messages = [{"role": "system", "content": self._extractor_for(schema).system_message()}]
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False) \
+                if getattr(tok, "chat_template", None) else ""
+            ids = self._system_ids[schema.id] = self.backend.encode(text) if text else []
+        return ids
+
+    def prompt_and_answer(self, example: Example) -> tuple[str, str]:
+        """The rendered prompt and the supervised text (answer + end of turn) of one example."""
+        extractor = self._extractor_for(example.schema)
+        job = extractor._prepare(Document(id="train", text=example.text))
+        if job.record is not None:
+            raise ConfigError(f"training example from {example.source} cannot be prompted: {job.record.error}")
+        record = example.record
+        if job.text != example.text:
+            # As with shortened demonstrations: never teach a value the prompt no longer shows.
+            record = {k: (None if isinstance(v, str) and v not in job.text else v) for k, v in record.items()}
+        prompt = self.backend.render_chat(job.messages)
+        return prompt, answer_text(example.schema, record, self.config.prompt) + self.eot
+
+    def row(self, example: Example) -> Row:
+        prompt, answer = self.prompt_and_answer(example)
+        enc = self.backend.tokenizer(prompt + answer, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])[: self.config.max_length]
+        starts = [start for start, _ in enc["offset_mapping"]][: len(ids)]
+        # A token that starts inside the prompt belongs to the prompt, even if it runs into the answer.
+        labels = [tid if start >= len(prompt) else IGNORE for tid, start in zip(ids, starts)]
+        system = self.system_ids(example.schema)
+        shared = bool(system) and len(ids) > len(system) and ids[: len(system)] == system
+        return Row(ids, labels, example.schema.id, len(system) if shared else 0)
+
+
+def check_rows(rows: list[Row], examples: list[Example]) -> None:
+    """Refuse to train when any example has no supervised token (e.g. cut off by max_length)."""
+    empty = [i for i, row in enumerate(rows) if row.supervised == 0]
+    if empty:
+        first = examples[empty[0]]
+        raise ConfigError(f"{len(empty)} training example(s) have no supervised (answer) tokens, e.g. from "
+                          f"{first.source}: {first.text[:60]!r} ({len(rows[empty[0]].input_ids)} tokens); raise "
+                          "max_length or lower max_text_tokens / k")
+
+
+def show_row(row: Row, tokenizer: Any) -> str:
+    """The row's text with each run of supervised tokens inside ``[[ ]]``, then its counts."""
+    parts: list[str] = []
+    inside = False
+    for tid, label in zip(row.input_ids, row.labels):
+        supervised = label != IGNORE
+        if supervised != inside:
+            parts.append("[[" if supervised else "]]")
+            inside = supervised
+        parts.append(tokenizer.decode([tid]))
+    if inside:
+        parts.append("]]")
+    pieces = " | ".join(repr(tokenizer.decode([t]))[1:-1] for t, l in zip(row.input_ids, row.labels) if l != IGNORE)
+    return ("".join(parts) + f"\n\nsupervised tokens ({row.supervised}): {pieces}\n"
+            f"ignored tokens: {len(row.input_ids) - row.supervised}")
+
+
+def rows_summary(rows: list[Row]) -> str:
+    supervised = sum(r.supervised for r in rows)
+    total = sum(len(r.input_ids) for r in rows)
+    lengths = sorted(len(r.input_ids) for r in rows)
+    return (f"{len(rows)} examples over {len({r.schema for r in rows})} schema(s): {supervised} supervised and "
+            f"{total - supervised} ignored tokens ({100 * supervised / max(total, 1):.1f}% supervised); "
+            f"sequence length min {lengths[0]}, median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
+
+
+# --- batching ------------------------------------------------------------------------------
+
+def length_batches(lengths: list[int], groups: list[str], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of row indices for one epoch. Rows of one group (schema) only, so a batch shares
+    its system prompt; within a group, shuffled, then sorted by length inside windows of 50
+    batches so each batch holds similar lengths (little padding); then all batches shuffled.
+    Deterministic for (seed, epoch), so a resumed run sees the same order."""
+    rng = random.Random(f"{seed}/{epoch}")
+    by_group: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        by_group.setdefault(group, []).append(i)
+    window = batch_size * 50
+    batches = []
+    for group in sorted(by_group):
+        order = by_group[group]
+        rng.shuffle(order)
+        for start in range(0, len(order), window):
+            chunk = sorted(order[start: start + window], key=lambda i: lengths[i])
+            batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(rows: list[Row], pad_id: int) -> dict[str, Any]:
+    """Right-padded tensors: input_ids, attention_mask and labels (IGNORE on padding)."""
+    import torch
+
+    width = max(len(r.input_ids) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for b, row in enumerate(rows):
+        n = len(row.input_ids)
+        ids[b, :n] = torch.tensor(row.input_ids)
+        mask[b, :n] = 1
+        labels[b, :n] = torch.tensor(row.labels)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}

