@@ -41,6 +41,18 @@ def resolve_shots(shots: ShotsArg, schema: Schema) -> list[Shot]:
     return load_shots(path, schema)
 
 
+def batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Consecutive lists of ``size`` items (the last one shorter), read lazily."""
+    batch: list[Document] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 @dataclass
 class _Job:
     """One document on its way through the pipeline."""
@@ -118,13 +130,7 @@ class Extractor:
 
     def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
         """One record per document, in input order, generated in batches."""
-        batch: list[Document] = []
-        for doc in documents:
-            batch.append(doc)
-            if len(batch) == self.config.batch_size:
-                yield from self.extract_batch(batch)
-                batch = []
-        if batch:
+        for batch in batches(documents, self.config.batch_size):
             yield from self.extract_batch(batch)
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
@@ -300,16 +306,14 @@ def extract_stream(extractor: Extractor, documents: Iterable[Document], skip_ids
             if on_record:
                 on_record(record)
 
-    batch: list[Document] = []
-    for doc in documents:
-        if skip_ids is not None and doc.id in skip_ids:
-            summary.skipped += 1
-            continue
-        batch.append(doc)
-        if len(batch) == extractor.config.batch_size:
-            flush(batch)
-            batch = []
-    if batch:
+    def unskipped() -> Iterator[Document]:
+        for doc in documents:
+            if skip_ids is not None and doc.id in skip_ids:
+                summary.skipped += 1
+            else:
+                yield doc
+
+    for batch in batches(unskipped(), extractor.config.batch_size):
         flush(batch)
     summary.seconds = time.perf_counter() - start
     return summary

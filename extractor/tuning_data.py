@@ -85,21 +85,9 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(obj, dict):
-            raise ConfigError(f"{path}:{number}: a line must be a JSON object")
-        rows.append((number, obj))
+    from .io import read_jsonl
+
+    rows = list(read_jsonl(path, ConfigError))
     if not rows:
         raise ConfigError(f"{path} holds no examples")
     return rows

@@ -133,13 +133,9 @@ class TaggerExtractor:
 
     def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
         """One record per document, in input order."""
-        batch: list[Document] = []
-        for doc in documents:
-            batch.append(doc)
-            if len(batch) == self.config.batch_size:
-                yield from self.extract_batch(batch)
-                batch = []
-        if batch:
+        from ..pipeline import batches
+
+        for batch in batches(documents, self.config.batch_size):
             yield from self.extract_batch(batch)
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
