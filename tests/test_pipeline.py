@@ -289,3 +289,14 @@ def test_long_demonstrations_are_cut_and_lose_values_they_no_longer_show():
     prompt = backend.prompts[0]
     assert "Product: Acme" + " filler" * 9 + "\n" in prompt  # 10 words: Acme + 9 fillers, "Red" cut
     assert '"Brand": "Acme", "Product Type": null, "Color": null' in prompt
+
+
+def test_normalize_adds_canonical_values_beside_the_raw_ones():
+    backend = ScriptedBackend(lambda prompt: '{"Brand": "Hanes", "Color": "Navy Blu", "Material": "100% Cotton"}')
+    ex = Extractor(backend, APPAREL, ExtractConfig(decoding="free", k=0, normalize=True))
+    [record] = ex.extract(["Hanes tee Navy Blu 100% Cotton"])
+    assert record.attributes["Color"] == "Navy Blu"  # raw stays
+    assert record.normalized["Color"]["value"] == "Blue"
+    assert record.normalized["Color"]["properties"]["hex"] == "#0000FF"
+    assert record.normalized["Material"]["value"] == "Cotton"
+    assert record.to_dict()["normalized"]["Color"]["method"] in ("alias", "contains", "casefold", "fuzzy", "exact")
