@@ -11,8 +11,9 @@ run into the following fixed text (`",` is one token) — the rest of the fixed 
 in the same forward pass as that token. This is token healing at every seam: the model always
 sees the tokenization it would have produced itself.
 
-Speed. The system prompt is computed once per schema and its KV cache reused by every batch;
-fixed text costs no extra forward passes; finished rows leave the batch."""
+Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is
+computed once and its KV cache reused, and each row's own part is prefilled without padding
+(``prefill.py``); fixed text costs no extra forward passes; finished rows leave the batch."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ..records import Record
 from ..validate import check_record
 from .constraints import Grounded, Value, needs_source, typed_constraint
 from .free import value_budget
+from .prefill import forward, prefill, shared_prefix
 from .tokens import TokenIndex, token_bytes
 
 if TYPE_CHECKING:
@@ -34,25 +36,6 @@ if TYPE_CHECKING:
     from ..pipeline import Extractor, _Job
 
 _INDEX_ATTR = "_extractor_token_index"
-
-
-def _cache_kwarg(backend: TransformersBackend) -> str:
-    """transformers renamed ``past_key_values`` to ``cache`` (5.x); speak whichever this one knows."""
-    import inspect
-
-    model = backend.model.get_base_model() if hasattr(backend.model, "get_base_model") else backend.model
-    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
-
-
-def _run(backend: TransformersBackend, cache: Any, keep: int, **inputs: Any) -> tuple[Any, Any]:
-    """One forward pass with a KV cache; returns (logits of the last ``keep`` positions, cache)."""
-    import torch
-
-    key = _cache_kwarg(backend)
-    with torch.inference_mode():
-        out = backend.model(**inputs, **{key: cache}, use_cache=True, logits_to_keep=keep)
-    new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-    return out.logits[:, -keep:, :], new_cache
 
 
 def token_index(backend: TransformersBackend) -> TokenIndex:
@@ -145,37 +128,6 @@ class _Row:
     done: bool = False
 
 
-class _Prefix:
-    """The KV cache of the system turn, shared by every prompt of one schema."""
-
-    def __init__(self, ids: list[int], cache: Any) -> None:
-        self.ids = ids
-        self.cache = cache
-
-
-def _system_prefix(extractor: Extractor, backend: TransformersBackend, prompts_ids: list[list[int]]) -> _Prefix | None:
-    import copy
-
-    import torch
-
-    system = extractor._decoding_state.get("prefix")
-    if system is None:
-        messages = [{"role": "system", "content": extractor.system_message()}]
-        tok = backend.tokenizer
-        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False) \
-            if getattr(tok, "chat_template", None) else ""
-        ids = backend.encode(text) if text else []
-        if len(ids) < 16:
-            extractor._decoding_state["prefix"] = False
-            return None
-        _, cache = _run(backend, None, 1, input_ids=torch.tensor([ids], device=backend.device))
-        system = _Prefix(ids, cache)
-        extractor._decoding_state["prefix"] = system
-    if system is False or not all(p[: len(system.ids)] == system.ids and len(p) > len(system.ids) for p in prompts_ids):
-        return None
-    return _Prefix(system.ids, copy.deepcopy(system.cache))
-
-
 def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
     """Fill every job's record by constrained slot filling (see the module docstring)."""
     import torch
@@ -194,25 +146,14 @@ def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
         rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, state=slots[0].start()))
         prompts_ids.append(backend.encode(backend.render_chat(job.messages) + first_key))
     t0 = time.perf_counter()
-    prefix = _system_prefix(extractor, backend, prompts_ids)
-    device = backend.device
-    if prefix is not None:
-        cache = prefix.cache
-        if len(rows) > 1:
-            cache.batch_repeat_interleave(len(rows))
-        chunks = [p[len(prefix.ids):] for p in prompts_ids]
-        mask = torch.ones(len(rows), len(prefix.ids), dtype=torch.long, device=device)
-        pos = torch.full((len(rows),), len(prefix.ids), dtype=torch.long, device=device)
-    else:
-        cache, chunks = None, prompts_ids
-        mask = torch.zeros(len(rows), 0, dtype=torch.long, device=device)
-        pos = torch.zeros(len(rows), dtype=torch.long, device=device)
+    prefix = shared_prefix(extractor, backend, prompts_ids)  # type: ignore[arg-type]
+    done = len(prefix.ids) if prefix is not None else 0
+    logits, cache, mask, pos = prefill(backend, prefix, [p[done:] for p in prompts_ids])  # type: ignore[arg-type]
     active = list(range(len(rows)))
+    drafts = [0] * len(rows)
     constraint_seconds = 0.0
     budgets = [value_budget(a, backend) for a in extractor.schema.attributes]
-    while active:
-        drafts = [len(rows[r].draft) for r in active]
-        logits, cache, mask, pos = _forward(backend, chunks, cache, mask, pos, keep=1 + max(drafts))
+    while True:
         c0 = time.perf_counter()
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         chunks = []
@@ -229,41 +170,20 @@ def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
             still.append(b)
             chunks.append(chunk)
         constraint_seconds += time.perf_counter() - c0
+        if not still:
+            break
         if len(still) < len(active):
-            if not still:
-                break
-            keep = torch.tensor(still, device=device)
+            keep = torch.tensor(still, device=backend.device)
             cache.batch_select_indices(keep)
             mask, pos = mask[keep], pos[keep]
             active = [active[b] for b in still]
+        drafts = [len(rows[r].draft) for r in active]
+        logits, cache, mask, pos = forward(backend, chunks, cache, mask, pos, keep=1 + max(drafts))  # type: ignore[arg-type]
     stats = extractor._decoding_state.setdefault("stats", {"seconds": 0.0, "constraint_seconds": 0.0})
     stats["seconds"] += time.perf_counter() - t0
     stats["constraint_seconds"] += constraint_seconds
     for row in rows:
         row.job.record = _record(extractor, row)
-
-
-def _forward(backend: TransformersBackend, chunks: list[list[int]], cache: Any, mask: Any, pos: Any,
-             keep: int = 1) -> tuple:
-    """Feed each row its chunk (left-padded to a common length, pads masked) and return the
-    next-token logits at the last ``keep`` positions of every row."""
-    import torch
-
-    device = backend.device
-    width = max(len(c) for c in chunks)
-    pad = backend.tokenizer.pad_token_id
-    ids = torch.full((len(chunks), width), pad, dtype=torch.long, device=device)
-    new_mask = torch.zeros((len(chunks), width), dtype=torch.long, device=device)
-    positions = torch.zeros((len(chunks), width), dtype=torch.long, device=device)
-    for b, chunk in enumerate(chunks):
-        n = len(chunk)
-        ids[b, width - n:] = torch.tensor(chunk, dtype=torch.long, device=device)
-        new_mask[b, width - n:] = 1
-        positions[b, width - n:] = torch.arange(n, device=device) + pos[b]
-    full_mask = torch.cat([mask, new_mask], dim=1)
-    logits, cache = _run(backend, cache, keep, input_ids=ids, attention_mask=full_mask, position_ids=positions)
-    lengths = torch.tensor([len(c) for c in chunks], dtype=torch.long, device=device)
-    return logits, cache, full_mask, pos + lengths
 
 
 def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersBackend,

@@ -1,0 +1,120 @@
+"""Prefill for constrained decoding (decoding/prefill.py): the shared-prefix cache and the unpadded
+per-row prefill must give the same next-token logits, and the same records, as plain batched
+passes over whole prompts."""
+
+from __future__ import annotations
+
+import pytest
+
+from extractor.config import ExtractConfig
+from extractor.decoding.prefill import Prefix, _common_prefix, forward, prefill, shared_prefix
+from extractor.demos import Shot
+from extractor.pipeline import Extractor
+from extractor.schemas import DRAFT, check_schema
+
+SCHEMA = check_schema({"$schema": DRAFT, "title": "shop", "type": "object", "additionalProperties": False,
+                       "properties": {"Brand": {"type": ["string", "null"]},
+                                      "Color": {"type": ["string", "null"]},
+                                      "Size": {"enum": ["S", "M", "L", "XL", None]}}}, name="shop")
+SHOTS = [Shot("Nike Air Zoom Pegasus running shoe black white size 10",
+              {"Brand": "Nike", "Color": "black", "Size": None}),
+         Shot("Hanes mens crew tee 6-pack navy blue XL 100% cotton",
+              {"Brand": "Hanes", "Color": "navy blue", "Size": "XL"})]
+TEXTS = ["Samsung 1TB portable SSD T7 USB 3.2 gray",
+         "Nike tee black M",
+         "Levi's 501 jeans navy blue W32 L30 on sale now, 100% cotton, made to last",
+         "x",
+         "Hanes crew 6-pack white L"]
+
+
+@pytest.mark.parametrize(("prompts", "want"), [
+    ([[1, 2, 3, 4], [1, 2, 3, 5]], 3),
+    ([[1, 2, 3], [1, 2, 3, 4, 5]], 2),  # every row keeps at least one token of its own
+    ([[7, 2], [1, 2]], 0),
+    ([[1, 2, 3, 4]], 3),
+    ([[1], [1]], 0),
+])
+def test_common_prefix(prompts, want):
+    assert _common_prefix(prompts) == want
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_model):
+    from extractor.backends.transformers import TransformersBackend
+
+    model, tokenizer = tiny_model
+    return TransformersBackend(model, tokenizer, name="tiny-random")
+
+
+def _ids(backend, texts):
+    return [backend.encode(t) for t in texts]
+
+
+@pytest.mark.parametrize("with_prefix", [False, True])
+def test_unpadded_prefill_matches_one_padded_pass(backend, with_prefix):
+    import torch
+
+    rows = _ids(backend, ["Nike tee black M", "Levi's 501 jeans navy blue W32 L30 on sale", "x"])
+    prefix, done = None, 0
+    if with_prefix:
+        head = backend.encode("<|im_start|>system\nExtract the attributes.<|im_end|>\n")
+        _, cache = forward(backend, [head], None, torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, dtype=torch.long))[:2]
+        prefix, done = Prefix(head, cache), len(head)
+    logits, cache, mask, pos = prefill(backend, prefix, rows)
+
+    import copy
+    base = None
+    if prefix is not None:
+        base = copy.deepcopy(prefix.cache)
+        base.batch_repeat_interleave(len(rows))
+    want, want_cache, want_mask, want_pos = forward(
+        backend, rows, base, torch.ones(len(rows), done, dtype=torch.long), torch.full((len(rows),), done))
+    assert logits.shape == want.shape
+    assert torch.allclose(logits, want, atol=1e-5)
+    assert pos.tolist() == want_pos.tolist() == [done + len(r) for r in rows]
+    assert mask.sum(dim=1).tolist() == want_mask.sum(dim=1).tolist()
+    # The stacked cache must carry on like the padded one: one more token per row, same logits.
+    step = [[backend.encode(" the")[0]]] * len(rows)
+    after, *_ = forward(backend, step, cache, mask, pos)
+    want_after, *_ = forward(backend, step, want_cache, want_mask, want_pos)
+    assert torch.allclose(after, want_after, atol=1e-5)
+
+
+def _records(backend, **config):
+    settings = ExtractConfig(**{"k": 2, "selection": "first", "decoding": "constrained", **config})
+    extractor = Extractor(backend, SCHEMA, settings, shots=SHOTS)
+    records = extractor.extract(TEXTS)
+    return extractor, [{k: v for k, v in r.to_dict().items() if k not in ("confidence", "removed_mass")}
+                       for r in records]
+
+
+def test_fixed_demonstrations_are_computed_once_and_change_nothing(backend):
+    batched, records = _records(backend, batch_size=3)
+    single, want = _records(backend, batch_size=1)
+    assert records == want
+    system = batched._decoding_state["prefix"]
+    shared = batched._decoding_state["batch_prefix"]
+    # The shared prefix holds the system turn and both demonstrations, not just the system turn.
+    assert len(shared.ids) > len(system.ids) + 20
+    assert shared.ids[: len(system.ids)] == system.ids
+    # Single rows never build a batch prefix of their own.
+    assert "batch_prefix" not in single._decoding_state
+
+
+def test_similar_demonstrations_share_only_the_system_turn(backend):
+    import torch
+
+    extractor = Extractor(backend, SCHEMA, ExtractConfig(k=1, selection="similar"), shots=SHOTS)
+    prompts = [backend.encode(backend.render_chat(extractor._prepare(d).messages))
+               for d in [_doc("1", "Nike shoe black"), _doc("2", "Hanes tee XL navy blue")]]
+    prefix = shared_prefix(extractor, backend, prompts)
+    assert prefix is extractor._decoding_state["prefix"]
+    assert "batch_prefix" not in extractor._decoding_state
+    assert all(p[: len(prefix.ids)] == prefix.ids for p in prompts)
+    assert isinstance(prefix.cache.layers[0].keys, torch.Tensor)
+
+
+def _doc(id_: str, text: str):
+    from extractor.records import Document
+
+    return Document(id=id_, text=text)
