@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from extractor.adapter import trained_prompt_settings
 from extractor.config import DECODINGS, SELECTIONS
 from extractor.demos import Shot
 from extractor.errors import ExtractorError
@@ -179,8 +180,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quantize", default=None, choices=["4bit"], help="4-bit weights (CUDA only)")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")
-    p.add_argument("--k", type=int, default=3, help="demonstrations per input (0 = zero-shot)")
-    p.add_argument("--selection", default="similar", choices=SELECTIONS)
+    p.add_argument("--k", type=int, default=None,
+                   help="demonstrations per input (0 = zero-shot); default 3, or what --adapter was trained with")
+    p.add_argument("--selection", default=None, choices=SELECTIONS,
+                   help="default similar, or what --adapter was trained with")
     p.add_argument("--seed", type=int, default=0, help="seed for --selection random")
     p.add_argument("--decoding", default="constrained", choices=DECODINGS)
     p.add_argument("--batch-size", type=int, default=8)
@@ -195,6 +198,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def resolve_prompt_settings(args: argparse.Namespace) -> None:
+    """Fill the prompt settings left unset: an adapter's trained ones, else the library defaults,
+    so a tuned adapter is scored on the prompts it was trained on."""
+    trained = trained_prompt_settings(args.adapter) if args.adapter else {}
+    if args.k is None:
+        args.k = trained.get("k", 3)
+    if args.selection is None:
+        args.selection = trained.get("selection", "similar")
+    args.truncation = {key: trained[key] for key in ("max_text_tokens", "max_shot_tokens") if key in trained}
+
+
 def load_extractor(args: argparse.Namespace, benchmark: Benchmark) -> Extractor:
     """Load the model once, with the first category's schema and demonstrations."""
     category = first_category(benchmark)
@@ -202,12 +216,13 @@ def load_extractor(args: argparse.Namespace, benchmark: Benchmark) -> Extractor:
         args.model, schema=benchmark.schemas[category], shots=shots_for(benchmark, category),
         adapter=args.adapter, quantize=args.quantize, dtype=args.dtype, device=args.device,
         k=args.k, selection=args.selection, seed=args.seed, decoding=args.decoding,
-        batch_size=args.batch_size, max_retries=args.max_retries)
+        batch_size=args.batch_size, max_retries=args.max_retries, **getattr(args, "truncation", {}))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        resolve_prompt_settings(args)
         benchmark = load_benchmark(args.dataset, args.split, data_root=args.data,
                                    title_only=args.title_only).head(args.limit)
         base = load_extractor(args, benchmark)

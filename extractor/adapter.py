@@ -39,6 +39,18 @@ def read_manifest(folder: str | Path) -> dict[str, Any] | None:
     return manifest
 
 
+PROMPT_SETTINGS = ("k", "selection", "max_text_tokens", "max_shot_tokens")
+"""The manifest's prompt settings that extraction takes over when the user does not set them."""
+
+
+def trained_prompt_settings(folder: str | Path) -> dict[str, Any]:
+    """The prompt settings (demonstrations, truncation) the adapter in ``folder`` was trained
+    with, for extraction to render the same prompts; empty when it has no manifest."""
+    manifest = read_manifest(folder) or {}
+    settings = manifest.get("prompt_settings") or {}
+    return {key: settings[key] for key in PROMPT_SETTINGS if key in settings}
+
+
 def write_adapter_files(folder: str | Path, manifest: dict[str, Any], schemas: list[Schema]) -> None:
     """Write the manifest and the schema files beside the peft weights."""
     folder = Path(folder)

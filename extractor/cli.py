@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -102,7 +103,8 @@ def schemas_check(path: str) -> None:
               help="Demonstrations: JSONL of {text, record}, or a folder of <schema>.jsonl. "
                    "Default: those shipped with the schema.")
 @click.option("-k", "--k", "k", default=3, show_default=True, type=click.IntRange(0),
-              help="Demonstrations shown before each input (0 = zero-shot).")
+              help="Demonstrations shown before each input (0 = zero-shot). With --adapter, the prompt settings "
+                   "it was trained with (k, selection, text and shot truncation) are the defaults.")
 @click.option("--selection", type=click.Choice(["similar", "first", "random"]), default="similar",
               show_default=True, help="How demonstrations are chosen for each input.")
 @click.option("--seed", default=0, show_default=True, help="Seed for --selection random.")
@@ -161,6 +163,9 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     if input_path != "-" and not Path(input_path).is_file():
         raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
+    if adapter and engine == "llm":
+        k, selection, max_text_tokens, max_shot_tokens = _adapter_prompt_defaults(
+            adapter, k=k, selection=selection, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens)
     config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
                            max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
                            max_shot_tokens=max_shot_tokens, max_new_tokens=max_new_tokens, min_confidence=min_confidence,
@@ -187,6 +192,24 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     if bar is not None:
         bar.close()
     click.echo(summary.line(), err=True)
+
+
+def _adapter_prompt_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
+    """``given`` with every option the user left at its default replaced by the adapter's trained
+    prompt setting, so that a tuned adapter sees the prompts it was trained on (said on stderr)."""
+    from click.core import ParameterSource
+
+    from .adapter import trained_prompt_settings
+
+    context = click.get_current_context()
+    taken = []
+    for key, value in trained_prompt_settings(adapter).items():
+        if key in given and context.get_parameter_source(key) is ParameterSource.DEFAULT and given[key] != value:
+            given[key] = value
+            taken.append(f"{key}={value}")
+    if taken:
+        click.echo(f"using the adapter's trained prompt settings: {', '.join(taken)}", err=True)
+    return tuple(given.values())
 
 
 def _first_line_schema(input_path: str, spec) -> str:  # type: ignore[no-untyped-def]

@@ -15,6 +15,9 @@ from .cli import main
               help="Training JSONL (repeatable): benchmark layout (target_scores) or shots layout {text, record}.")
 @click.option("--validation", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Validation JSONL (repeatable), scored with constrained decoding at every evaluation.")
+@click.option("--dev-share", type=click.FloatRange(0, 0.5, max_open=True), default=None,
+              help="Hold this share of the training offers out as the validation set instead of --validation "
+                   "(keeps the split you will quote out of checkpoint selection).")
 @click.option("-s", "--schema", default=None, help="Schema for shots-layout lines without a 'schema' field.")
 @click.option("--base-model", default=None, help="Model to adapt (default smollm2-135m): name, HF id, folder, .gguf.")
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False), help="Adapter folder to write.")
@@ -38,7 +41,8 @@ from .cli import main
 @click.option("--show", default=1, show_default=True, type=click.IntRange(0), help="Examples --dry-run prints.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from OUTPUT/checkpoint.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def finetune_command(config_path: str | None, train: tuple[str, ...], validation: tuple[str, ...], schema: str | None,
+def finetune_command(config_path: str | None, train: tuple[str, ...], validation: tuple[str, ...],
+                     dev_share: float | None, schema: str | None,
                      base_model: str | None, output: str | None, quantize: str | None, device: str | None,
                      epochs: int | None, max_steps: int | None, batch_size: int | None, grad_accum: int | None,
                      learning_rate: float | None, lora_r: int | None, k: int | None, eval_every: int | None,
@@ -59,7 +63,7 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
     from .tuning_config import load_finetune_config
 
     config = load_finetune_config(
-        config_path, train=list(train) or None, validation=list(validation) or None, schema=schema,
+        config_path, train=list(train) or None, validation=list(validation) or None, dev_share=dev_share, schema=schema,
         base_model=base_model, output=output, quantize=quantize, device=device, epochs=epochs, max_steps=max_steps,
         batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate, lora_r=lora_r, k=k,
         eval_every=eval_every, eval_limit=eval_limit, augment=list(augment) or None, seed=seed)

@@ -26,7 +26,7 @@ from .tuning_augment import augment
 from .tuning_checkpoint import find_checkpoint, read_state, remove_checkpoint, restore_trainer, save_checkpoint
 from .tuning_config import FinetuneConfig
 from .tuning_data import (IGNORE, Example, Row, RowBuilder, ValidationSet, check_rows, collate, file_layout,
-                          file_sha256, length_batches, load_examples, load_validation, rows_summary, show_row)
+                          file_sha256, hold_out, length_batches, load_examples, load_validation, rows_summary, show_row)
 
 if TYPE_CHECKING:
     from .backends.transformers import TransformersBackend
@@ -74,11 +74,14 @@ def prepare(config: FinetuneConfig, backend: TransformersBackend | None = None) 
         files.append({"path": str(path), "layout": file_layout(path), "sha256": file_sha256(path),
                       "examples": len(found)})
         examples.extend(found)
+    examples, held_out = hold_out(examples, config.dev_share, config.seed)
     pools: dict[str, list[Shot]] = {}
     for ex in examples:
         pools.setdefault(ex.schema.id, []).append(Shot(ex.text, ex.record))
     extra = augment(examples, config.augment, config.augment_copies, config.seed) if config.augment else []
     validation = [load_validation(path, config) for path in config.validation]
+    if held_out is not None:
+        validation.append(held_out)
     backend = backend or load_backend(config)
     builder = RowBuilder(backend, config, pools)
     everything = examples + extra

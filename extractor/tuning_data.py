@@ -177,6 +177,36 @@ def load_validation(path: str | Path, config: FinetuneConfig) -> ValidationSet:
     return ValidationSet(str(path), documents, gold, schemas, {})
 
 
+def hold_out(examples: list[Example], share: float, seed: int) -> tuple[list[Example], ValidationSet | None]:
+    """Split ``share`` of the examples of every schema (seeded) off as a validation set; the rest
+    is the training set. Each held-out offer's gold is the one answer its training target shows."""
+    if share <= 0:
+        return examples, None
+    by_schema: dict[str, list[int]] = {}
+    for i, example in enumerate(examples):
+        by_schema.setdefault(example.schema.id, []).append(i)
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for indices in by_schema.values():
+        n = round(len(indices) * share)
+        if n and len(indices) - n >= 1:  # a schema keeps at least one training example
+            held.update(rng.sample(indices, n))
+    documents, gold, schemas = [], [], {}
+    order = sorted(held)
+    rng.shuffle(order)  # so that ``eval_limit`` takes a sample of every schema, not the first file's
+    for i in order:
+        example = examples[i]
+        identifier = f"dev-{i}"
+        schemas[example.schema.id] = example.schema
+        documents.append(Document(id=identifier, text=example.text, category=example.schema.id))
+        gold.append(GoldOffer(id=identifier, has_id=True, category=example.schema.id,
+                              targets={n: (_gold_form(v),) for n, v in example.record.items()}))
+    train = [e for i, e in enumerate(examples) if i not in held]
+    if not documents:
+        return train, None
+    return train, ValidationSet(f"held-out {share:g} of train", documents, gold, schemas, {})
+
+
 # --- rendering -----------------------------------------------------------------------------
 
 def answer_text(schema: Schema, record: dict[str, Any], prompt_id: str) -> str:

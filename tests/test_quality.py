@@ -132,3 +132,18 @@ def test_append_row_keeps_other_tables(tmp_path: Path) -> None:
 
 def test_git_commit_outside_a_repository(tmp_path: Path) -> None:
     assert quality.git_commit(tmp_path) == "uncommitted"
+
+
+def test_prompt_settings_default_to_the_adapters_own(tmp_path: Path) -> None:
+    args = quality.parse_args(["--dataset", "ae-110k"])
+    quality.resolve_prompt_settings(args)
+    assert (args.k, args.selection, args.truncation) == (3, "similar", {})
+    (tmp_path / "extractor_manifest.json").write_text(json.dumps(
+        {"format": "extractor-adapter/1", "prompt_settings": {"k": 0, "selection": "first", "max_text_tokens": 256}}),
+        encoding="utf-8")
+    args = quality.parse_args(["--dataset", "ae-110k", "--adapter", str(tmp_path)])
+    quality.resolve_prompt_settings(args)
+    assert (args.k, args.selection, args.truncation) == (0, "first", {"max_text_tokens": 256})
+    args = quality.parse_args(["--dataset", "ae-110k", "--adapter", str(tmp_path), "--k", "2"])
+    quality.resolve_prompt_settings(args)
+    assert (args.k, args.selection) == (2, "first")  # what is given wins

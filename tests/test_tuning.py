@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from extractor.adapter import MANIFEST, adapter_mismatches, check_adapter, read_manifest
+from extractor.adapter import MANIFEST, adapter_mismatches, check_adapter, read_manifest, trained_prompt_settings
 from extractor.cli import main
 from extractor.errors import ConfigError, ModelLoadError
 from extractor.prompts import format_answer, render_messages
 from extractor.schemas import load_schema
 from extractor.tuning_augment import augment
 from extractor.tuning_config import FinetuneConfig, load_finetune_config
-from extractor.tuning_data import (IGNORE, Example, RowBuilder, check_rows, file_sha256, length_batches, load_examples,
-                                   load_validation)
+from extractor.tuning_data import (IGNORE, Example, RowBuilder, check_rows, file_sha256, hold_out, length_batches,
+                                   load_examples, load_validation)
 
 from conftest import build_tiny_model
 
@@ -180,6 +180,9 @@ def test_shared_system_prefix_gives_the_same_loss_and_gradients(toy):
     ({"share_prefix": "yes"}, "share_prefix must be bool"),
     ({"train": "a.jsonl"}, "train must be list"),
     ({"learning_rate": "fast"}, "learning_rate must be float"),
+    ({"dev_share": 0.5}, "dev_share"),
+    ({"dev_share": -0.1}, "dev_share"),
+    ({"dev_share": 0.1, "validation": ["v.jsonl"]}, "not both"),
 ])
 def test_config_checks(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -221,6 +224,38 @@ def test_benchmark_layout_derives_the_schemas_evaluation_uses():
     validation = load_validation(BENCHMARKS / "ae-110k" / "validation.jsonl", config)
     # Schema ids equal: an adapter trained on train.jsonl passes the check at evaluation.
     assert {s.id for s in validation.schemas.values()} <= {e.schema.id for e in examples}
+
+
+def test_dev_share_holds_out_part_of_every_schema_and_never_trains_on_it():
+    examples = load_examples(BENCHMARKS / "ae-110k" / "train.jsonl", FinetuneConfig())
+    examples = examples * 10  # the fixture is small; ten copies give every schema enough offers
+    train, dev = hold_out(examples, 0.2, seed=3)
+    assert dev is not None
+    per_schema = {e.schema.id for e in examples}
+    assert {e.schema.id for e in train} == per_schema          # no schema loses all its training offers
+    held = {int(d.id.split("-")[1]) for d in dev.documents}
+    assert len(held) + len(train) == len(examples)
+    assert [e for i, e in enumerate(examples) if i not in held] == train
+    for schema_id in per_schema:
+        total = sum(e.schema.id == schema_id for e in examples)
+        assert sum(d.category == schema_id for d in dev.documents) == round(total * 0.2)
+    first = dev.documents[0]
+    example = examples[int(first.id.split("-")[1])]
+    assert first.text == example.text and dev.schemas[first.category] is example.schema
+    gold = dev.gold[0].targets
+    assert all(gold[n] == ((v,) if isinstance(v, str) else ("n/a",)) for n, v in example.record.items())
+    # Seeded: the same split again; another seed, another split; share 0: no split.
+    assert [d.id for d in hold_out(examples, 0.2, seed=3)[1].documents] == [d.id for d in dev.documents]
+    assert [d.id for d in hold_out(examples, 0.2, seed=4)[1].documents] != [d.id for d in dev.documents]
+    assert hold_out(examples, 0.0, seed=3) == (examples, None)
+
+
+def test_trained_prompt_settings_come_from_the_manifest(tmp_path):
+    assert trained_prompt_settings(tmp_path) == {}
+    manifest = {"format": "extractor-adapter/1", "prompt_settings": {"k": 0, "selection": "first",
+                                                                      "max_text_tokens": 256, "title_only": False}}
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    assert trained_prompt_settings(tmp_path) == {"k": 0, "selection": "first", "max_text_tokens": 256}
 
 
 def test_shots_layout_takes_per_line_schemas(tmp_path, toy):
@@ -420,3 +455,9 @@ def test_cli_dry_run_finetune_export_and_extract(toy, model_dir, tmp_path):
     assert result.exit_code == 1 and "--force-adapter" in result.output
     result = CliRunner().invoke(main, [*extract, "-s", str(out / "schemas" / "toy.schema.json")])
     assert result.exit_code == 0, result.output
+    assert "trained prompt settings" not in result.output
+    # Without -k the adapter's own setting (k=0, from its manifest) is used, and said.
+    without_k = [a for i, a in enumerate(extract) if a != "-k" and extract[i - 1] != "-k"]
+    result = CliRunner().invoke(main, [*without_k, "-s", str(out / "schemas" / "toy.schema.json")])
+    assert result.exit_code == 0, result.output
+    assert "using the adapter's trained prompt settings: k=0" in result.output
