@@ -67,7 +67,16 @@ GROUNDED = [
     ("NIKE Nike Air", q("NIKE Nike Air"), True),
     ("NIKE Nike Air", q("nike"), False),          # case must match
     ("NIKE Nike Air", q("Nike air"), False),
-    ("NIKE Nike Air", q("Nik"), False),           # ends inside a word
+    ("NIKE Nike Air", q("Nik"), True),            # a word's beginning ("Men" of "Mens")
+    ("Mens Jerseys 2XL", q("Men"), True),
+    ("Mens Jerseys 2XL", q("Jersey"), True),
+    ("Mens Jerseys 2XL", q("Mens Jersey"), True),
+    ("Mens Jerseys 2XL", q("2"), False),          # digits are never cut
+    ("Samsung 1TB", q("1"), False),
+    ("Samsung 1TB", q("1T"), False),              # words with digits stay whole
+    ("Samsung T7Pro", q("T7P"), False),
+    ("Air-Max", q("Air-M"), True),                # "-" ends a word: "Max" is one of letters
+    ("Samsung 1TB 2280", q("228"), False),
     ("NIKE Nike Air", q("ike"), False),           # starts inside a word
     ("NIKE Nike Air", q("Nike  Air"), False),     # spacing as in the source
     ("NIKE Nike Air", q("Nike "), False),         # a space is no valid last character
@@ -84,7 +93,7 @@ GROUNDED = [
     ("Größe 42 Weiß", q("Größe"), True),          # non-ASCII, byte by byte
     ("Größe 42 Weiß", q("Weiß"), True),
     ("Größe 42 Weiß", q("42 Weiß"), True),
-    ("Größe 42 Weiß", q("Grö"), False),
+    ("Größe 42 Weiß", q("Grö"), True),
     ("Größe 42 Weiß", q("öße"), False),
     ("Größe 42 Weiß", b'"Gr\\u00f6\\u00dfe"', False),  # written as UTF-8, not as \u escapes
     ("Nike\nAir Max", q("Nike\nAir"), True),      # a newline is written as \n

@@ -99,8 +99,9 @@ class Number:
 
 
 class Grounded:
-    """A JSON string whose content is a span of the source text, starting and ending on word
-    boundaries, case and spacing exactly as in the source, at most ``max_length`` characters.
+    """A JSON string whose content is a span of the source text, starting on a word boundary and
+    ending on one or inside a run of letters (a word's beginning), case and spacing exactly as
+    in the source, at most ``max_length`` characters.
 
     Works on the JSON-escaped source, so the model writes valid escapes for quotes and newlines
     in the text. State: ("open",) | ("in", live positions, characters written) | ("done", ends).
@@ -124,23 +125,44 @@ class Grounded:
         def inner(i: int) -> bool:  # inside a word: a span may not start or end here
             return 0 < i < len(source) and source[i - 1].isalnum() and source[i].isalnum()
 
+        # word_letters[i]: the word running up to character i (if any) is letters only so far.
+        word_letters = [False] * (len(source) + 1)
+        for i in range(1, len(source) + 1):
+            ch = source[i - 1]
+            word_letters[i] = ch.isalpha() and (word_letters[i - 1] or i == 1 or not source[i - 2].isalnum())
+
+        def in_letters(i: int) -> bool:
+            return 0 < i < len(source) and word_letters[i] and source[i].isalpha()
+
         # Values start on a letter, digit or a sign/currency mark and end on a letter, digit or a
-        # closing mark: a span like `'s` or `Blk/` is never what a catalog wants.
-        self.ends = frozenset(off for off, i in self.char_at.items()
-                              if i > 0 and (source[i - 1].isalnum() or source[i - 1] in _CLOSERS) and not inner(i))
-        self._next_end: list[int | None] = [None] * (len(self.escaped) + 2)  # nearest end at or after
-        for off in range(len(self.escaped), -1, -1):
-            self._next_end[off] = off if off in self.ends else self._next_end[off + 1]
+        # closing mark: a span like `'s` or `Blk/` is never what a catalog wants. A value may
+        # also end inside a word of letters, so it can be the word's beginning: catalogs name the
+        # stem ("Men" in "Mens", "Jersey" in "Jerseys", "Print" in "Printed"; a tenth of AE-110K's
+        # gold values). Words with digits are never cut ("1T" of "1TB", "12" of "123").
+        self.word_ends = frozenset(off for off, i in self.char_at.items()
+                                   if i > 0 and (source[i - 1].isalnum() or source[i - 1] in _CLOSERS)
+                                   and not inner(i))
+        self.ends = self.word_ends | frozenset(off for off, i in self.char_at.items() if in_letters(i))
+        # Nearest end at or after each byte: any end (what can still be reached) and word ends
+        # (where a forced close finishes a value: the whole word, not a cut one).
+        self._next_end = self._nearest(self.ends)
+        self._next_word_end = self._nearest(self.word_ends)
         self.max_length = max_length or 10_000
         self.source = source
         self.starts = frozenset(off for off, i in self.char_at.items()
                                 if i < len(source) and (source[i].isalnum() or source[i] in _OPENERS)
                                 and not inner(i) and self._target(off, 0) is not None)
 
-    def _target(self, q: int, n: int) -> int | None:
+    def _nearest(self, ends: frozenset[int]) -> list[int | None]:
+        nearest: list[int | None] = [None] * (len(self.escaped) + 2)
+        for off in range(len(self.escaped), -1, -1):
+            nearest[off] = off if off in ends else nearest[off + 1]
+        return nearest
+
+    def _target(self, q: int, n: int, table: list[int | None] | None = None) -> int | None:
         """The nearest end a value at byte ``q`` with ``n`` characters written can still reach
         (a value is never empty), or None when there is none within ``max_length``."""
-        end = self._next_end[q + (n == 0)]
+        end = (table or self._next_end)[q + (n == 0)]
         if end is None or n + self.char_at[end] - self._begun[q] > self.max_length:
             return None
         return end
@@ -193,7 +215,8 @@ class Grounded:
         if state[0] != "in" or not state[2]:
             return None
         _, live, n = state
-        tails = [self.escaped[q: self._target(q, n)] for q in live if self._target(q, n) is not None]
+        ends = [self._target(q, n, self._next_word_end) or self._target(q, n) for q in live]
+        tails = [self.escaped[q: end] for q, end in zip(live, ends) if end is not None]
         return _as_text(min(tails, key=lambda t: (len(t), t)) + b'"') if tails else None
 
     def span(self, state: tuple, value: str) -> tuple[int, int] | None:
