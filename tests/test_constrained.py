@@ -24,7 +24,7 @@ from extractor.pipeline import Extractor
 from extractor.records import Record
 from extractor.schemas import DRAFT, Schema, check_schema
 
-NULL_PENALTY = 12.0
+NULL_PENALTY = 40.0  # far below any value: a value the model writes is never less likely than null
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +192,50 @@ def test_batch_size_does_not_change_records(eager_backend):
 def test_plain_random_model_records_are_valid_too(plain_backend):
     for record, text in zip(extract(plain_backend, SHOP, SIX[:3], batch_size=3), SIX[:3]):
         assert_valid(record, SHOP, text)
+
+
+# --- null against the forced value ------------------------------------------------------------
+
+def _biased_backend(tiny_model, null_bias: float, quote_bias: float):
+    """The tiny model with its output biased towards tokens that open a string and towards
+    those that spell null: it always opens a string, but the value the constraint then forces
+    is one it gives little probability to."""
+    import torch
+
+    from extractor.backends.transformers import TransformersBackend
+    from extractor.decoding.tokens import token_bytes
+
+    model, tokenizer = tiny_model
+    model = copy.deepcopy(model)
+    pieces = token_bytes(tokenizer)
+    head = torch.nn.Linear(model.config.hidden_size, len(pieces), bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.get_output_embeddings().weight)
+        head.bias.zero_()
+        for i, piece in enumerate(pieces):
+            if not piece:
+                continue
+            if piece.lstrip(b" ").startswith(b"n"):
+                head.bias[i] = null_bias
+            elif piece.lstrip(b" ") == b'"':
+                head.bias[i] = quote_bias
+    model.lm_head = head
+    return TransformersBackend(model, tokenizer, name="tiny-biased")
+
+
+def test_a_forced_value_less_likely_than_null_becomes_null(tiny_model):
+    brand = make_schema({"Brand": {"type": ["string", "null"]}, "Model": {"type": ["string", "null"]}})
+    texts = SIX[:4]
+    unsure = extract(_biased_backend(tiny_model, null_bias=6.0, quote_bias=8.0), brand, texts)
+    for record, text in zip(unsure, texts):
+        assert_valid(record, brand, text)
+        assert record.attributes == {"Brand": None, "Model": None}
+        dropped = [w for w in record.warnings if "less likely than null" in w]
+        assert len(dropped) == 2, record.warnings  # both were opened as strings, then dropped
+    # The same model without the pull towards null keeps what it writes.
+    sure = extract(_biased_backend(tiny_model, null_bias=-12.0, quote_bias=8.0), brand, texts)
+    assert all(r.attributes["Brand"] is not None for r in sure)
+    assert not any("less likely than null" in w for r in sure for w in r.warnings)
 
 
 # --- confidence ------------------------------------------------------------------------------------

@@ -11,6 +11,11 @@ run into the following fixed text (`",` is one token) — the rest of the fixed 
 in the same forward pass as that token. This is token healing at every seam: the model always
 sees the tokenization it would have produced itself.
 
+Null or value. The model chooses between null and a value at the value's first token, before
+the constraint has shown it what it may write; when the value it had in mind is not in the text,
+the constraint forces another one. A finished value is kept only when its probability under the
+model is at least that of starting ``null`` at the same place.
+
 Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is
 computed once and its KV cache reused, and each row's own part is prefilled without padding
 (``prefill.py``); fixed text costs no extra forward passes; finished rows leave the batch."""
@@ -125,6 +130,8 @@ class _Row:
     """exp(mean log-probability) of the value's tokens under the unconstrained model."""
     removed: dict[str, float | None] = field(default_factory=dict)
     """Mean share of probability mass the constraint took away while the value was written."""
+    null_logprob: float | None = None
+    """Log-probability (unconstrained) of starting ``null`` where the current value began."""
     done: bool = False
 
 
@@ -202,6 +209,10 @@ def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersB
             return _finish_value(row, backend, forced_close=True), j
         ids = torch.tensor(allowed, dtype=torch.long, device=logprobs.device)
         scores = logprobs[j][ids]
+        if row.tokens == 0:
+            # Only null begins with "n" among JSON values (strings begin with a quote).
+            nullish = [i for i, t in enumerate(allowed) if (index.bytes_of[t] or b"").lstrip(b" ").startswith(b"n")]
+            row.null_logprob = float(torch.logsumexp(scores[nullish], dim=0)) if nullish else None
         best = int(torch.argmax(scores))
         token = allowed[best]
         row.logprobs.append(float(scores[best]))
@@ -294,6 +305,14 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
     except (UnicodeDecodeError, json.JSONDecodeError):
         value = None
         row.job.warnings.append(f"{name}: unreadable value set to null")
+    if value is not None and not forced_close and row.null_logprob is not None \
+            and sum(row.logprobs) < row.null_logprob:
+        # The constraint can force a value the model never meant (it wanted one that is not in
+        # the text): keep it only when the model rates it at least as likely as null.
+        row.job.warnings.append(f"{name}: {value!r} less likely than null "
+                                f"({math.exp(sum(row.logprobs)):.3g} < {math.exp(row.null_logprob):.3g}); set to null")
+        value = None
+        row.vstate = None
     row.values[name] = value
     typed = slot.value.typed
     if isinstance(value, str) and isinstance(typed, Grounded) and row.vstate and row.vstate[0] == "typed":
@@ -310,6 +329,7 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
     row.vstate = None
     row.tokens = 0
     row.logprobs, row.kept_mass = [], []
+    row.null_logprob = None
     if row.attr == len(row.slots):
         row.done = True  # the closing brace needs no forward pass: the row leaves the batch
         return []
