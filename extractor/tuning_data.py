@@ -156,6 +156,12 @@ def _gold_form(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def _one_answer_gold(identifier: str, schema: Schema, record: dict[str, Any]) -> GoldOffer:
+    """Gold for an offer whose record is the one correct answer (null: absent)."""
+    return GoldOffer(id=identifier, has_id=True, category=schema.id,
+                     targets={n: (_gold_form(v),) for n, v in record.items()})
+
+
 def load_validation(path: str | Path, config: FinetuneConfig) -> ValidationSet:
     """One validation file. Benchmark files go through ``load_benchmark`` (schemas and pools from
     train.jsonl beside them); shots files become gold with one form per value (non-strings as
@@ -172,8 +178,7 @@ def load_validation(path: str | Path, config: FinetuneConfig) -> ValidationSet:
         identifier = str(obj["id"]) if obj.get("id") is not None else str(index)
         schemas[schema.id] = schema
         documents.append(Document(id=identifier, text=obj["text"], category=schema.id))
-        gold.append(GoldOffer(id=identifier, has_id=True, category=schema.id,
-                              targets={n: (_gold_form(v),) for n, v in obj["record"].items()}))
+        gold.append(_one_answer_gold(identifier, schema, obj["record"]))
     return ValidationSet(str(path), documents, gold, schemas, {})
 
 
@@ -199,8 +204,7 @@ def hold_out(examples: list[Example], share: float, seed: int) -> tuple[list[Exa
         identifier = f"dev-{i}"
         schemas[example.schema.id] = example.schema
         documents.append(Document(id=identifier, text=example.text, category=example.schema.id))
-        gold.append(GoldOffer(id=identifier, has_id=True, category=example.schema.id,
-                              targets={n: (_gold_form(v),) for n, v in example.record.items()}))
+        gold.append(_one_answer_gold(identifier, example.schema, example.record))
     train = [e for i, e in enumerate(examples) if i not in held]
     if not documents:
         return train, None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, Callable
 from unittest import mock
 
 import pytest
@@ -35,9 +35,8 @@ def plain_backend(tiny_model):
     return TransformersBackend(model, tokenizer, name="tiny-random")
 
 
-@pytest.fixture(scope="module")
-def eager_backend(tiny_model):
-    """The tiny model with an output bias against `` n``/``null`` tokens, so it writes values."""
+def biased_backend(tiny_model, name: str, bias: Callable[[bytes], float]):
+    """The tiny model with an output bias of ``bias(piece)`` on every token (special tokens: none)."""
     import torch
 
     from extractor.backends.transformers import TransformersBackend
@@ -51,10 +50,17 @@ def eager_backend(tiny_model):
         head.weight.copy_(model.get_output_embeddings().weight)
         head.bias.zero_()
         for i, piece in enumerate(pieces):
-            if piece and (piece.startswith(b" n") or b"null".startswith(piece)):
-                head.bias[i] = -NULL_PENALTY
+            if piece:
+                head.bias[i] = bias(piece)
     model.lm_head = head
-    return TransformersBackend(model, tokenizer, name="tiny-eager")
+    return TransformersBackend(model, tokenizer, name=name)
+
+
+@pytest.fixture(scope="module")
+def eager_backend(tiny_model):
+    """The tiny model with an output bias against `` n``/``null`` tokens, so it writes values."""
+    return biased_backend(tiny_model, "tiny-eager",
+                          lambda piece: -NULL_PENALTY if piece.startswith(b" n") or b"null".startswith(piece) else 0.0)
 
 
 def make_schema(properties: dict[str, dict[str, Any]], name: str = "prop") -> Schema:
@@ -200,27 +206,12 @@ def _biased_backend(tiny_model, null_bias: float, quote_bias: float):
     """The tiny model with its output biased towards tokens that open a string and towards
     those that spell null: it always opens a string, but the value the constraint then forces
     is one it gives little probability to."""
-    import torch
+    def bias(piece: bytes) -> float:
+        if piece.lstrip(b" ").startswith(b"n"):
+            return null_bias
+        return quote_bias if piece.lstrip(b" ") == b'"' else 0.0
 
-    from extractor.backends.transformers import TransformersBackend
-    from extractor.decoding.tokens import token_bytes
-
-    model, tokenizer = tiny_model
-    model = copy.deepcopy(model)
-    pieces = token_bytes(tokenizer)
-    head = torch.nn.Linear(model.config.hidden_size, len(pieces), bias=True)
-    with torch.no_grad():
-        head.weight.copy_(model.get_output_embeddings().weight)
-        head.bias.zero_()
-        for i, piece in enumerate(pieces):
-            if not piece:
-                continue
-            if piece.lstrip(b" ").startswith(b"n"):
-                head.bias[i] = null_bias
-            elif piece.lstrip(b" ") == b'"':
-                head.bias[i] = quote_bias
-    model.lm_head = head
-    return TransformersBackend(model, tokenizer, name="tiny-biased")
+    return biased_backend(tiny_model, "tiny-biased", bias)
 
 
 def test_a_forced_value_less_likely_than_null_becomes_null(tiny_model):
