@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 import time
@@ -295,7 +296,7 @@ def run_block(benchmark: Benchmark, results: list[ModeResult], args: argparse.Na
               device: str, commit: str, date: str) -> str:
     """One run's markdown for BENCHMARKS.md: heading, command, settings, table, ratios."""
     settings = (f"k={args.k} selection={args.selection} batch_size={args.batch_size} max_retries={args.max_retries} "
-                f"text={benchmark.text_fields} limit={args.limit} device={device}")
+                f"text={benchmark.text_fields} limit={args.limit} device={device} gqa={args.gqa}")
     body = [f"### {benchmark.name}/{benchmark.split} ({len(benchmark.documents)} offers), {args.model}, {date}, "
             f"commit {commit}", "", f"`{command}`", "", settings, "", table(results), ""]
     body += [f"- {line}" for line in comparisons(results)]
@@ -333,6 +334,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")
+    p.add_argument("--gqa", default="all", choices=("all", "ours"),
+                   help="all: every mode, outlines too, attends with SDPA's grouped-query attention, the kernel "
+                        "our decoders use on CPU (extractor/decoding/kvcache.py), so no mode wins by its kernel; "
+                        "ours: outlines runs transformers' default (key/value heads repeated)")
     p.add_argument("--out-dir", default=str(REPO / "runs" / "decoding"), help="records and summary JSON go here")
     p.add_argument("--record", action="store_true", help="append the results to --benchmarks-file")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
@@ -350,6 +355,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/decoding.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.gqa == "all":
+        from extractor.decoding.kvcache import GQA_SWITCH
+
+        os.environ.setdefault(GQA_SWITCH, "1")  # read by transformers at each attention call
     try:
         from extractor.models import load_model
 

@@ -72,8 +72,10 @@ class TransformersBackend(Backend):
                 texts = tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
                 return torch.tensor([json_object_closed(t) for t in texts], device=input_ids.device)
 
+        from ..decoding.kvcache import grouped_query_attention
+
         stops = self.stop_token_ids()
-        with torch.inference_mode():
+        with torch.inference_mode(), grouped_query_attention(self.model):
             out = self.model.generate(
                 **batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                 pad_token_id=tokenizer.pad_token_id, eos_token_id=stops,

@@ -13,7 +13,8 @@ two kinds of work are avoided here:
 * **Padding.** A batch of prompts of different lengths, left-padded to the longest, wastes the
   padded positions' compute (a fifth of WDC-PAVE's prefill). Each row's own part is therefore
   run on its own and the rows' caches are stacked afterwards, left-padded with masked zeros; the
-  decoding steps that follow run batched as before.
+  decoding steps that follow run batched as before, appending in place to buffers with room to
+  spare (``kvcache.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import copy
 import inspect
 from typing import TYPE_CHECKING, Any
+
+from .kvcache import empty_buffers, grouped_query_attention, growing_layer
 
 if TYPE_CHECKING:
     from ..backends.transformers import TransformersBackend
@@ -43,7 +46,7 @@ def run(backend: TransformersBackend, cache: Any, keep: int, **inputs: Any) -> t
     import torch
 
     key = _cache_kwarg(backend)
-    with torch.inference_mode():
+    with torch.inference_mode(), grouped_query_attention(backend.model):
         out = backend.model(**inputs, **{key: cache}, use_cache=True, logits_to_keep=keep)
     new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     return out.logits[:, -keep:, :], new_cache
@@ -135,17 +138,19 @@ def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[li
     mask = torch.zeros(len(chunks), width, dtype=torch.long, device=device)
     for b, n in enumerate(lengths):
         mask[b, width - n:] = 1
+    # Stacked into buffers with room for the values to come (``kvcache.py``): rows left-padded with
+    # masked zeros.
     cache = caches[0]
-    for at, layer in enumerate(cache.layers):
-        keys, values = [], []
-        for row, n in zip(caches, lengths):
-            k, v = row.layers[at].keys, row.layers[at].values
-            if n < width:
-                pad = k.new_zeros(k.shape[0], k.shape[1], width - n, k.shape[3])
-                k, v = torch.cat([pad, k], dim=2), torch.cat([pad, v], dim=2)
-            keys.append(k)
-            values.append(v)
-        layer.keys, layer.values = torch.cat(keys), torch.cat(values)
+    if not _stackable(cache):  # one row of a cache kind we do not stack (sliding windows): as it is
+        return logits[0], cache, mask, torch.tensor(lengths, dtype=torch.long, device=device)
+    for at in range(len(cache.layers)):
+        keys, values = empty_buffers(cache.layers[at].keys, len(chunks), width)
+        for b, (row, n) in enumerate(zip(caches, lengths)):
+            keys[b, :, width - n:width] = row.layers[at].keys[0]
+            values[b, :, width - n:width] = row.layers[at].values[0]
+            if b:
+                row.layers[at].keys = row.layers[at].values = None  # free each row's copy as it is stacked
+        cache.layers[at] = growing_layer(keys, values, width)
     return torch.cat(logits), cache, mask, torch.tensor(lengths, dtype=torch.long, device=device)
 
 
