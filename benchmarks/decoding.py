@@ -355,10 +355,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/decoding.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    if args.gqa == "all":
-        from extractor.decoding.kvcache import GQA_SWITCH
+    from extractor.decoding.kvcache import GQA_SWITCH
 
-        os.environ.setdefault(GQA_SWITCH, "1")  # read by transformers at each attention call
+    switch = os.environ.get(GQA_SWITCH)
+    if args.gqa == "all" and switch is None:
+        os.environ[GQA_SWITCH] = "1"  # read by transformers at each attention call
+    try:
+        return _run(args, command)
+    finally:
+        if switch is None:
+            os.environ.pop(GQA_SWITCH, None)
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
     try:
         from extractor.models import load_model
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -118,12 +119,22 @@ def test_main_records_the_block_and_skips_unrunnable_modes(tmp_path: Path, monke
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     import extractor.models
 
-    monkeypatch.setattr(extractor.models, "load_model", lambda config: ScriptedBackend(reply))
+    from extractor.decoding.kvcache import GQA_SWITCH
+
+    seen = []
+
+    def load(config):  # every mode, outlines too, runs with the grouped-query switch on
+        seen.append(os.environ.get(GQA_SWITCH))
+        return ScriptedBackend(reply)
+
+    monkeypatch.delenv(GQA_SWITCH, raising=False)
+    monkeypatch.setattr(extractor.models, "load_model", load)
     monkeypatch.setattr(decoding, "outlines_missing", lambda: "outlines is not importable (test)")
     bench_file = tmp_path / "BENCHMARKS.md"
     argv = ["--dataset", "ae-110k", "--data-root", str(ROOT), "--modes", "free,outlines", "--k", "1",
             "--max-retries", "0", "--out-dir", str(tmp_path / "runs"), "--record", "--benchmarks-file", str(bench_file)]
     assert decoding.main(argv) == 0
+    assert seen == ["1"] and GQA_SWITCH not in os.environ  # and it does not outlive the run
     text = bench_file.read_text(encoding="utf-8")
     assert decoding.SECTION in text and "`python benchmarks/decoding.py --dataset ae-110k" in text
     assert "| free | 2 |" in text and "| outlines | skipped: outlines is not importable (test) |" in text
