@@ -39,7 +39,7 @@ from extractor.schemas import Schema
 from extractor.validate import check_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is a folder of scripts, not a package
-from quality import _slug, git_commit, shots_for  # noqa: E402
+from quality import _slug, append_section_block, git_commit, shots_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("constrained", "free", "outlines")
@@ -305,15 +305,7 @@ def run_block(benchmark: Benchmark, results: list[ModeResult], args: argparse.Na
 
 def append_block(path: Path, block: str) -> None:
     """Add ``block`` at the end of the decoding section of ``path`` (creating file or section)."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    lines = text.rstrip("\n").splitlines()
-    if SECTION not in lines:
-        lines += ["", SECTION, "", SECTION_INTRO]
-    at = lines.index(SECTION) + 1
-    while at < len(lines) and not lines[at].startswith("## "):
-        at += 1
-    lines[at:at] = ["", *block.splitlines()] + ([""] if at < len(lines) else [])
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    append_section_block(path, SECTION, SECTION_INTRO, block)
 
 
 # --- command line -----------------------------------------------------------------------------

@@ -163,6 +163,20 @@ def append_row(path: Path, row: str) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def append_section_block(path: Path, section: str, intro: str, block: str) -> None:
+    """Add ``block`` at the end of the ``section`` heading's section of ``path`` (creating the file,
+    or the section with its ``intro``, when missing); later sections stay after it."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    lines = text.rstrip("\n").splitlines()
+    if section not in lines:
+        lines += ["", section, "", intro]
+    at = lines.index(section) + 1
+    while at < len(lines) and not lines[at].startswith("## "):
+        at += 1
+    lines[at:at] = ["", *block.splitlines()] + ([""] if at < len(lines) else [])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 

@@ -8,25 +8,38 @@ quality table of BENCHMARKS.md beside the LLM runs.
 
 Schemas are the benchmark runner's (derived per category from train, extractor/evaluate/datasets.py);
 one model carries the labels of every category. products/s times extraction only (the trained model
-is already in memory); training time is printed and recorded in the settings cell."""
+is already in memory); training time is printed and recorded in the settings cell.
+
+With --llm-k and/or --llm-adapter the LLM engine extracts the same offers in the same run (the
+embedded model with k similar demonstrations, constrained decoding; a LoRA adapter with the prompt
+settings it was trained with), and --record also writes a comparison block: F1 and products/s of
+each engine and the tagger's ratios to them.
+
+    python benchmarks/tagger.py --dataset ae-110k --llm-k 3 --llm-adapter adapters/smollm2-ae110k --record"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import importlib.util
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from extractor.errors import ExtractorError
-from extractor.evaluate.datasets import DATASETS, load_benchmark, read_offers, resolve_dataset
+from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
 from extractor.evaluate.report import format_report
 from extractor.io import RecordWriter
 from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
                               train_tagger)
 
 REPO = Path(__file__).resolve().parent.parent
+SECTION = "## Engines: tagger vs LLM"
+SECTION_INTRO = """Blocks appended by `benchmarks/tagger.py --llm-k/--llm-adapter`: the fine-tuned encoder tagger
+and the LLM engine on the same offers in one run. products/s times extraction only (models already
+loaded); train s is the tagger's fine-tuning on this machine (an adapter's own training time is in its
+manifest and in the LoRA section). P/R/F1: micro, exact match, in percent."""
 
 
 def _quality_module():  # type: ignore[no-untyped-def]
@@ -67,15 +80,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
-    p.add_argument("--record", action="store_true", help="append a row to the quality table of the benchmarks file")
+    p.add_argument("--record", action="store_true",
+                   help="append a row to the quality table of the benchmarks file (and the comparison block)")
+    p.add_argument("--llm-k", type=int, default=None,
+                   help="also extract the same offers with the embedded LLM, K similar demonstrations, constrained")
+    p.add_argument("--llm-adapter", action="append", default=[],
+                   help="also extract the same offers with the LLM and this LoRA adapter (repeatable)")
+    p.add_argument("--llm-model", default="smollm2-135m", help="base model of the LLM runs")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
+    if args.llm_k is not None and args.llm_k < 0:
+        p.error("--llm-k must be >= 0")
     return args
+
+
+def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """The LLM engine on the same offers: (label, QualityRun) per --llm-k / --llm-adapter."""
+    specs = ([["--k", str(args.llm_k)]] if args.llm_k is not None else []) + \
+        [["--adapter", adapter] for adapter in args.llm_adapter]
+    runs = []
+    for spec in specs:
+        qargs = quality.parse_args(["--dataset", args.dataset, "--data", args.data, "--split", args.split,
+                                    "--model", args.llm_model, "--device", args.device, "--no-record", *spec])
+        qargs.limit, qargs.title_only = args.limit, args.title_only
+        quality.resolve_prompt_settings(qargs)
+        run = quality.run_quality(quality.load_extractor(qargs, benchmark), benchmark)
+        label = f"LLM {args.llm_model}" + (f" + {qargs.adapter}" if qargs.adapter else "") + \
+            f" (k={qargs.k} {qargs.selection}, {qargs.decoding})"
+        print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s", flush=True)
+        runs.append((label, run))
+    return runs
+
+
+def comparison_block(benchmark: Benchmark, tagger_label: str, tagger_run, train_seconds: float | None,  # type: ignore[no-untyped-def]
+                     llm: list, command: str, commit: str, date: str) -> str:
+    """Markdown for BENCHMARKS.md: one row per engine, then the tagger's ratios to each LLM run."""
+    def row(label: str, run, train: str) -> str:  # type: ignore[no-untyped-def]
+        micro = run.evaluation.exact.micro
+        return (f"| {label} | {len(run.records)} | {micro.precision:.2f} | {micro.recall:.2f} | {micro.f1:.2f} "
+                f"| {run.valid_percent:.1f} | {run.per_second:.2f} | {train} |")
+
+    train = f"{train_seconds:.0f}" if train_seconds is not None else "–"
+    lines = [f"### {benchmark.name}/{benchmark.split} ({len(benchmark.documents)} offers), {date}, commit {commit}",
+             "", f"`{command}`", "",
+             "| engine | offers | P | R | F1 | valid % | products/s | train s |", "|---|---:|---:|---:|---:|---:|---:|---:|",
+             row(tagger_label, tagger_run, train), *(row(label, run, "–") for label, run in llm), ""]
+    f1 = tagger_run.evaluation.exact.micro.f1
+    for label, run in llm:
+        speed = tagger_run.per_second / run.per_second if run.per_second else float("inf")
+        lines.append(f"- tagger vs {label}: {speed:.1f}x products/s; F1 {f1 - run.evaluation.exact.micro.f1:+.2f}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    command = "python benchmarks/tagger.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     quality = _quality_module()
     try:
         benchmark = load_benchmark(args.dataset, args.split, data_root=args.data,
@@ -124,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
                                     dt.date.today().isoformat())
             quality.append_row(Path(args.benchmarks_file), row)
             print(f"row appended to {args.benchmarks_file}")
+        llm = llm_runs(args, benchmark, quality)
+        if llm:
+            block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds, llm,
+                                     command, quality.git_commit(), dt.date.today().isoformat())
+            print("\n" + block + "\n")
+            if args.record:
+                quality.append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
+                print(f"comparison appended to {args.benchmarks_file}")
     except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

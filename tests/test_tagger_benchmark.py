@@ -1,0 +1,78 @@
+"""benchmarks/tagger.py with a tiny random encoder and a scripted LLM: the tagger and the LLM runs
+extract the same offers in one run, and --record writes the comparison block beside the quality row."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from extractor.backends.scripted import ScriptedBackend
+from extractor.config import ExtractConfig
+from extractor.pipeline import Extractor
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_decoding_benchmark import ROOT, reply  # noqa: E402
+from test_tagger import build_encoder  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+spec = importlib.util.spec_from_file_location("benchmarks_tagger", REPO / "benchmarks" / "tagger.py")
+tagger_bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+sys.modules["benchmarks_tagger"] = tagger_bench
+spec.loader.exec_module(tagger_bench)  # type: ignore[union-attr]
+
+
+@pytest.fixture()
+def scripted_quality(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The real quality module, loading a scripted LLM instead of a model; returns the settings it was asked for."""
+    quality = tagger_bench._quality_module()
+    asked: list = []
+
+    def load_extractor(args, benchmark):  # type: ignore[no-untyped-def]
+        asked.append((args.k, args.selection, args.adapter))
+        category = quality.first_category(benchmark)
+        return Extractor(ScriptedBackend(reply), benchmark.schemas[category],
+                         ExtractConfig(k=args.k, selection="first", decoding="free", max_retries=0),
+                         shots=quality.shots_for(benchmark, category))
+
+    monkeypatch.setattr(quality, "load_extractor", load_extractor)
+    monkeypatch.setattr(quality, "trained_prompt_settings", lambda adapter: {"k": 0})
+    monkeypatch.setattr(tagger_bench, "_quality_module", lambda: quality)
+    return asked
+
+
+def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_quality: list) -> None:
+    encoder = build_encoder(tmp_path / "tiny-bert")
+    bench_file = tmp_path / "BENCHMARKS.md"
+    argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--model", str(encoder), "--epochs", "1",
+            "--window", "32", "--overlap", "8", "--validation-share", "0.34", "--output-dir", str(tmp_path / "tagger"),
+            "--llm-k", "1", "--llm-adapter", "adapters/x", "--record", "--benchmarks-file", str(bench_file)]
+    assert tagger_bench.main(argv) == 0
+    # Few-shot with the k asked for; the adapter with its manifest's prompt settings.
+    assert scripted_quality == [(1, "similar", None), (0, "similar", "adapters/x")]
+    text = bench_file.read_text(encoding="utf-8")
+    assert text.count(tagger_bench.SECTION) == 1
+    block = text[text.index(tagger_bench.SECTION):]
+    assert "`python benchmarks/tagger.py --data" in block
+    rows = [line for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
+    assert len(rows) == 3 and rows[0].startswith("| tagger: ")
+    assert all(row.split(" | ")[1] == "2" for row in rows)  # every engine read the same two offers
+    assert "+ adapters/x (k=0 similar, constrained)" in rows[2]
+    # The scripted LLM reads the lure right and answers the cap with prose (as in test_decoding_benchmark).
+    assert [row.split(" | ")[2:5] for row in rows[1:]] == [["66.67", "50.00", "57.14"]] * 2
+    ratios = [line for line in block.splitlines() if line.startswith("- tagger vs ")]
+    assert len(ratios) == 2 and all("x products/s; F1 " in line for line in ratios)
+    assert "| tagger: " in text.split(tagger_bench.SECTION)[0]  # the quality row is still written
+
+
+def test_no_llm_options_no_comparison(tmp_path: Path, scripted_quality: list) -> None:
+    encoder = build_encoder(tmp_path / "tiny-bert")
+    argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--model", str(encoder), "--epochs", "1",
+            "--window", "32", "--overlap", "8", "--validation-share", "0.34", "--output-dir", str(tmp_path / "tagger"),
+            "--record", "--benchmarks-file", str(tmp_path / "B.md")]
+    assert tagger_bench.main(argv) == 0
+    assert scripted_quality == []
+    assert tagger_bench.SECTION not in (tmp_path / "B.md").read_text(encoding="utf-8")
