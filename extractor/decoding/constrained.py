@@ -18,7 +18,9 @@ model is at least that of starting ``null`` at the same place.
 
 Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is
 computed once and its KV cache reused, and each row's own part is prefilled without padding
-(``prefill.py``); fixed text costs no extra forward passes; finished rows leave the batch."""
+(``prefill.py``); each step appends to a KV buffer in place and attention reads the key/value
+heads without repeating them (``kvcache.py``); fixed text costs no extra forward passes; finished
+rows leave the batch."""
 
 from __future__ import annotations
 
