@@ -15,9 +15,9 @@ it the outlines mode is skipped with a message."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
-import os
 import shlex
 import sys
 import time
@@ -347,16 +347,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/decoding.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    from extractor.decoding.kvcache import GQA_SWITCH
+    from extractor.decoding.kvcache import gqa_switch
 
-    switch = os.environ.get(GQA_SWITCH)
-    if args.gqa == "all" and switch is None:
-        os.environ[GQA_SWITCH] = "1"  # read by transformers at each attention call
-    try:
+    with gqa_switch() if args.gqa == "all" else contextlib.nullcontext():  # read at each attention call
         return _run(args, command)
-    finally:
-        if switch is None:
-            os.environ.pop(GQA_SWITCH, None)
 
 
 def _run(args: argparse.Namespace, command: str) -> int:

@@ -44,13 +44,18 @@ def scripted_quality(monkeypatch: pytest.MonkeyPatch) -> list:
     return asked
 
 
-def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_quality: list) -> None:
+def tiny_run(tmp_path: Path, bench_file: Path, *extra: str) -> int:
+    """One epoch of a tiny random encoder on the fixture AE-110K, recorded to ``bench_file``."""
     encoder = build_encoder(tmp_path / "tiny-bert")
+    return tagger_bench.main(["--data", str(ROOT), "--dataset", "ae-110k", "--model", str(encoder), "--epochs", "1",
+                              "--window", "32", "--overlap", "8", "--validation-share", "0.34",
+                              "--output-dir", str(tmp_path / "tagger"), "--record", "--benchmarks-file", str(bench_file),
+                              *extra])
+
+
+def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_quality: list) -> None:
     bench_file = tmp_path / "BENCHMARKS.md"
-    argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--model", str(encoder), "--epochs", "1",
-            "--window", "32", "--overlap", "8", "--validation-share", "0.34", "--output-dir", str(tmp_path / "tagger"),
-            "--llm-k", "1", "--llm-adapter", "adapters/x", "--record", "--benchmarks-file", str(bench_file)]
-    assert tagger_bench.main(argv) == 0
+    assert tiny_run(tmp_path, bench_file, "--llm-k", "1", "--llm-adapter", "adapters/x") == 0
     # Few-shot with the k asked for; the adapter with its manifest's prompt settings.
     assert scripted_quality == [(1, "similar", None), (0, "similar", "adapters/x")]
     text = bench_file.read_text(encoding="utf-8")
@@ -69,10 +74,6 @@ def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_q
 
 
 def test_no_llm_options_no_comparison(tmp_path: Path, scripted_quality: list) -> None:
-    encoder = build_encoder(tmp_path / "tiny-bert")
-    argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--model", str(encoder), "--epochs", "1",
-            "--window", "32", "--overlap", "8", "--validation-share", "0.34", "--output-dir", str(tmp_path / "tagger"),
-            "--record", "--benchmarks-file", str(tmp_path / "B.md")]
-    assert tagger_bench.main(argv) == 0
+    assert tiny_run(tmp_path, tmp_path / "B.md") == 0
     assert scripted_quality == []
     assert tagger_bench.SECTION not in (tmp_path / "B.md").read_text(encoding="utf-8")

@@ -212,8 +212,7 @@ def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersB
         ids = torch.tensor(allowed, dtype=torch.long, device=logprobs.device)
         scores = logprobs[j][ids]
         if row.tokens == 0:
-            # Only null begins with "n" among JSON values (strings begin with a quote).
-            nullish = [i for i, t in enumerate(allowed) if (index.bytes_of[t] or b"").lstrip(b" ").startswith(b"n")]
+            nullish = [i for i, t in enumerate(allowed) if t in index.nullish]
             row.null_logprob = float(torch.logsumexp(scores[nullish], dim=0)) if nullish else None
         best = int(torch.argmax(scores))
         token = allowed[best]

@@ -30,10 +30,10 @@ ROOM = 64
 
 
 @contextlib.contextmanager
-def grouped_query_attention(model: Any) -> Iterator[None]:
-    """Let SDPA attend with the key/value heads as they are (CPU only; elsewhere a no-op)."""
-    device = next(model.parameters()).device
-    if device.type != "cpu" or os.environ.get(GQA_SWITCH) is not None:
+def gqa_switch() -> Iterator[None]:
+    """transformers' grouped-query switch on for the duration (a user's own setting, on or off,
+    is left as it is)."""
+    if os.environ.get(GQA_SWITCH) is not None:
         yield
         return
     os.environ[GQA_SWITCH] = "1"
@@ -43,28 +43,34 @@ def grouped_query_attention(model: Any) -> Iterator[None]:
         os.environ.pop(GQA_SWITCH, None)
 
 
+@contextlib.contextmanager
+def grouped_query_attention(model: Any) -> Iterator[None]:
+    """Let SDPA attend with the key/value heads as they are (CPU only; elsewhere a no-op)."""
+    if next(model.parameters()).device.type != "cpu":
+        yield
+        return
+    with gqa_switch():
+        yield
+
+
 def _layer_base() -> type:
     from transformers.cache_utils import DynamicLayer
 
     return DynamicLayer
 
 
-def empty_buffers(like: Any, rows: int, length: int, room: int | None = None) -> tuple[Any, Any]:
-    """Zeroed key and value buffers for ``rows`` rows of ``length`` positions plus ``room``,
-    shaped like the cache tensor ``like`` ([rows, heads, length, dim])."""
-    shape = (rows, like.shape[1], length + (ROOM if room is None else room), like.shape[3])
-    return like.new_zeros(shape), like.new_zeros(shape)
+def empty_buffers(keys: Any, values: Any, rows: int, length: int, room: int | None = None) -> tuple[Any, Any]:
+    """Zeroed key and value buffers for ``rows`` rows of ``length`` positions plus ``room``, shaped
+    like the cache tensors ``keys`` and ``values`` ([rows, heads, length, dim]; dims may differ)."""
+    extra = ROOM if room is None else room
+    return (keys.new_zeros(rows, keys.shape[1], length + extra, keys.shape[3]),
+            values.new_zeros(rows, values.shape[1], length + extra, values.shape[3]))
 
 
 def growing_layer(keys: Any, values: Any, length: int) -> Any:
     """A cache layer over filled buffers (from ``empty_buffers``) whose first ``length`` positions hold data.
     (``crop`` needs no override: a shorter view of the same buffer, and later writes land after it.)"""
-    layer = _growing_class()()
-    layer._keys, layer._values = keys, values
-    layer._view(length)
-    layer.device = keys.device
-    layer.is_initialized = True
-    return layer
+    return _growing_class()().hold(keys, values, length)
 
 
 _CLASS: list[type] = []
@@ -78,12 +84,9 @@ def _growing_class() -> type:
     class GrowingLayer(_layer_base()):  # type: ignore[misc]
         """A ``DynamicLayer`` whose keys and values are views of a buffer with room to spare."""
 
-        def adopt(self, keys: Any, values: Any, room: int) -> GrowingLayer:
-            rows, heads, length, dim = keys.shape
-            self._keys = keys.new_empty(rows, heads, length + room, dim)
-            self._values = values.new_empty(rows, heads, length + room, values.shape[-1])
-            self._keys[:, :, :length] = keys
-            self._values[:, :, :length] = values
+        def hold(self, keys: Any, values: Any, length: int) -> GrowingLayer:
+            """Take ``keys``/``values`` buffers whose first ``length`` positions hold data."""
+            self._keys, self._values = keys, values
             self._view(length)
             self.device = keys.device
             self.is_initialized = True
@@ -96,8 +99,11 @@ def _growing_class() -> type:
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             start = self.keys.shape[-2]
             end = start + key_states.shape[-2]
-            if end > self._keys.shape[-2]:
-                self.adopt(self.keys, self.values, max(end - start, start // 4))
+            if end > self._keys.shape[-2]:  # full: a bigger buffer, a quarter more at least
+                keys, values = empty_buffers(self.keys, self.values, self.keys.shape[0], start,
+                                             max(end - start, start // 4))
+                keys[:, :, :start], values[:, :, :start] = self.keys, self.values
+                self.hold(keys, values, start)
             self._keys[:, :, start:end] = key_states
             self._values[:, :, start:end] = value_states
             self._view(end)

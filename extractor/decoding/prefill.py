@@ -144,7 +144,7 @@ def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[li
     if not _stackable(cache):  # one row of a cache kind we do not stack (sliding windows): as it is
         return logits[0], cache, mask, torch.tensor(lengths, dtype=torch.long, device=device)
     for at in range(len(cache.layers)):
-        keys, values = empty_buffers(cache.layers[at].keys, len(chunks), width)
+        keys, values = empty_buffers(cache.layers[at].keys, cache.layers[at].values, len(chunks), width)
         for b, (row, n) in enumerate(zip(caches, lengths)):
             keys[b, :, width - n:width] = row.layers[at].keys[0]
             values[b, :, width - n:width] = row.layers[at].values[0]

@@ -68,6 +68,9 @@ class TokenIndex:
         self.keys = sorted(by_bytes)
         self.ids = [by_bytes[k] for k in self.keys]
         self.bytes_of = pieces
+        # Among JSON values only null begins with "n" (strings begin with a quote): the tokens that
+        # start a null, with or without the space before it.
+        self.nullish = frozenset(i for i, piece in enumerate(pieces) if piece and piece.lstrip(b" ").startswith(b"n"))
 
     def has_prefix(self, prefix: bytes) -> tuple[bool, list[int]]:
         """(some token starts with ``prefix``, ids of tokens equal to it)."""
