@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractor.adapter import trained_prompt_settings
+from extractor.adapter import trained_settings
 from extractor.config import DECODINGS, SELECTIONS
 from extractor.demos import Shot
 from extractor.errors import ExtractorError
@@ -119,6 +119,8 @@ def settings_text(args: argparse.Namespace, benchmark: Benchmark) -> str:
     parts = [f"k={args.k}", f"selection={args.selection}", f"decoding={args.decoding}"]
     if args.selection == "random":
         parts.append(f"seed={args.seed}")
+    if getattr(args, "null_bias", 0.0):
+        parts.append(f"null_bias={args.null_bias:g}")
     parts.append(f"text={benchmark.text_fields}")
     if args.limit:
         parts.append(f"limit={args.limit}")
@@ -199,6 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--selection", default=None, choices=SELECTIONS,
                    help="default similar, or what --adapter was trained with")
     p.add_argument("--seed", type=int, default=0, help="seed for --selection random")
+    p.add_argument("--null-bias", type=float, default=None,
+                   help="constrained decoding's bias for values over null; default 0, or --adapter's calibrated one")
     p.add_argument("--decoding", default="constrained", choices=DECODINGS)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-retries", type=int, default=1)
@@ -213,13 +217,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_prompt_settings(args: argparse.Namespace) -> None:
-    """Fill the prompt settings left unset: an adapter's trained ones, else the library defaults,
-    so a tuned adapter is scored on the prompts it was trained on."""
-    trained = trained_prompt_settings(args.adapter) if args.adapter else {}
+    """Fill the prompt and decoding settings left unset: an adapter's trained (or calibrated)
+    ones, else the library defaults, so a tuned adapter is scored as it was trained and validated."""
+    trained = trained_settings(args.adapter) if args.adapter else {}
     if args.k is None:
         args.k = trained.get("k", 3)
     if args.selection is None:
         args.selection = trained.get("selection", "similar")
+    if getattr(args, "null_bias", None) is None:
+        args.null_bias = trained.get("null_bias", 0.0)
     args.truncation = {key: trained[key] for key in ("max_text_tokens", "max_shot_tokens") if key in trained}
 
 
@@ -230,7 +236,8 @@ def load_extractor(args: argparse.Namespace, benchmark: Benchmark) -> Extractor:
         args.model, schema=benchmark.schemas[category], shots=shots_for(benchmark, category),
         adapter=args.adapter, quantize=args.quantize, dtype=args.dtype, device=args.device,
         k=args.k, selection=args.selection, seed=args.seed, decoding=args.decoding,
-        batch_size=args.batch_size, max_retries=args.max_retries, **getattr(args, "truncation", {}))
+        batch_size=args.batch_size, max_retries=args.max_retries, null_bias=getattr(args, "null_bias", 0.0),
+        **getattr(args, "truncation", {}))
 
 
 def main(argv: list[str] | None = None) -> int:

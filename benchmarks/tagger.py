@@ -95,20 +95,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
-    """The LLM engine on the same offers: (label, QualityRun) per --llm-k / --llm-adapter."""
+def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Path) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """The LLM engine on the same offers: (label, QualityRun) per --llm-k / --llm-adapter. Each
+    run's records go to ``folder`` beside the tagger's (e.g. for benchmarks/normalized_e2e.py)."""
     specs = ([["--k", str(args.llm_k)]] if args.llm_k is not None else []) + \
         [["--adapter", adapter] for adapter in args.llm_adapter]
     runs = []
     for spec in specs:
+        name = f"k{spec[1]}" if spec[0] == "--k" else quality._slug(Path(spec[1]).name)
         qargs = quality.parse_args(["--dataset", args.dataset, "--data", args.data, "--split", args.split,
                                     "--model", args.llm_model, "--device", args.device, "--no-record", *spec])
         qargs.limit, qargs.title_only = args.limit, args.title_only
         quality.resolve_prompt_settings(qargs)
         run = quality.run_quality(quality.load_extractor(qargs, benchmark), benchmark)
         label = f"LLM {args.llm_model}" + (f" + {qargs.adapter}" if qargs.adapter else "") + \
-            f" (k={qargs.k} {qargs.selection}, {qargs.decoding})"
-        print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s", flush=True)
+            f" (k={qargs.k} {qargs.selection}, {qargs.decoding}" + \
+            (f", null bias {qargs.null_bias:g})" if qargs.null_bias else ")")
+        out = folder / f"{args.split}.llm-{name}.records.jsonl"
+        with RecordWriter(out) as writer:
+            for record in run.records:
+                writer.write(record)
+        print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s; records: {out}",
+              flush=True)
         runs.append((label, run))
     return runs
 
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                                     dt.date.today().isoformat())
             quality.append_row(Path(args.benchmarks_file), row)
             print(f"row appended to {args.benchmarks_file}")
-        llm = llm_runs(args, benchmark, quality)
+        llm = llm_runs(args, benchmark, quality, out.parent)
         if llm:
             block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds, llm,
                                      command, quality.git_commit(), dt.date.today().isoformat())

@@ -5,7 +5,8 @@
     <adapter>/schemas/<name>.schema.json                       the schemas it was trained for
 
 The manifest names the base model, prompt id and prompt settings, the schema ids, a hash of the
-training data, every setting, and the validation F1. Extraction with the adapter refuses another
+training data, every setting, the validation F1, and the decoding settings calibrated on the
+held-out offers (``null_bias``). Extraction with the adapter refuses another
 prompt, schema or base model unless forced: an adapter answers best exactly as it was trained."""
 
 from __future__ import annotations
@@ -41,14 +42,19 @@ def read_manifest(folder: str | Path) -> dict[str, Any] | None:
 
 PROMPT_SETTINGS = ("k", "selection", "max_text_tokens", "max_shot_tokens")
 """The manifest's prompt settings that extraction takes over when the user does not set them."""
+DECODING_SETTINGS = ("null_bias",)
+"""The manifest's decoding settings (chosen on held-out offers after training) taken over likewise."""
 
 
-def trained_prompt_settings(folder: str | Path) -> dict[str, Any]:
+def trained_settings(folder: str | Path) -> dict[str, Any]:
     """The prompt settings (demonstrations, truncation) the adapter in ``folder`` was trained
-    with, for extraction to render the same prompts; empty when it has no manifest."""
+    with and the decoding settings calibrated for it, for extraction to render the same prompts
+    and decode as validated; empty when it has no manifest."""
     manifest = read_manifest(folder) or {}
-    settings = manifest.get("prompt_settings") or {}
-    return {key: settings[key] for key in PROMPT_SETTINGS if key in settings}
+    prompt = manifest.get("prompt_settings") or {}
+    decoding = manifest.get("decoding_settings") or {}
+    return {**{key: prompt[key] for key in PROMPT_SETTINGS if key in prompt},
+            **{key: decoding[key] for key in DECODING_SETTINGS if key in decoding}}
 
 
 def write_adapter_files(folder: str | Path, manifest: dict[str, Any], schemas: list[Schema]) -> None:

@@ -114,6 +114,10 @@ def schemas_check(path: str) -> None:
                    "parsed tolerantly and re-asked on errors.")
 @click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Constrained decoding: values with a lower confidence become null (and say so in warnings).")
+@click.option("--null-bias", default=0.0, show_default=True, type=click.FloatRange(-20, 20),
+              help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
+                   "higher recall; < 0: more nulls, higher precision). With --adapter, the bias calibrated after "
+                   "its training is the default.")
 @click.option("--normalize", "normalize_values", is_flag=True,
               help="Also write canonical values (`normalized`) by the schema's x-normalize blocks.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Inputs generated together.")
@@ -137,7 +141,8 @@ def schemas_check(path: str) -> None:
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
             adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str, device: str,
             shots: str | None, k: int,
-            selection: str, seed: int, decoding: str, min_confidence: float, normalize_values: bool, batch_size: int, max_retries: int, max_text_tokens: int,
+            selection: str, seed: int, decoding: str, min_confidence: float, null_bias: float, normalize_values: bool,
+            batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
             resume: bool, progress: bool) -> None:
     """Extract attribute records from INPUT (JSONL or CSV; - for standard input).
@@ -164,12 +169,13 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
     if adapter and engine == "llm":
-        k, selection, max_text_tokens, max_shot_tokens = _adapter_prompt_defaults(
-            adapter, k=k, selection=selection, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens)
+        k, selection, max_text_tokens, max_shot_tokens, null_bias = _adapter_defaults(
+            adapter, k=k, selection=selection, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens,
+            null_bias=null_bias)
     config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
                            max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
                            max_shot_tokens=max_shot_tokens, max_new_tokens=max_new_tokens, min_confidence=min_confidence,
-                           normalize=normalize_values)
+                           null_bias=null_bias, normalize=normalize_values)
     skip = done_ids(output) if resume else None
     if engine == "tagger":
         extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec), config, device,
@@ -194,21 +200,22 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     click.echo(summary.line(), err=True)
 
 
-def _adapter_prompt_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
+def _adapter_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
     """``given`` with every option the user left at its default replaced by the adapter's trained
-    prompt setting, so that a tuned adapter sees the prompts it was trained on (said on stderr)."""
+    prompt setting or calibrated decoding setting, so that a tuned adapter sees the prompts it was
+    trained on and decodes as it was validated (said on stderr)."""
     from click.core import ParameterSource
 
-    from .adapter import trained_prompt_settings
+    from .adapter import trained_settings
 
     context = click.get_current_context()
     taken = []
-    for key, value in trained_prompt_settings(adapter).items():
+    for key, value in trained_settings(adapter).items():
         if key in given and context.get_parameter_source(key) is ParameterSource.DEFAULT and given[key] != value:
             given[key] = value
             taken.append(f"{key}={value}")
     if taken:
-        click.echo(f"using the adapter's trained prompt settings: {', '.join(taken)}", err=True)
+        click.echo(f"using the adapter's trained settings: {', '.join(taken)}", err=True)
     return tuple(given.values())
 
 

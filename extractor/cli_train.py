@@ -35,6 +35,9 @@ from .cli import main
 @click.option("--eval-limit", type=click.IntRange(1), default=None, help="Validation offers per file and evaluation.")
 @click.option("--augment", multiple=True, type=click.Choice(["swap", "drop", "shuffle"]),
               help="Add augmented variants (repeatable).")
+@click.option("--null-bias", "null_bias_grid", multiple=True, type=click.FloatRange(-20, 20),
+              help="After training, validate the kept adapter with this null bias (repeatable: a grid) and record "
+                   "the best in its manifest, the default of `extract --adapter`.")
 @click.option("--seed", type=int, default=None)
 @click.option("--dry-run", is_flag=True,
               help="Print rendered examples with the supervised tokens in [[ ]] and the token counts; do not train.")
@@ -46,7 +49,8 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
                      base_model: str | None, output: str | None, quantize: str | None, device: str | None,
                      epochs: int | None, max_steps: int | None, batch_size: int | None, grad_accum: int | None,
                      learning_rate: float | None, lora_r: int | None, k: int | None, eval_every: int | None,
-                     eval_limit: int | None, augment: tuple[str, ...], seed: int | None, dry_run: bool, show: int,
+                     eval_limit: int | None, augment: tuple[str, ...], null_bias_grid: tuple[float, ...],
+                     seed: int | None, dry_run: bool, show: int,
                      resume: bool, progress: bool) -> None:
     """Train a LoRA adapter (QLoRA with --quantize 4bit on CUDA) for extraction.
 
@@ -66,13 +70,17 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
         config_path, train=list(train) or None, validation=list(validation) or None, dev_share=dev_share, schema=schema,
         base_model=base_model, output=output, quantize=quantize, device=device, epochs=epochs, max_steps=max_steps,
         batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate, lora_r=lora_r, k=k,
-        eval_every=eval_every, eval_limit=eval_limit, augment=list(augment) or None, seed=seed)
+        eval_every=eval_every, eval_limit=eval_limit, augment=list(augment) or None,
+        null_bias_grid=list(null_bias_grid) or None, seed=seed)
     if dry_run:
         click.echo(render_dry_run(config, show=show))
         return
     result = finetune(config, resume=resume, progress=progress, echo=lambda line: click.echo(line, err=True))
     best = result.best
     figures = f"; best validation F1 {best['f1']:.2f} at step {best['step']}" if best else ""
+    if result.calibration:
+        chosen = result.calibration["chosen"]
+        figures += f"; null bias {chosen['null_bias']:g}: F1 {chosen['f1']:.2f}"
     click.echo(f"{result.steps} steps in {result.seconds:.0f} s{figures}; adapter written to {result.output}")
 
 

@@ -79,6 +79,10 @@ class ExtractConfig:
     """Add canonical values (``Record.normalized``) by the schema's ``x-normalize`` blocks."""
     min_confidence: float = 0.0
     """Constrained decoding: values whose confidence is below this become null (with a warning)."""
+    null_bias: float = 0.0
+    """Constrained decoding: log-probability by which a value is favoured over null when the model
+    chooses between them (> 0: more values, recall; < 0: more nulls, precision). A tuned adapter
+    records the bias chosen on its held-out offers, and extraction takes it as the default."""
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -97,5 +101,7 @@ class ExtractConfig:
             raise ConfigError("max_shot_tokens must be >= 8")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ConfigError("min_confidence must be between 0 and 1")
+        if not -20.0 <= self.null_bias <= 20.0:
+            raise ConfigError("null_bias must be between -20 and 20 (a log-probability shift)")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be >= 1")

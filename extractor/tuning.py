@@ -54,6 +54,8 @@ class TuneResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     seconds: float = 0.0
+    calibration: dict[str, Any] | None = None
+    """The null-bias calibration of the kept adapter (``null_bias_grid``): every bias's figures and the chosen one."""
 
 
 def load_backend(config: FinetuneConfig) -> TransformersBackend:
@@ -196,7 +198,7 @@ def _scored(record: Any) -> dict[str, Any]:
     return row
 
 
-def validate(prep: Prepared, config: FinetuneConfig) -> dict[str, Any]:
+def validate(prep: Prepared, config: FinetuneConfig, null_bias: float = 0.0) -> dict[str, Any]:
     """Extract the validation offers with the model as it is now and score them: micro P/R/F1
     over all files (exact match, the papers' rules), and per file."""
     from .evaluate.scorer import Counts, score
@@ -213,7 +215,7 @@ def validate(prep: Prepared, config: FinetuneConfig) -> dict[str, Any]:
         for category, indices in groups.items():
             schema = vset.schemas[category]
             # A fresh Extractor each time: its cached system-prompt KV belongs to the old weights.
-            extractor = prep.builder.extractor(schema, vset.pools.get(category), config.eval_batch_size)
+            extractor = prep.builder.extractor(schema, vset.pools.get(category), config.eval_batch_size, null_bias)
             for i, record in zip(indices, extractor.extract_documents([vset.documents[i] for i in indices])):
                 records[i] = record
         micro = score(vset.gold, [_scored(r) for r in records]).exact.micro
@@ -224,6 +226,28 @@ def validate(prep: Prepared, config: FinetuneConfig) -> dict[str, Any]:
     return {"f1": total.f1, "precision": total.precision, "recall": total.recall,
             "offers": sum(f["offers"] for f in per_file), "seconds": round(time.perf_counter() - start, 1),
             "files": per_file}
+
+
+def calibrate_null_bias(prep: Prepared, config: FinetuneConfig, echo: Callable[[str], None],
+                        unbiased: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate the model as it is now once per bias of ``config.null_bias_grid``; the chosen bias
+    has the best F1 (on a tie, the one nearest 0). ``unbiased``: the kept step's own figures,
+    which are bias 0's (decoding is deterministic), so that bias is not decoded again."""
+    runs = []
+    for bias in config.null_bias_grid:
+        figures = unbiased if bias == 0.0 and unbiased is not None else validate(prep, config, bias)
+        runs.append({"null_bias": bias, **{k: figures[k] for k in ("precision", "recall", "f1", "offers", "seconds")}})
+        echo(f"null bias {bias:g}: validation P {figures['precision']:.2f} R {figures['recall']:.2f} "
+             f"F1 {figures['f1']:.2f} on {figures['offers']} offers")
+    return {"runs": runs, "chosen": max(runs, key=lambda r: (r["f1"], -abs(r["null_bias"])))}
+
+
+def _load_kept(model: Any, folder: Path) -> None:
+    """Put the kept (best) adapter weights back into ``model``, which holds the last step's."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
 
 
 # --- saving --------------------------------------------------------------------------------
@@ -320,6 +344,8 @@ def finetune(config: FinetuneConfig, backend: TransformersBackend | None = None,
             stopped_early = True
 
     try:
+        if config.eval_at_start and prep.validation and state["step"] == 0 and not state["history"]:
+            evaluate()
         while state["step"] < total and not stopped_early:
             batches = length_batches(lengths, groups, config.batch_size, config.seed, state["epoch"])
             while state["batch"] < len(batches) and state["step"] < total and not stopped_early:
@@ -369,16 +395,22 @@ def finetune(config: FinetuneConfig, backend: TransformersBackend | None = None,
         raise
     bar.close()
     state["seconds"] = seconds_start + time.perf_counter() - started
+    calibration = None
     if not prep.validation:
         _save_adapter(model, out, prep, config, state)
     elif (out / MANIFEST).is_file():
         # The weights are the best step's; the manifest also tells how the whole run went.
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         manifest.update(history=state["history"], run_steps=state["step"], stopped_early=stopped_early)
+        if config.null_bias_grid:
+            _load_kept(model, out)
+            calibration = calibrate_null_bias(prep, config, echo, state["best"])
+            manifest.update(decoding_settings={"null_bias": calibration["chosen"]["null_bias"]},
+                            null_bias_calibration=calibration)
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     remove_checkpoint(checkpoint)
     prep.backend.adapter = str(out)
     if stopped_early:
         echo(f"stopped early: no F1 gain in {config.patience} validations")
     return TuneResult(output=out, steps=state["step"], best=state["best"], history=state["history"],
-                      stopped_early=stopped_early, seconds=state["seconds"])
+                      stopped_early=stopped_early, seconds=state["seconds"], calibration=calibration)

@@ -103,6 +103,14 @@ class FinetuneConfig:
     """Validate on the first N offers of each validation file; None: all of them."""
     eval_batch_size: int = 8
     """Offers decoded together during validation."""
+    eval_at_start: bool = False
+    """Also validate before the first step: the untuned model with the same prompts and offers, the
+    baseline every later figure is compared with (and kept, as an identity adapter, if none beats it)."""
+    null_bias_grid: list[float] = field(default_factory=list)
+    """After training, validate the kept adapter once per null bias listed (log-probabilities by
+    which values are favoured over null, see ``extract --null-bias``) and record the best in the
+    manifest, where extraction takes it as its default. Empty: no calibration (bias 0). A model
+    tuned on mostly-null targets learns to answer null too often; this buys recall back."""
     patience: int = 3
     """Stop after this many validations without an F1 gain above ``min_delta``; 0: never stop early."""
     min_delta: float = 0.0
@@ -157,6 +165,10 @@ class FinetuneConfig:
             raise ConfigError("lora_dropout must be in [0, 1)")
         if self.learning_rate <= 0:
             raise ConfigError("learning_rate must be > 0")
+        if self.null_bias_grid and not (self.validation or self.dev_share):
+            raise ConfigError("null_bias_grid needs validation offers: give validation files or dev_share")
+        if any(not -20.0 <= b <= 20.0 for b in self.null_bias_grid):
+            raise ConfigError(f"null_bias_grid values must be between -20 and 20, not {self.null_bias_grid}")
         if self.weight_decay < 0 or self.max_grad_norm < 0 or self.min_delta < 0:
             raise ConfigError("weight_decay, max_grad_norm and min_delta must be >= 0")
 
@@ -184,6 +196,11 @@ class FinetuneConfig:
                 ok = isinstance(value, bool)
             elif kind.startswith("str"):
                 ok = isinstance(value, str)
+            elif kind == "list[float]":
+                ok = isinstance(value, (list, tuple)) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                if ok:
+                    setattr(self, f.name, [float(v) for v in value])
             else:  # list[str]
                 ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
             if not ok:

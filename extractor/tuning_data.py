@@ -244,14 +244,15 @@ class RowBuilder:
         self._extractors: dict[str, Extractor] = {}
         self._system_ids: dict[str, list[int]] = {}
 
-    def extractor(self, schema: Schema, pool: list[Shot] | None = None, batch_size: int = 8) -> Extractor:
+    def extractor(self, schema: Schema, pool: list[Shot] | None = None, batch_size: int = 8,
+                  null_bias: float = 0.0) -> Extractor:
         """An Extractor with the training prompt settings (constrained decoding, like extraction)."""
         from .pipeline import Extractor
 
         c = self.config
         config = ExtractConfig(prompt=c.prompt, k=c.k, selection=c.selection, seed=c.seed, batch_size=batch_size,
                                decoding="constrained", max_text_tokens=c.max_text_tokens,
-                               max_shot_tokens=c.max_shot_tokens)
+                               max_shot_tokens=c.max_shot_tokens, null_bias=null_bias)
         return Extractor(self.backend, schema, config, shots=list(pool if pool is not None else
                                                                   self.pools.get(schema.id, [])))
 

@@ -229,6 +229,28 @@ def test_a_forced_value_less_likely_than_null_becomes_null(tiny_model):
     assert not any("less likely than null" in w for r in sure for w in r.warnings)
 
 
+def test_null_bias_trades_nulls_for_values_and_back(tiny_model):
+    brand = make_schema({"Brand": {"type": ["string", "null"]}, "Model": {"type": ["string", "null"]}})
+    texts = SIX[:4]
+    unsure = _biased_backend(tiny_model, null_bias=6.0, quote_bias=8.0)   # all null at bias 0 (test above)
+    favoured = extract(unsure, brand, texts, null_bias=20.0)
+    for record, text in zip(favoured, texts):
+        assert_valid(record, brand, text)
+        assert None not in record.attributes.values(), record
+        assert not any("less likely than null" in w for w in record.warnings)
+    # A model that starts null outright when unbiased (even after a lone space token) opens a
+    # value at +20; the values it then writes are too unlikely for even that bias, and say so.
+    leaning = _biased_backend(tiny_model, null_bias=4.0, quote_bias=0.0)
+    plain = extract(leaning, brand, texts)
+    assert all(v is None for r in plain for v in r.attributes.values())
+    assert not any(r.warnings for r in plain)
+    opened = extract(leaning, brand, texts, null_bias=20.0)
+    assert all(sum("less likely than null" in w for w in r.warnings) == 2 for r in opened)
+    # A model that keeps every value unbiased writes only nulls at -20.
+    sure = _biased_backend(tiny_model, null_bias=-12.0, quote_bias=8.0)
+    assert all(v is None for r in extract(sure, brand, texts, null_bias=-20.0) for v in r.attributes.values())
+
+
 # --- confidence ------------------------------------------------------------------------------------
 
 def test_min_confidence_turns_unsure_values_to_null(eager_backend):

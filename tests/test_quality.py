@@ -137,13 +137,14 @@ def test_git_commit_outside_a_repository(tmp_path: Path) -> None:
 def test_prompt_settings_default_to_the_adapters_own(tmp_path: Path) -> None:
     args = quality.parse_args(["--dataset", "ae-110k"])
     quality.resolve_prompt_settings(args)
-    assert (args.k, args.selection, args.truncation) == (3, "similar", {})
+    assert (args.k, args.selection, args.truncation, args.null_bias) == (3, "similar", {}, 0.0)
     (tmp_path / "extractor_manifest.json").write_text(json.dumps(
-        {"format": "extractor-adapter/1", "prompt_settings": {"k": 0, "selection": "first", "max_text_tokens": 256}}),
+        {"format": "extractor-adapter/1", "prompt_settings": {"k": 0, "selection": "first", "max_text_tokens": 256},
+         "decoding_settings": {"null_bias": 1.5}}),
         encoding="utf-8")
     args = quality.parse_args(["--dataset", "ae-110k", "--adapter", str(tmp_path)])
     quality.resolve_prompt_settings(args)
-    assert (args.k, args.selection, args.truncation) == (0, "first", {"max_text_tokens": 256})
-    args = quality.parse_args(["--dataset", "ae-110k", "--adapter", str(tmp_path), "--k", "2"])
+    assert (args.k, args.selection, args.truncation, args.null_bias) == (0, "first", {"max_text_tokens": 256}, 1.5)
+    args = quality.parse_args(["--dataset", "ae-110k", "--adapter", str(tmp_path), "--k", "2", "--null-bias", "0"])
     quality.resolve_prompt_settings(args)
-    assert (args.k, args.selection) == (2, "first")  # what is given wins
+    assert (args.k, args.selection, args.null_bias) == (2, "first", 0.0)  # what is given wins

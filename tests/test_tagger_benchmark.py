@@ -4,6 +4,7 @@ extract the same offers in one run, and --record writes the comparison block bes
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def scripted_quality(monkeypatch: pytest.MonkeyPatch) -> list:
                          shots=quality.shots_for(benchmark, category))
 
     monkeypatch.setattr(quality, "load_extractor", load_extractor)
-    monkeypatch.setattr(quality, "trained_prompt_settings", lambda adapter: {"k": 0})
+    monkeypatch.setattr(quality, "trained_settings", lambda adapter: {"k": 0})
     monkeypatch.setattr(tagger_bench, "_quality_module", lambda: quality)
     return asked
 
@@ -71,6 +72,9 @@ def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_q
     ratios = [line for line in block.splitlines() if line.startswith("- tagger vs ")]
     assert len(ratios) == 2 and all("x products/s; F1 " in line for line in ratios)
     assert "| tagger: " in text.split(tagger_bench.SECTION)[0]  # the quality row is still written
+    for name in ("k1", "x"):  # each LLM run's records, one per offer, beside the tagger's
+        lines = (tmp_path / "tagger" / f"validation.llm-{name}.records.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 2 and all(json.loads(line)["id"] for line in lines)
 
 
 def test_no_llm_options_no_comparison(tmp_path: Path, scripted_quality: list) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from extractor.adapter import MANIFEST, adapter_mismatches, check_adapter, read_manifest, trained_prompt_settings
+from extractor.adapter import MANIFEST, adapter_mismatches, check_adapter, read_manifest, trained_settings
 from extractor.cli import main
 from extractor.errors import ConfigError, ModelLoadError
 from extractor.prompts import format_answer, render_messages
@@ -183,6 +183,9 @@ def test_shared_system_prefix_gives_the_same_loss_and_gradients(toy):
     ({"dev_share": 0.5}, "dev_share"),
     ({"dev_share": -0.1}, "dev_share"),
     ({"dev_share": 0.1, "validation": ["v.jsonl"]}, "not both"),
+    ({"null_bias_grid": [0, 1]}, "needs validation offers"),
+    ({"null_bias_grid": [0, 25], "dev_share": 0.1}, "between -20 and 20"),
+    ({"null_bias_grid": ["high"], "dev_share": 0.1}, "null_bias_grid must be list"),
 ])
 def test_config_checks(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -195,6 +198,8 @@ def test_yaml_config_rejects_unknown_keys_and_takes_overrides(tmp_path):
     config = load_finetune_config(path, epochs=5, seed=None)
     assert (config.train, config.epochs, config.seed) == (["a.jsonl"], 5, 0)
     assert (config.learning_rate, config.max_grad_norm) == (3e-4, 1.0)   # YAML's "3e-4" string, an int
+    path.write_text("train: a.jsonl\ndev_share: 0.1\nnull_bias_grid: [0, 0.5, 2]\n", encoding="utf-8")
+    assert load_finetune_config(path).null_bias_grid == [0.0, 0.5, 2.0]
     path.write_text("train: a.jsonl\nlearning_rte: 0.001\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="learning_rte"):
         load_finetune_config(path)
@@ -250,12 +255,12 @@ def test_dev_share_holds_out_part_of_every_schema_and_never_trains_on_it():
     assert hold_out(examples, 0.0, seed=3) == (examples, None)
 
 
-def test_trained_prompt_settings_come_from_the_manifest(tmp_path):
-    assert trained_prompt_settings(tmp_path) == {}
+def test_trained_settings_come_from_the_manifest(tmp_path):
+    assert trained_settings(tmp_path) == {}
     manifest = {"format": "extractor-adapter/1", "prompt_settings": {"k": 0, "selection": "first",
                                                                       "max_text_tokens": 256, "title_only": False}}
     (tmp_path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    assert trained_prompt_settings(tmp_path) == {"k": 0, "selection": "first", "max_text_tokens": 256}
+    assert trained_settings(tmp_path) == {"k": 0, "selection": "first", "max_text_tokens": 256}
 
 
 def test_shots_layout_takes_per_line_schemas(tmp_path, toy):
@@ -387,6 +392,42 @@ def test_early_stopping_keeps_the_best_adapter(toy, tmp_path, monkeypatch):
     assert (manifest["run_steps"], len(manifest["history"]), manifest["stopped_early"]) == (4, 4, True)
 
 
+def test_baseline_first_then_null_bias_calibrated_on_the_kept_weights(toy, tmp_path, monkeypatch):
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    import extractor.tuning as tuning
+
+    training = iter([10.0, 30.0, 20.0, 25.0])  # step 0 (the untuned baseline), then steps 1-3
+    by_bias = {0.0: 30.0, 1.0: 35.0, 2.0: 35.0, -1.0: 5.0}
+    calibrated: list[float] = []
+    out = tmp_path / "adapter"
+
+    def fake_validate(prep, config, null_bias=None):
+        if null_bias is None:
+            f1 = next(training)
+        else:  # calibration: the model must hold the kept adapter's (step 1) weights, not the last step's
+            kept = load_file(str(out / "adapter_model.safetensors"))
+            now = get_peft_model_state_dict(prep.backend.model)
+            assert all(torch.equal(now[k], kept[k]) for k in kept)
+            calibrated.append(null_bias)
+            f1 = by_bias[null_bias]
+        return {"f1": f1, "offers": 4, "seconds": 0.0, "precision": f1, "recall": f1, "files": []}
+
+    monkeypatch.setattr(tuning, "validate", fake_validate)
+    config = toy_config(toy, out, validation=[str(toy["data"])], eval_every=1, patience=0, max_steps=3,
+                        eval_at_start=True, null_bias_grid=[0, 1, 2, -1])
+    result = tuning.finetune(config, fresh_backend(), progress=False, echo=lambda s: None)
+    assert [h["step"] for h in result.history] == [0, 1, 2, 3]
+    assert calibrated == [1.0, 2.0, -1.0]                           # bias 0 is the kept step's own figure
+    assert result.calibration["chosen"]["null_bias"] == 1.0          # 1 and 2 tie: the one nearer 0
+    manifest = read_manifest(out)
+    assert manifest["validation"]["step"] == 1
+    assert manifest["decoding_settings"] == {"null_bias": 1.0}
+    assert [r["f1"] for r in manifest["null_bias_calibration"]["runs"]] == [30.0, 35.0, 35.0, 5.0]
+    assert trained_settings(out)["null_bias"] == 1.0
+
+
 # --- the adapter check ---------------------------------------------------------------------
 
 def test_extraction_refuses_a_mismatched_adapter_unless_forced(tmp_path, toy, tiny_backend):
@@ -455,9 +496,18 @@ def test_cli_dry_run_finetune_export_and_extract(toy, model_dir, tmp_path):
     assert result.exit_code == 1 and "--force-adapter" in result.output
     result = CliRunner().invoke(main, [*extract, "-s", str(out / "schemas" / "toy.schema.json")])
     assert result.exit_code == 0, result.output
-    assert "trained prompt settings" not in result.output
+    assert "trained settings" not in result.output
     # Without -k the adapter's own setting (k=0, from its manifest) is used, and said.
     without_k = [a for i, a in enumerate(extract) if a != "-k" and extract[i - 1] != "-k"]
     result = CliRunner().invoke(main, [*without_k, "-s", str(out / "schemas" / "toy.schema.json")])
     assert result.exit_code == 0, result.output
-    assert "using the adapter's trained prompt settings: k=0" in result.output
+    assert "using the adapter's trained settings: k=0" in result.output
+    # A calibrated null bias in the manifest is the default too; one given on the command line wins.
+    manifest = read_manifest(out)
+    manifest["decoding_settings"] = {"null_bias": 1.5}
+    (out / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    result = CliRunner().invoke(main, [*without_k, "-s", str(out / "schemas" / "toy.schema.json")])
+    assert result.exit_code == 0, result.output
+    assert "using the adapter's trained settings: k=0, null_bias=1.5" in result.output
+    result = CliRunner().invoke(main, [*extract, "-s", str(out / "schemas" / "toy.schema.json"), "--null-bias", "0"])
+    assert result.exit_code == 0 and "trained settings" not in result.output, result.output

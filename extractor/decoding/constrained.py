@@ -14,7 +14,10 @@ sees the tokenization it would have produced itself.
 Null or value. The model chooses between null and a value at the value's first token, before
 the constraint has shown it what it may write; when the value it had in mind is not in the text,
 the constraint forces another one. A finished value is kept only when its probability under the
-model is at least that of starting ``null`` at the same place.
+model is at least that of starting ``null`` at the same place. ``null_bias`` shifts both
+decisions by a fixed log-probability in favour of values: a tuned model trained on targets that
+are mostly null (four slots in five on AE-110K) learns that prior, and a bias chosen on held-out
+offers buys back recall without retraining.
 
 Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is
 computed once and its KV cache reused, and each row's own part is prefilled without padding
@@ -134,6 +137,8 @@ class _Row:
     """Mean share of probability mass the constraint took away while the value was written."""
     null_logprob: float | None = None
     """Log-probability (unconstrained) of starting ``null`` where the current value began."""
+    null_bias: float = 0.0
+    """Log-probability taken off ``null`` in the null-or-value decisions (ExtractConfig.null_bias)."""
     done: bool = False
 
 
@@ -152,7 +157,8 @@ def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
     prompts_ids = []
     for job in jobs:
         slots = build_slots(extractor, job.text, shared)
-        rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, state=slots[0].start()))
+        rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, state=slots[0].start(),
+                         null_bias=extractor.config.null_bias))
         prompts_ids.append(backend.encode(backend.render_chat(job.messages) + first_key))
     t0 = time.perf_counter()
     prefix = shared_prefix(extractor, backend, prompts_ids)  # type: ignore[arg-type]
@@ -211,10 +217,15 @@ def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersB
             return _finish_value(row, backend, forced_close=True), j
         ids = torch.tensor(allowed, dtype=torch.long, device=logprobs.device)
         scores = logprobs[j][ids]
-        if row.tokens == 0:
+        choice = scores
+        if not row.value.strip():  # null or value is still open (a lone space token decides nothing)
             nullish = [i for i, t in enumerate(allowed) if t in index.nullish]
-            row.null_logprob = float(torch.logsumexp(scores[nullish], dim=0)) if nullish else None
-        best = int(torch.argmax(scores))
+            if row.tokens == 0:
+                row.null_logprob = float(torch.logsumexp(scores[nullish], dim=0)) if nullish else None
+            if nullish and row.null_bias:
+                choice = scores.clone()
+                choice[nullish] -= row.null_bias
+        best = int(torch.argmax(choice))
         token = allowed[best]
         row.logprobs.append(float(scores[best]))
         row.kept_mass.append(float(torch.logsumexp(scores, dim=0).exp()))
@@ -307,7 +318,7 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
         value = None
         row.job.warnings.append(f"{name}: unreadable value set to null")
     if value is not None and not forced_close and row.null_logprob is not None \
-            and sum(row.logprobs) < row.null_logprob:
+            and sum(row.logprobs) < row.null_logprob - row.null_bias:
         # The constraint can force a value the model never meant (it wanted one that is not in
         # the text): keep it only when the model rates it at least as likely as null.
         row.job.warnings.append(f"{name}: {value!r} less likely than null "
