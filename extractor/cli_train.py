@@ -43,6 +43,9 @@ from .cli import main
               help="Print rendered examples with the supervised tokens in [[ ]] and the token counts; do not train.")
 @click.option("--show", default=1, show_default=True, type=click.IntRange(0), help="Examples --dry-run prints.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from OUTPUT/checkpoint.")
+@click.option("--calibrate-only", is_flag=True,
+              help="Do not train: calibrate the null bias (--null-bias grid) of the adapter already in OUTPUT "
+                   "on the validation offers and record it in its manifest.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def finetune_command(config_path: str | None, train: tuple[str, ...], validation: tuple[str, ...],
                      dev_share: float | None, schema: str | None,
@@ -51,7 +54,7 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
                      learning_rate: float | None, lora_r: int | None, k: int | None, eval_every: int | None,
                      eval_limit: int | None, augment: tuple[str, ...], null_bias_grid: tuple[float, ...],
                      seed: int | None, dry_run: bool, show: int,
-                     resume: bool, progress: bool) -> None:
+                     resume: bool, calibrate_only: bool, progress: bool) -> None:
     """Train a LoRA adapter (QLoRA with --quantize 4bit on CUDA) for extraction.
 
     Examples are rendered with the prompts extraction uses and the loss is taken on the answer
@@ -64,6 +67,7 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
       extractor finetune -c finetune/configs/smollm2-ae110k.yaml --dry-run
     """
     from .tuning import dry_run as render_dry_run, finetune
+    from .tuning_validate import calibrate_adapter
     from .tuning_config import load_finetune_config
 
     config = load_finetune_config(
@@ -74,6 +78,10 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
         null_bias_grid=list(null_bias_grid) or None, seed=seed)
     if dry_run:
         click.echo(render_dry_run(config, show=show))
+        return
+    if calibrate_only:
+        chosen = calibrate_adapter(config, echo=lambda line: click.echo(line, err=True))["chosen"]
+        click.echo(f"null bias {chosen['null_bias']:g} (F1 {chosen['f1']:.2f}) recorded in {config.output}")
         return
     result = finetune(config, resume=resume, progress=progress, echo=lambda line: click.echo(line, err=True))
     best = result.best

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import tuning_validate as checks
 from .adapter import FORMAT, MANIFEST, write_adapter_files
 from .config import ModelConfig
 from .demos import Shot
@@ -189,67 +190,6 @@ def _lr_factor(config: FinetuneConfig, total: int) -> Callable[[int], float]:
     return factor
 
 
-# --- validation ----------------------------------------------------------------------------
-
-def _scored(record: Any) -> dict[str, Any]:
-    row = record.to_dict()
-    row["attributes"] = {k: (v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False))
-                         for k, v in (row.get("attributes") or {}).items()}
-    return row
-
-
-def validate(prep: Prepared, config: FinetuneConfig, null_bias: float = 0.0) -> dict[str, Any]:
-    """Extract the validation offers with the model as it is now and score them: micro P/R/F1
-    over all files (exact match, the papers' rules), and per file."""
-    from .evaluate.scorer import Counts, score
-
-    model = prep.backend.model
-    model.eval()
-    total, per_file, start = Counts(), [], time.perf_counter()
-    for vset in prep.validation:
-        vset = vset.head(config.eval_limit)
-        groups: dict[str, list[int]] = {}
-        for i, doc in enumerate(vset.documents):
-            groups.setdefault(doc.category or "", []).append(i)
-        records: list[Any] = [None] * len(vset.documents)
-        for category, indices in groups.items():
-            schema = vset.schemas[category]
-            # A fresh Extractor each time: its cached system-prompt KV belongs to the old weights.
-            extractor = prep.builder.extractor(schema, vset.pools.get(category), config.eval_batch_size, null_bias)
-            for i, record in zip(indices, extractor.extract_documents([vset.documents[i] for i in indices])):
-                records[i] = record
-        micro = score(vset.gold, [_scored(r) for r in records]).exact.micro
-        for kind in ("NN", "NV", "VN", "VC", "VW"):
-            total.add(kind, getattr(micro, kind))
-        per_file.append({"path": vset.path, "offers": len(records), "f1": micro.f1})
-    model.train()
-    return {"f1": total.f1, "precision": total.precision, "recall": total.recall,
-            "offers": sum(f["offers"] for f in per_file), "seconds": round(time.perf_counter() - start, 1),
-            "files": per_file}
-
-
-def calibrate_null_bias(prep: Prepared, config: FinetuneConfig, echo: Callable[[str], None],
-                        unbiased: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validate the model as it is now once per bias of ``config.null_bias_grid``; the chosen bias
-    has the best F1 (on a tie, the one nearest 0). ``unbiased``: the kept step's own figures,
-    which are bias 0's (decoding is deterministic), so that bias is not decoded again."""
-    runs = []
-    for bias in config.null_bias_grid:
-        figures = unbiased if bias == 0.0 and unbiased is not None else validate(prep, config, bias)
-        runs.append({"null_bias": bias, **{k: figures[k] for k in ("precision", "recall", "f1", "offers", "seconds")}})
-        echo(f"null bias {bias:g}: validation P {figures['precision']:.2f} R {figures['recall']:.2f} "
-             f"F1 {figures['f1']:.2f} on {figures['offers']} offers")
-    return {"runs": runs, "chosen": max(runs, key=lambda r: (r["f1"], -abs(r["null_bias"])))}
-
-
-def _load_kept(model: Any, folder: Path) -> None:
-    """Put the kept (best) adapter weights back into ``model``, which holds the last step's."""
-    from peft.utils import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
-
-
 # --- saving --------------------------------------------------------------------------------
 
 def _manifest(prep: Prepared, config: FinetuneConfig, state: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +267,7 @@ def finetune(config: FinetuneConfig, backend: TransformersBackend | None = None,
 
     def evaluate() -> None:
         nonlocal stopped_early
-        figures = {"step": state["step"], **validate(prep, config)}
+        figures = {"step": state["step"], **checks.validate(prep, config)}
         state["history"].append(figures)
         state["last_eval"] = state["step"]
         best = state["best"]
@@ -403,8 +343,8 @@ def finetune(config: FinetuneConfig, backend: TransformersBackend | None = None,
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         manifest.update(history=state["history"], run_steps=state["step"], stopped_early=stopped_early)
         if config.null_bias_grid:
-            _load_kept(model, out)
-            calibration = calibrate_null_bias(prep, config, echo, state["best"])
+            checks.load_kept(model, out)
+            calibration = checks.calibrate_null_bias(prep, config, echo, state["best"])
             manifest.update(decoding_settings={"null_bias": calibration["chosen"]["null_bias"]},
                             null_bias_calibration=calibration)
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -380,7 +380,7 @@ def test_early_stopping_keeps_the_best_adapter(toy, tmp_path, monkeypatch):
     import extractor.tuning as tuning
 
     scores = iter([10.0, 20.0, 15.0, 19.0, 30.0])
-    monkeypatch.setattr(tuning, "validate", lambda prep, config: {"f1": next(scores), "offers": 4, "seconds": 0.0,
+    monkeypatch.setattr(tuning.checks, "validate", lambda prep, config: {"f1": next(scores), "offers": 4, "seconds": 0.0,
                                                                    "precision": 0.0, "recall": 0.0, "files": []})
     out = tmp_path / "adapter"
     config = toy_config(toy, out, validation=[str(toy["data"])], eval_every=1, patience=2, max_steps=10)
@@ -414,7 +414,7 @@ def test_baseline_first_then_null_bias_calibrated_on_the_kept_weights(toy, tmp_p
             f1 = by_bias[null_bias]
         return {"f1": f1, "offers": 4, "seconds": 0.0, "precision": f1, "recall": f1, "files": []}
 
-    monkeypatch.setattr(tuning, "validate", fake_validate)
+    monkeypatch.setattr(tuning.checks, "validate", fake_validate)
     config = toy_config(toy, out, validation=[str(toy["data"])], eval_every=1, patience=0, max_steps=3,
                         eval_at_start=True, null_bias_grid=[0, 1, 2, -1])
     result = tuning.finetune(config, fresh_backend(), progress=False, echo=lambda s: None)
@@ -511,3 +511,14 @@ def test_cli_dry_run_finetune_export_and_extract(toy, model_dir, tmp_path):
     assert "using the adapter's trained settings: k=0, null_bias=1.5" in result.output
     result = CliRunner().invoke(main, [*extract, "-s", str(out / "schemas" / "toy.schema.json"), "--null-bias", "0"])
     assert result.exit_code == 0 and "trained settings" not in result.output, result.output
+
+    # Calibrating the null bias of that adapter afterwards, without training: one run per bias.
+    calibrate = [*common, "-o", str(out), "--validation", str(toy["data"]), "--calibrate-only"]
+    result = CliRunner().invoke(main, calibrate)
+    assert result.exit_code != 0 and "nothing to calibrate" in result.output
+    result = CliRunner().invoke(main, [*calibrate, "--null-bias", "0", "--null-bias", "3"])
+    assert result.exit_code == 0, result.output
+    calibration = read_manifest(out)["null_bias_calibration"]
+    assert [r["null_bias"] for r in calibration["runs"]] == [0.0, 3.0] and all(r["offers"] == 4 for r in calibration["runs"])
+    assert read_manifest(out)["decoding_settings"]["null_bias"] == calibration["chosen"]["null_bias"]
+    assert f"null bias {calibration['chosen']['null_bias']:g}" in result.output
