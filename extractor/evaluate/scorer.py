@@ -22,7 +22,6 @@ Rules, each one the papers' unless marked *ours*:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
