@@ -86,7 +86,7 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
 
     assert quality.main(argv) == 0
     assert calls == [{"model": "smollm2-135m", "schema": "Lure", "shots": 2, "k": 1, "selection": "first", "seed": 0,
-                      "decoding": "free", "batch_size": 8, "max_retries": 0}]
+                      "decoding": "free", "batch_size": 8, "max_retries": 0, "null_bias": 0.0}]
     out = capsys.readouterr().out
     assert "Lure / Weight" in out and "50.0% valid records" in out
     lines = [json.loads(line) for line in records.read_text().splitlines()]
