@@ -119,7 +119,7 @@ def settings_text(args: argparse.Namespace, benchmark: Benchmark) -> str:
     parts = [f"k={args.k}", f"selection={args.selection}", f"decoding={args.decoding}"]
     if args.selection == "random":
         parts.append(f"seed={args.seed}")
-    if getattr(args, "null_bias", 0.0):
+    if args.null_bias:
         parts.append(f"null_bias={args.null_bias:g}")
     parts.append(f"text={benchmark.text_fields}")
     if args.limit:
@@ -224,7 +224,7 @@ def resolve_prompt_settings(args: argparse.Namespace) -> None:
         args.k = trained.get("k", 3)
     if args.selection is None:
         args.selection = trained.get("selection", "similar")
-    if getattr(args, "null_bias", None) is None:
+    if args.null_bias is None:
         args.null_bias = trained.get("null_bias", 0.0)
     args.truncation = {key: trained[key] for key in ("max_text_tokens", "max_shot_tokens") if key in trained}
 
@@ -236,7 +236,7 @@ def load_extractor(args: argparse.Namespace, benchmark: Benchmark) -> Extractor:
         args.model, schema=benchmark.schemas[category], shots=shots_for(benchmark, category),
         adapter=args.adapter, quantize=args.quantize, dtype=args.dtype, device=args.device,
         k=args.k, selection=args.selection, seed=args.seed, decoding=args.decoding,
-        batch_size=args.batch_size, max_retries=args.max_retries, null_bias=getattr(args, "null_bias", 0.0),
+        batch_size=args.batch_size, max_retries=args.max_retries, null_bias=args.null_bias,
         **getattr(args, "truncation", {}))
 
 

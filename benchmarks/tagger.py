@@ -98,11 +98,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Path) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
     """The LLM engine on the same offers: (label, QualityRun) per --llm-k / --llm-adapter. Each
     run's records go to ``folder`` beside the tagger's (e.g. for benchmarks/normalized_e2e.py)."""
-    specs = ([["--k", str(args.llm_k)]] if args.llm_k is not None else []) + \
-        [["--adapter", adapter] for adapter in args.llm_adapter]
+    specs = ([(f"k{args.llm_k}", ["--k", str(args.llm_k)])] if args.llm_k is not None else []) + \
+        [(quality._slug(Path(adapter).name), ["--adapter", adapter]) for adapter in args.llm_adapter]
     runs = []
-    for spec in specs:
-        name = f"k{spec[1]}" if spec[0] == "--k" else quality._slug(Path(spec[1]).name)
+    for name, spec in specs:
         qargs = quality.parse_args(["--dataset", args.dataset, "--data", args.data, "--split", args.split,
                                     "--model", args.llm_model, "--device", args.device, "--no-record", *spec])
         qargs.limit, qargs.title_only = args.limit, args.title_only

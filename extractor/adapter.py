@@ -68,9 +68,22 @@ def write_adapter_files(folder: str | Path, manifest: dict[str, Any], schemas: l
         stem = re.sub(r"[^\w.-]+", "_", schema.name) if schema.document.get("title") else schema.name
         (schema_dir / f"{stem}.schema.json").write_text(
             json.dumps(schema.document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp = folder / (MANIFEST + ".tmp")
+    write_manifest(folder, manifest)
+
+
+def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> None:
+    """Write ``folder``'s manifest whole or not at all (a crash leaves the previous one)."""
+    tmp = Path(folder) / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(folder / MANIFEST)
+    tmp.replace(Path(folder) / MANIFEST)
+
+
+def update_manifest(folder: str | Path, **fields: Any) -> None:
+    """Add or replace top-level ``fields`` in the manifest already in ``folder``."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise ModelLoadError(f"{folder} holds no adapter manifest ({MANIFEST})")
+    write_manifest(folder, {**manifest, **fields})
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -142,5 +155,5 @@ def export_adapter(adapter: str | Path, output: str | Path, merge: bool = True, 
         shutil.copytree(adapter / "schemas", output / "schemas", dirs_exist_ok=True)
     if manifest is not None:
         manifest = dict(manifest, merged_from=str(adapter))
-        (output / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_manifest(output, manifest)
     return output

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import tuning_validate as checks
-from .adapter import FORMAT, MANIFEST, write_adapter_files
+from .adapter import FORMAT, MANIFEST, update_manifest, write_adapter_files
 from .config import ModelConfig
 from .demos import Shot
 from .errors import ConfigError
@@ -340,14 +339,12 @@ def finetune(config: FinetuneConfig, backend: TransformersBackend | None = None,
         _save_adapter(model, out, prep, config, state)
     elif (out / MANIFEST).is_file():
         # The weights are the best step's; the manifest also tells how the whole run went.
-        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        manifest.update(history=state["history"], run_steps=state["step"], stopped_early=stopped_early)
+        fields = {"history": state["history"], "run_steps": state["step"], "stopped_early": stopped_early}
         if config.null_bias_grid:
             checks.load_kept(model, out)
             calibration = checks.calibrate_null_bias(prep, config, echo, state["best"])
-            manifest.update(decoding_settings={"null_bias": calibration["chosen"]["null_bias"]},
-                            null_bias_calibration=calibration)
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            fields.update(checks.manifest_fields(calibration))
+        update_manifest(out, **fields)
     remove_checkpoint(checkpoint)
     prep.backend.adapter = str(out)
     if stopped_early:

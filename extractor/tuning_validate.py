@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adapter import MANIFEST
+from .adapter import MANIFEST, update_manifest
 from .errors import ConfigError
 from .tuning_config import FinetuneConfig
 
@@ -95,8 +95,12 @@ def calibrate_adapter(config: FinetuneConfig, backend: TransformersBackend | Non
     prep = prepare(config, backend)
     prep.backend.model = PeftModel.from_pretrained(prep.backend.model, str(out))
     calibration = calibrate_null_bias(prep, config, echo)
-    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    manifest.update(decoding_settings={"null_bias": calibration["chosen"]["null_bias"]},
-                    null_bias_calibration=calibration)
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    update_manifest(out, **manifest_fields(calibration))
     return calibration
+
+
+def manifest_fields(calibration: dict[str, Any]) -> dict[str, Any]:
+    """What a calibration adds to the adapter's manifest: the chosen bias, which extraction takes
+    as its default, and every bias's figures."""
+    return {"decoding_settings": {"null_bias": calibration["chosen"]["null_bias"]},
+            "null_bias_calibration": calibration}
