@@ -7,6 +7,7 @@ import math
 import random
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,13 @@ class DemoPool:
             out.append(s)
         return out
 
-    def select(self, text: str, k: int, selection: str = "similar", seed: int = 0) -> list[Shot]:
+    def select(self, text: str, k: int, selection: str = "similar", seed: int = 0,
+               exclude: Collection[str] = ()) -> list[Shot]:
         """k shots for ``text``. Similar shots are ordered least to most similar, so the closest
-        example sits right before the input; a shot whose text equals the input is never shown."""
-        candidates = [i for i, s in enumerate(self.shots) if s.text.strip() != text.strip()]
+        example sits right before the input; a shot whose text equals the input, or one of
+        ``exclude``, is never shown."""
+        skip = {text.strip(), *(e.strip() for e in exclude)}
+        candidates = [i for i, s in enumerate(self.shots) if s.text.strip() not in skip]
         k = min(k, len(candidates))
         if k <= 0:
             return []

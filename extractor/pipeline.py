@@ -5,7 +5,7 @@ Read top to bottom, the methods follow the data."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -156,7 +156,8 @@ class Extractor:
 
     # --- text -> prompt --------------------------------------------------------------------------
 
-    def _prepare(self, doc: Document) -> _Job:
+    def _prepare(self, doc: Document, exclude: Collection[str] = ()) -> _Job:
+        """The prompt for ``doc``; ``exclude``: texts never shown as its demonstrations."""
         job = _Job(doc=doc, text=doc.text, messages=[])
         if doc.error:
             job.record = self._error_record(job, "failed", doc.error)
@@ -171,7 +172,7 @@ class Extractor:
                                 f"({len(truncated)} of {len(doc.text)} characters)")
             job.text = truncated
         shots = [self._shorten(s) for s in
-                 self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed)]
+                 self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed, exclude)]
         job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
         window = self.backend.context_window - self.budget
         dropped = 0

@@ -52,7 +52,7 @@ def swap(example: Example, donors: dict[str, list[str]], rng: random.Random) -> 
     record = dict(example.record, **{name: new})
     if not _grounded(text, record):
         return None
-    return Example(text, record, example.schema, example.source + "+swap")
+    return Example(text, record, example.schema, example.source + "+swap", example.origin or example.text)
 
 
 def drop(example: Example, rng: random.Random) -> Example | None:
@@ -69,7 +69,7 @@ def drop(example: Example, rng: random.Random) -> Example | None:
     text = _join(segments[:i] + segments[i + 1:], seps, rest)
     if not _grounded(text, example.record):
         return None
-    return Example(text, example.record, example.schema, example.source + "+drop")
+    return Example(text, example.record, example.schema, example.source + "+drop", example.origin or example.text)
 
 
 def shuffle(example: Example, rng: random.Random) -> Example | None:
@@ -86,7 +86,7 @@ def shuffle(example: Example, rng: random.Random) -> Example | None:
     text = _join([segments[i] for i in order], separators, rest)
     if not _grounded(text, example.record):
         return None
-    return Example(text, example.record, example.schema, example.source + "+shuffle")
+    return Example(text, example.record, example.schema, example.source + "+shuffle", example.origin or example.text)
 
 
 def augment(examples: list[Example], kinds: list[str], copies: int = 1, seed: int = 0) -> list[Example]:

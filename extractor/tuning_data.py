@@ -41,6 +41,9 @@ class Example:
     schema: Schema
     source: str
     """The file it came from, with ``+<augmentation>`` for synthetic variants."""
+    origin: str | None = None
+    """A synthetic variant's real example's text. Never shown as the variant's demonstration:
+    its answer is (nearly) the variant's own, so the model would learn to copy it."""
 
 
 @dataclass
@@ -276,7 +279,7 @@ class RowBuilder:
     def prompt_and_answer(self, example: Example) -> tuple[str, str]:
         """The rendered prompt and the supervised text (answer + end of turn) of one example."""
         extractor = self._extractor_for(example.schema)
-        job = extractor._prepare(Document(id="train", text=example.text))
+        job = extractor._prepare(Document(id="train", text=example.text), [example.origin] if example.origin else ())
         if job.record is not None:
             raise ConfigError(f"training example from {example.source} cannot be prompted: {job.record.error}")
         record = example.record

@@ -152,6 +152,13 @@ def test_shot_equal_to_input_is_never_selected(selection):
 
 
 @pytest.mark.parametrize("selection", ["first", "random", "similar"])
+def test_excluded_texts_are_never_selected(selection):
+    pool = _pool()
+    shots = pool.select(POOL_TEXTS[0] + " XL", len(POOL_TEXTS), selection, exclude=[POOL_TEXTS[0], POOL_TEXTS[3] + " "])
+    assert sorted(s.text for s in shots) == sorted(t for i, t in enumerate(POOL_TEXTS) if i not in (0, 3))
+
+
+@pytest.mark.parametrize("selection", ["first", "random", "similar"])
 def test_k_larger_than_pool_returns_whole_pool(selection):
     shots = _pool().select("Gap Khaki Chinos", 50, selection)
     assert sorted(s.text for s in shots) == sorted(POOL_TEXTS)

@@ -301,6 +301,23 @@ def test_augmented_variants_keep_text_and_record_in_agreement(toy, kind, text, r
         assert all(v.record == record for v in mine)
 
 
+def test_a_variant_is_never_shown_the_example_it_was_made_from(tiny_backend, toy):
+    from extractor.demos import Shot
+
+    schema = load_schema(toy["schema"])
+    examples = load_examples(toy["data"], toy_config(toy, Path("unused")))
+    variants = augment(examples, ["swap", "shuffle"], copies=2, seed=0)
+    assert variants and all(v.origin in [e.text for e in examples] for v in variants)
+    builder = RowBuilder(tiny_backend, toy_config(toy, Path("unused"), k=3),
+                         {schema.id: [Shot(e.text, e.record) for e in examples]})
+    for variant in variants:
+        prompt, _ = builder.prompt_and_answer(variant)
+        demos = prompt.rsplit("Product:", 1)[0]
+        assert prompt.count('"Brand":') == 3 and variant.origin not in demos    # 3 of the other 3
+        # Real examples still see every other example.
+        assert examples[0].text in builder.prompt_and_answer(examples[1])[0]
+
+
 # --- training ------------------------------------------------------------------------------
 
 def test_training_memorises_and_writes_adapter_and_manifest(toy, tmp_path):
