@@ -301,7 +301,8 @@ def load_schema(name_or_path: str | Path) -> Schema:
 def schema_from_attributes(name: str, attributes: dict[str, dict[str, Any]], description: str = "") -> Schema:
     """Build a schema of nullable string attributes (benchmark adapters derive schemas this way).
 
-    ``attributes`` maps attribute name to optional ``description`` and ``examples``."""
+    ``attributes`` maps attribute name to optional ``description``, ``examples`` and ``grounded``
+    (False: values need not be spans of the text, e.g. canonical values)."""
     properties = {}
     for attr, info in attributes.items():
         spec: dict[str, Any] = {"type": ["string", "null"]}
@@ -309,6 +310,8 @@ def schema_from_attributes(name: str, attributes: dict[str, dict[str, Any]], des
             spec["description"] = info["description"]
         if info.get("examples"):
             spec["examples"] = list(info["examples"])
+        if info.get("grounded") is False:
+            spec["x-grounded"] = False
         properties[attr] = spec
     document = {"$schema": DRAFT, "title": name, "type": "object", "properties": properties,
                 "additionalProperties": False}

@@ -111,12 +111,13 @@ def _benchmark_parts(path: Path, title_only: bool) -> tuple[list[Document], list
                                                            dict[str, list[dict[str, Any]]]]:
     """Documents, gold, derived schemas and pools of a benchmark training file, derived the way
     ``load_benchmark`` derives them from train.jsonl (so schema ids match at evaluation)."""
-    from .evaluate.datasets import _descriptions_near, demonstration_pool, derive_schemas, load_descriptions, read_offers
+    from .evaluate.datasets import (_descriptions_near, demonstration_pool, derive_schemas, full_texts,
+                                    load_descriptions, read_offers)
 
     documents, gold = read_offers(path, title_only)
     descriptions_path = _descriptions_near(path.parent)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None
-    schemas = derive_schemas(gold, descriptions)
+    schemas = derive_schemas(gold, descriptions, texts=full_texts(path, documents, title_only))
     return documents, gold, schemas, demonstration_pool(documents, gold, schemas)
 
 

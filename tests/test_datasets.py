@@ -91,6 +91,50 @@ def test_examples_are_capped() -> None:
     assert len(derive_schemas(gold, max_examples=10)["Tea"].attribute("Brand").examples) == 10
 
 
+def _offer(category: str, **values: str | None) -> dict:
+    return {"category": category, "target_scores": {k: ({v: 1} if v else {"n/a": 1}) for k, v in values.items()}}
+
+
+@pytest.mark.parametrize("texts, values, grounded", [
+    # extraction gold: spans of the text
+    (["Nike Air Zoom navy", "Gap tee red"], ["navy", "red"], True),
+    # canonical gold: "Blue" for "navy", "25.4" for "10 in"
+    (["Nike Air Zoom navy", "Gap tee red"], ["Blue", "Red"], False),
+    (["Shelf 10 in wide", "Shelf 20 in wide"], ["25.4", "50.8"], False),
+    # 9 of 10 spelled out: an annotation slip, still grounded; 8 of 10 is not
+    ([f"mug {i} oz" for i in range(10)], [f"{i} oz" for i in range(9)] + ["1 cup"], True),
+    ([f"mug {i} oz" for i in range(10)], [f"{i} oz" for i in range(8)] + ["1 cup", "2 cups"], False),
+])
+def test_attributes_whose_values_are_not_in_the_texts_are_not_grounded(texts, values, grounded) -> None:
+    gold = load_gold([_offer("Mugs", Color=v, Brand=t.split()[0]) for t, v in zip(texts, values)])
+    schema = derive_schemas(gold, texts=texts)["Mugs"]
+    assert schema.attribute("Color").grounded is grounded
+    assert schema.attribute("Brand").grounded                       # the first word is always there
+    assert derive_schemas(gold)["Mugs"].attribute("Color").grounded  # without texts nothing is judged
+    if grounded:
+        assert schema.id == derive_schemas(gold)["Mugs"].id           # extraction schemas keep their ids
+
+
+def test_grounding_needs_one_text_per_offer() -> None:
+    gold = load_gold([_offer("Mugs", Color="navy")])
+    with pytest.raises(EvaluationError, match="1 training offers"):
+        derive_schemas(gold, texts=["a", "b"])
+
+
+def test_title_only_judges_grounding_on_the_whole_offer() -> None:
+    # "White" is only in a description: with titles alone it would look like a canonical value.
+    titles = load_benchmark("wdc-pave", "validation", data_root=ROOT, title_only=True)
+    whole = load_benchmark("wdc-pave", "validation", data_root=ROOT)
+    assert all(a.grounded for s in titles.schemas.values() for a in s.attributes)
+    assert {c: s.id for c, s in titles.schemas.items()} == {c: s.id for c, s in whole.schemas.items()}
+
+
+def test_normalized_layout_gets_ungrounded_attributes() -> None:
+    schema = load_benchmark("wdc-pave-normalized", "validation", data_root=ROOT).schemas["Home And Garden"]
+    assert [a.name for a in schema.attributes if not a.grounded] == ["Width", "Color"]   # "25.4" for "10 in"
+    assert schema.attribute("Manufacturer").grounded
+
+
 def test_wdc_demonstration_pool() -> None:
     bench = load_benchmark("wdc-pave", "validation", data_root=ROOT)
     office = bench.pools["Office Products"]

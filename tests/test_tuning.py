@@ -231,6 +231,19 @@ def test_benchmark_layout_derives_the_schemas_evaluation_uses():
     assert {s.id for s in validation.schemas.values()} <= {e.schema.id for e in examples}
 
 
+def test_canonical_gold_trains_on_the_ungrounded_schemas_evaluation_uses(tiny_backend):
+    from extractor.evaluate.datasets import load_benchmark
+
+    config = FinetuneConfig()
+    examples = load_examples(BENCHMARKS / "wdc-pave" / "normalized" / "train.jsonl", config)
+    schema = load_benchmark("wdc-pave-normalized", data_root=BENCHMARKS).schemas["Home And Garden"]
+    assert examples[0].schema.id == schema.id and not schema.attribute("Width").grounded
+    # The canonical value is taught even though the text never spells it.
+    _, answer = RowBuilder(tiny_backend, config, {}).prompt_and_answer(examples[0])
+    assert answer.startswith('{"Width": "25.4", "Color": "Blue", "Manufacturer": "Acme"}')
+    assert "25.4" not in examples[0].text
+
+
 def test_dev_share_holds_out_part_of_every_schema_and_never_trains_on_it():
     examples = load_examples(BENCHMARKS / "ae-110k" / "train.jsonl", FinetuneConfig())
     examples = examples * 10  # the fixture is small; ten copies give every schema enough offers

@@ -33,6 +33,10 @@ DATASETS = {
 """Known dataset names → folder under the data root (each holds ``<split>.jsonl`` files)."""
 DESCRIPTIONS_FILE = "descriptions.jsonl"
 MAX_EXAMPLES = 10
+GROUNDED_SHARE = 0.9
+"""An attribute stays grounded (values are spans of the text) when at least this share of its
+training values occur in their offer's text. Extraction gold is 97-100 % there; canonical gold
+(WDC-PAVE normalized: "Blue" for "navy", "25.4" for "10 in") 0-70 % for most attributes."""
 
 
 @dataclass
@@ -103,6 +107,12 @@ def read_offers(path: str | Path, title_only: bool = False) -> tuple[list[Docume
     return offers_from_rows(read_jsonl(path), title_only)
 
 
+def full_texts(path: str | Path, documents: list[Document], title_only: bool) -> list[str]:
+    """The title-and-description texts of ``path``'s offers (``documents``, read from it, when they
+    already are): grounding is judged on what the offer says, not on the part a run reads."""
+    return [d.text for d in (read_offers(path)[0] if title_only else documents)]
+
+
 def load_descriptions(path: str | Path) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
     """(category, attribute) → attribute description and category → description, from a WDC-PAVE
     ``descriptions.jsonl`` (fields Category, Attribute, Human_Description, Category_Description)."""
@@ -135,10 +145,16 @@ def _category_attributes(gold: list[GoldOffer]) -> dict[str, list[str]]:
 
 
 def derive_schemas(train: list[GoldOffer], descriptions: tuple[dict[tuple[str, str], str], dict[str, str]] | None = None,
-                   max_examples: int = MAX_EXAMPLES) -> dict[str, Schema]:
+                   max_examples: int = MAX_EXAMPLES, texts: list[str] | None = None) -> dict[str, Schema]:
     """One schema per category: its attributes, their descriptions where known, and up to
-    ``max_examples`` example values (the most frequent first gold forms, ties in file order)."""
+    ``max_examples`` example values (the most frequent first gold forms, ties in file order).
+
+    ``texts``: the full text (title and description) of each offer of ``train``. Where given, an
+    attribute whose values are mostly not in them is marked ``x-grounded: false``, so constrained
+    decoding may write values the text does not spell (canonical values)."""
     attribute_text, category_text = descriptions or ({}, {})
+    if texts is not None and len(texts) != len(train):
+        raise EvaluationError(f"{len(texts)} texts for {len(train)} training offers")
     schemas = {}
     for category, names in _category_attributes(train).items():
         attributes: dict[str, dict[str, Any]] = {}
@@ -148,8 +164,20 @@ def derive_schemas(train: list[GoldOffer], descriptions: tuple[dict[tuple[str, s
             # Counter keeps insertion order for equal counts, so ties stay in file order.
             examples = [v for v, _ in sorted(values.items(), key=lambda item: -item[1])[:max_examples]]
             attributes[name] = {"description": attribute_text.get((category, name), ""), "examples": examples}
+            if texts is not None and _grounded_share(train, texts, category, name) < GROUNDED_SHARE:
+                attributes[name]["grounded"] = False
         schemas[category] = schema_from_attributes(category, attributes, category_text.get(category, ""))
     return schemas
+
+
+def _grounded_share(train: list[GoldOffer], texts: list[str], category: str, name: str) -> float:
+    """The share of ``name``'s training values with a gold form that occurs in the offer's text."""
+    found = total = 0
+    for offer, text in zip(train, texts):
+        if offer.category == category and _first_form(offer, name):
+            total += 1
+            found += any(form in text for form in offer.targets[name])
+    return found / total if total else 1.0
 
 
 def demonstration_pool(documents: list[Document], gold: list[GoldOffer],
@@ -187,7 +215,7 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
     train_documents, train_gold = read_offers(train_path, title_only)
     descriptions_path = _descriptions_near(folder)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None
-    schemas = derive_schemas(train_gold, descriptions, max_examples)
+    schemas = derive_schemas(train_gold, descriptions, max_examples, full_texts(train_path, train_documents, title_only))
     unknown = sorted({o.category for o in gold} - set(schemas))
     if unknown:
         raise EvaluationError(f"categories with no training offers, so no schema: {', '.join(unknown)}")
@@ -198,5 +226,5 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
                      text_fields="title+description" if described else "title")
 
 
-__all__ = ["Benchmark", "DATASETS", "demonstration_pool", "derive_schemas", "load_benchmark",
+__all__ = ["Benchmark", "DATASETS", "demonstration_pool", "derive_schemas", "full_texts", "load_benchmark",
            "load_descriptions", "offer_text", "offers_from_rows", "read_offers", "resolve_dataset"]

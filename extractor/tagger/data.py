@@ -241,7 +241,8 @@ def read_training_file(path: str | Path, schema: Schema | None = None,
         documents, gold = offers_from_rows(rows)
         near = [p / "descriptions.jsonl" for p in (Path(path).parent, Path(path).parent.parent)]
         descriptions = None if schemas else next((load_descriptions(p) for p in near if p.is_file()), None)
-        return TrainingSet(documents, gold, schemas or derive_schemas(gold, descriptions))
+        return TrainingSet(documents, gold, schemas or derive_schemas(gold, descriptions,
+                                                                      texts=[d.text for d in documents]))
     if schema is None:
         raise ConfigError(f"{path} holds shots ({{text, record}} lines): name their schema")
     shots = load_shots(path, schema)
