@@ -569,18 +569,15 @@ def test_token_bytes_sentencepiece_style():
                                                   "ß".encode()]
 
 
-@pytest.mark.parametrize("prefix, alive, exact", [
-    (b"a", True, []),
-    (b"ab", True, [0, 4]),
-    (b"abc", True, [1]),
-    (b"abcd", False, []),
-    (b"b", True, [3]),
-    (b"c", False, []),
-    (b"", True, []),
+@pytest.mark.parametrize("options, ids", [
+    ([b"abc"], [0, 1, 4]),      # "ab" twice (two ids spell it), "abc"; None is no token
+    ([b"b"], [3]),
+    ([b"c"], []),
 ])
-def test_token_index_prefix_search(prefix, alive, exact):
+def test_token_index_lists_every_id_of_every_live_token(options, ids):
     index = TokenIndex([b"ab", b"abc", None, b"b", b"ab"])
-    assert index.has_prefix(prefix) == (alive, exact)
+    c = Literals(options)
+    assert index.allowed(c.start(), c.step, c.next_bytes) == ids
 
 
 def _brute_force(pieces: list[bytes | None], c: Any, state: Any) -> list[int]:
@@ -610,6 +607,11 @@ def _brute_force(pieces: list[bytes | None], c: Any, state: Any) -> list[int]:
     (lambda: Value(Number(integer=False)), b" 1"),
     (lambda: Value(Array(Grounded("Black White Navy"), 2)), b' ["Black"'),
     (lambda: Value(FreeString(8)), b' "ab'),
+    (lambda: Value(FreeString(8)), b' "'),
+    (lambda: Value(FreeString(3)), b' "ab'),        # one character left
+    (lambda: Value(FreeString(3)), b' "abc'),       # only the closing quote
+    (lambda: Value(FreeString(8)), b' "a\\'),      # after a backslash: an escape
+    (lambda: Value(FreeString(8)), b' "\xc3'),      # inside a two-byte character
 ])
 def test_token_index_allowed_matches_a_brute_force_scan(tiny_pieces, make, written):
     _, pieces = tiny_pieces

@@ -269,20 +269,26 @@ class FreeString:
         return self._content | {BACKSLASH} | ({QUOTE} if n else set())
 
     def step(self, state: tuple, byte: int) -> tuple | None:
-        if byte not in self.next_bytes(state):
-            return None
+        # The checks of next_bytes without building its set: this runs for every prefix of every
+        # token when the allowed tokens of a free string are listed.
         if state[0] == "open":
-            return ("in", 0, False, None)
+            return ("in", 0, False, None) if byte == QUOTE else None
+        if state[0] == "done":
+            return None
         _, n, esc, due = state
         if esc:
-            return ("in", n + 1, False, None)
+            return ("in", n + 1, False, None) if byte in self.ESCAPES else None
         if due:
+            if not due[0] <= byte <= due[1]:
+                return None
             return ("in", n, False, (0x80, 0xBF, due[2] - 1) if due[2] > 1 else None)
         if byte == QUOTE:
-            return ("done",)
+            return ("done",) if n else None
+        if n >= self.max_length:
+            return None
         if byte == BACKSLASH:
             return ("in", n, True, None)
-        return ("in", n + 1, False, _UTF8_LEADS.get(byte))
+        return ("in", n + 1, False, _UTF8_LEADS.get(byte)) if byte in self._content else None
 
     def accepting(self, state: tuple) -> bool:
         return state[0] == "done"

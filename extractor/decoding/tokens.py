@@ -6,7 +6,6 @@ tokens, and a character-level view could never produce them."""
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -57,45 +56,52 @@ def token_bytes(tokenizer: Any) -> list[bytes | None]:
     return out
 
 
+_WIDE = 16
+"""Trie nodes with more children than this filter them through the constraint's next_bytes."""
+
+
 class TokenIndex:
-    """Token byte strings sorted for prefix search, with the ids that spell each one."""
+    """Token byte strings in a trie, with the ids that spell each one."""
 
     def __init__(self, pieces: list[bytes | None]) -> None:
         by_bytes: dict[bytes, list[int]] = {}
         for i, piece in enumerate(pieces):
             if piece:
                 by_bytes.setdefault(piece, []).append(i)
-        self.keys = sorted(by_bytes)
-        self.ids = [by_bytes[k] for k in self.keys]
         self.bytes_of = pieces
+        self._exact = by_bytes
+        # The byte trie: each prefix of a token -> the bytes that extend it towards some token.
+        children: dict[bytes, set[int]] = {}
+        for key in by_bytes:
+            for i in range(len(key)):
+                children.setdefault(key[:i], set()).add(key[i])
+        self._children = {prefix: bytes(sorted(kids)) for prefix, kids in children.items()}
         # Among JSON values only null begins with "n" (strings begin with a quote): the tokens that
         # start a null, with or without the space before it.
         self.nullish = frozenset(i for i, piece in enumerate(pieces) if piece and piece.lstrip(b" ").startswith(b"n"))
 
-    def has_prefix(self, prefix: bytes) -> tuple[bool, list[int]]:
-        """(some token starts with ``prefix``, ids of tokens equal to it)."""
-        i = bisect_left(self.keys, prefix)
-        if i == len(self.keys) or not self.keys[i].startswith(prefix):
-            return False, []
-        return True, self.ids[i] if self.keys[i] == prefix else []
-
     def allowed(self, state: Hashable, step: Callable[[Any, int], Any], next_bytes: Callable[[Any], Iterable[int]]
                 ) -> list[int]:
-        """Ids of every token whose bytes, fed one by one through ``step`` from ``state``, never
-        reach a dead state. Depth-first over the bytes the constraint allows, so the work is
-        proportional to the surviving prefixes, not to the vocabulary."""
+        """Ids (ascending) of every token whose bytes, fed one by one through ``step`` from
+        ``state``, never reach a dead state (``step`` returns None for a byte it does not allow).
+        Depth-first over the token trie, so the work is proportional to the surviving prefixes,
+        not to the vocabulary: a few for a span of the text, every token for a free string."""
         result: list[int] = []
         stack: list[tuple[bytes, Any]] = [(b"", state)]
         while stack:
             prefix, st = stack.pop()
-            for byte in next_bytes(st):
-                longer = prefix + bytes((byte,))
-                alive, exact = self.has_prefix(longer)
-                if not alive:
-                    continue
+            kids = self._children.get(prefix, b"")
+            if len(kids) > _WIDE:
+                # Near the root a token continues with almost any byte: ask the constraint which
+                # it takes once instead of stepping each.
+                allowed = next_bytes(st)
+                kids = bytes(b for b in kids if b in allowed)
+            for byte in kids:
                 nxt = step(st, byte)
                 if nxt is None:
                     continue
-                result.extend(exact)
+                longer = prefix + bytes((byte,))
+                result.extend(self._exact.get(longer, ()))
                 stack.append((longer, nxt))
+        result.sort()
         return result
