@@ -215,7 +215,8 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
     train_documents, train_gold = read_offers(train_path, title_only)
     descriptions_path = _descriptions_near(folder)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None
-    schemas = derive_schemas(train_gold, descriptions, max_examples, full_texts(train_path, train_documents, title_only))
+    texts = full_texts(train_path, train_documents, title_only)
+    schemas = derive_schemas(train_gold, descriptions, max_examples, texts)
     unknown = sorted({o.category for o in gold} - set(schemas))
     if unknown:
         raise EvaluationError(f"categories with no training offers, so no schema: {', '.join(unknown)}")
