@@ -38,6 +38,11 @@ def _join(segments: list[str], separators: list[str], rest: str) -> str:
     return out + rest
 
 
+def _variant(example: Example, text: str, record: dict[str, Any], kind: str) -> Example:
+    """A synthetic ``kind`` variant of ``example``, remembering the real offer it came from."""
+    return Example(text, record, example.schema, f"{example.source}+{kind}", example.origin or example.text)
+
+
 def swap(example: Example, donors: dict[str, list[str]], rng: random.Random) -> Example | None:
     # Only a value written once, as a whole word: replacing "M" inside "Men" would garble the text.
     candidates = [n for n, v in example.record.items() if isinstance(v, str) and v and example.text.count(v) == 1
@@ -52,7 +57,7 @@ def swap(example: Example, donors: dict[str, list[str]], rng: random.Random) -> 
     record = dict(example.record, **{name: new})
     if not _grounded(text, record):
         return None
-    return Example(text, record, example.schema, example.source + "+swap", example.origin or example.text)
+    return _variant(example, text, record, "swap")
 
 
 def drop(example: Example, rng: random.Random) -> Example | None:
@@ -69,7 +74,7 @@ def drop(example: Example, rng: random.Random) -> Example | None:
     text = _join(segments[:i] + segments[i + 1:], seps, rest)
     if not _grounded(text, example.record):
         return None
-    return Example(text, example.record, example.schema, example.source + "+drop", example.origin or example.text)
+    return _variant(example, text, example.record, "drop")
 
 
 def shuffle(example: Example, rng: random.Random) -> Example | None:
@@ -86,7 +91,7 @@ def shuffle(example: Example, rng: random.Random) -> Example | None:
     text = _join([segments[i] for i in order], separators, rest)
     if not _grounded(text, example.record):
         return None
-    return Example(text, example.record, example.schema, example.source + "+shuffle", example.origin or example.text)
+    return _variant(example, text, example.record, "shuffle")
 
 
 def augment(examples: list[Example], kinds: list[str], copies: int = 1, seed: int = 0) -> list[Example]:

@@ -112,12 +112,14 @@ def _benchmark_parts(path: Path, title_only: bool) -> tuple[list[Document], list
     """Documents, gold, derived schemas and pools of a benchmark training file, derived the way
     ``load_benchmark`` derives them from train.jsonl (so schema ids match at evaluation)."""
     from .evaluate.datasets import (_descriptions_near, demonstration_pool, derive_schemas, full_texts,
-                                    load_descriptions, read_offers)
+                                    load_descriptions, offers_from_rows)
+    from .evaluate.scorer import read_jsonl
 
-    documents, gold = read_offers(path, title_only)
+    rows = read_jsonl(path)
+    documents, gold = offers_from_rows(rows, title_only)
     descriptions_path = _descriptions_near(path.parent)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None
-    schemas = derive_schemas(gold, descriptions, texts=full_texts(path, documents, title_only))
+    schemas = derive_schemas(gold, descriptions, texts=full_texts(rows))
     return documents, gold, schemas, demonstration_pool(documents, gold, schemas)
 
 

@@ -107,10 +107,10 @@ def read_offers(path: str | Path, title_only: bool = False) -> tuple[list[Docume
     return offers_from_rows(read_jsonl(path), title_only)
 
 
-def full_texts(path: str | Path, documents: list[Document], title_only: bool) -> list[str]:
-    """The title-and-description texts of ``path``'s offers (``documents``, read from it, when they
-    already are): grounding is judged on what the offer says, not on the part a run reads."""
-    return [d.text for d in (read_offers(path)[0] if title_only else documents)]
+def full_texts(rows: list[dict[str, Any]]) -> list[str]:
+    """The title-and-description text of each benchmark line, even where a run reads titles only:
+    grounding is judged on what the offer says, not on the part a run reads."""
+    return [offer_text(row, index) for index, row in enumerate(rows)]
 
 
 def load_descriptions(path: str | Path) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
@@ -212,11 +212,11 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
             raise EvaluationError(f"missing {path}")
     rows = read_jsonl(split_path)
     documents, gold = offers_from_rows(rows, title_only)
-    train_documents, train_gold = read_offers(train_path, title_only)
+    train_rows = read_jsonl(train_path)
+    train_documents, train_gold = offers_from_rows(train_rows, title_only)
     descriptions_path = _descriptions_near(folder)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None
-    texts = full_texts(train_path, train_documents, title_only)
-    schemas = derive_schemas(train_gold, descriptions, max_examples, texts)
+    schemas = derive_schemas(train_gold, descriptions, max_examples, full_texts(train_rows))
     unknown = sorted({o.category for o in gold} - set(schemas))
     if unknown:
         raise EvaluationError(f"categories with no training offers, so no schema: {', '.join(unknown)}")

@@ -231,7 +231,7 @@ def read_training_file(path: str | Path, schema: Schema | None = None,
     derived from the file as the benchmark runner does) or shots JSONL (``{"text", "record"}``
     lines, which need ``schema``)."""
     from ..demos import load_shots
-    from ..evaluate.datasets import derive_schemas, load_descriptions, offers_from_rows
+    from ..evaluate.datasets import derive_schemas, full_texts, load_descriptions, offers_from_rows
     from ..evaluate.scorer import read_jsonl
 
     rows = read_jsonl(path)
@@ -241,8 +241,7 @@ def read_training_file(path: str | Path, schema: Schema | None = None,
         documents, gold = offers_from_rows(rows)
         near = [p / "descriptions.jsonl" for p in (Path(path).parent, Path(path).parent.parent)]
         descriptions = None if schemas else next((load_descriptions(p) for p in near if p.is_file()), None)
-        return TrainingSet(documents, gold, schemas or derive_schemas(gold, descriptions,
-                                                                      texts=[d.text for d in documents]))
+        return TrainingSet(documents, gold, schemas or derive_schemas(gold, descriptions, texts=full_texts(rows)))
     if schema is None:
         raise ConfigError(f"{path} holds shots ({{text, record}} lines): name their schema")
     shots = load_shots(path, schema)
