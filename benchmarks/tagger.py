@@ -15,7 +15,12 @@ embedded model with k similar demonstrations, constrained decoding; a LoRA adapt
 settings it was trained with), and --record also writes a comparison block: F1 and products/s of
 each engine and the tagger's ratios to them.
 
-    python benchmarks/tagger.py --dataset ae-110k --llm-k 3 --llm-adapter adapters/smollm2-ae110k --record"""
+    python benchmarks/tagger.py --dataset ae-110k --llm-k 3 --llm-adapter adapters/smollm2-ae110k --record
+
+With --ensemble each LLM run also gets an "ensemble" row: its records merged with the tagger's by
+extractor.ensemble.merge_records, the rule `extract --with-tagger` applies per batch (the engines
+run independently, so merging the two runs' records is the same computation); its products/s is
+the two engines run one after the other."""
 
 from __future__ import annotations
 
@@ -27,7 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+from extractor.ensemble import ensemble_provenance, merge_records
 from extractor.errors import ExtractorError
+from extractor.evaluate.scorer import score
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
 from extractor.evaluate.report import format_report
 from extractor.io import RecordWriter
@@ -87,6 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--llm-adapter", action="append", default=[],
                    help="also extract the same offers with the LLM and this LoRA adapter (repeatable)")
     p.add_argument("--llm-model", default="smollm2-135m", help="base model of the LLM runs")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also score each LLM run merged with the tagger (extract --with-tagger)")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
@@ -95,13 +104,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def llm_specs(args: argparse.Namespace, quality) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]
+    """(name for the records file, quality.py options) of each LLM run asked for."""
+    return ([(f"k{args.llm_k}", ["--k", str(args.llm_k)])] if args.llm_k is not None else []) + \
+        [(quality._slug(Path(adapter).name), ["--adapter", adapter]) for adapter in args.llm_adapter]
+
+
 def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Path) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
     """The LLM engine on the same offers: (label, QualityRun) per --llm-k / --llm-adapter. Each
     run's records go to ``folder`` beside the tagger's (e.g. for benchmarks/normalized_e2e.py)."""
-    specs = ([(f"k{args.llm_k}", ["--k", str(args.llm_k)])] if args.llm_k is not None else []) + \
-        [(quality._slug(Path(adapter).name), ["--adapter", adapter]) for adapter in args.llm_adapter]
     runs = []
-    for name, spec in specs:
+    for name, spec in llm_specs(args, quality):
         qargs = quality.parse_args(["--dataset", args.dataset, "--data", args.data, "--split", args.split,
                                     "--model", args.llm_model, "--device", args.device, "--no-record", *spec])
         qargs.limit, qargs.title_only = args.limit, args.title_only
@@ -117,6 +130,25 @@ def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Pa
         print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s; records: {out}",
               flush=True)
         runs.append((label, run))
+    return runs
+
+
+def ensemble_runs(args: argparse.Namespace, quality, tagger_run, llm: list,  # type: ignore[no-untyped-def]
+                  folder: Path) -> list[tuple[str, object]]:
+    """Each LLM run merged with the tagger run, record by record, scored on the same gold; the
+    merged records go beside the others (<split>.ensemble-<name>.records.jsonl)."""
+    runs = []
+    for (name, _), (label, run) in zip(llm_specs(args, quality), llm, strict=True):
+        records = [merge_records([a, b], ensemble_provenance([a.provenance, b.provenance]))
+                   for a, b in zip(run.records, tagger_run.records, strict=True)]
+        merged = quality.QualityRun(benchmark=run.benchmark, records=records,
+                                    evaluation=score(run.benchmark.gold, [r.to_dict() for r in records]),
+                                    seconds=run.seconds + tagger_run.seconds)
+        with RecordWriter(folder / f"{args.split}.ensemble-{name}.records.jsonl") as writer:
+            for record in records:
+                writer.write(record)
+        print(f"ensemble {label} + tagger: F1 {merged.evaluation.exact.micro.f1:.2f}", flush=True)
+        runs.append((f"ensemble: {label} + tagger", merged))
     return runs
 
 
@@ -192,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             quality.append_row(Path(args.benchmarks_file), row)
             print(f"row appended to {args.benchmarks_file}")
         llm = llm_runs(args, benchmark, quality, out.parent)
+        if llm and args.ensemble:
+            llm += ensemble_runs(args, quality, run, llm, out.parent)
         if llm:
             block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds, llm,
                                      command, quality.git_commit(), dt.date.today().isoformat())

@@ -90,6 +90,10 @@ def schemas_check(path: str) -> None:
 @click.option("--engine", type=click.Choice(["llm", "tagger"]), default="llm", show_default=True,
               help="llm: a decoder model prompted per product; tagger: a fine-tuned encoder that tags value spans "
                    "(reads each text once; prompt, shots, adapter and decoding options do not apply).")
+@click.option("--with-tagger", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Also run this tagger (a folder written by `extractor finetune-tagger`) on each text and merge "
+                   "its record with the LLM's: per attribute the value with the highest confidence wins, and null "
+                   "only when neither engine found a value (higher recall; see BENCHMARKS.md, Ensemble).")
 @click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="peft (LoRA) adapter folder to apply on top of the model.")
 @click.option("--force-adapter", is_flag=True,
@@ -139,8 +143,8 @@ def schemas_check(path: str) -> None:
 @click.option("--resume", is_flag=True, help="Skip ids already in the output file and append the rest.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
-            adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str, device: str,
-            shots: str | None, k: int,
+            with_tagger: str | None, adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str,
+            device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, null_bias: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
@@ -156,6 +160,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
       extractor extract examples/products.jsonl --schema-field schema -o records.jsonl
       extractor extract offers.csv --schema electronics --text-field title -o out.jsonl --resume
     """
+    from dataclasses import replace
+
     from .config import ExtractConfig
     from .io import InputSpec, RecordWriter, count_lines, done_ids, read_documents
     from .pipeline import Extractor, extract_stream
@@ -165,6 +171,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
+    if with_tagger and engine != "llm":
+        raise click.UsageError("--with-tagger joins a tagger to --engine llm; with --engine tagger give it as --model")
     if input_path != "-" and not Path(input_path).is_file():
         raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
@@ -182,9 +190,12 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
                                       adapter=adapter, shots=shots, quantize=quantize)
     else:
         first_schema = load_schema(schema) if schema else None
+        llm_config = replace(config, normalize=False) if with_tagger else config  # the ensemble normalizes
         extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec),
                                               shots=shots, adapter=adapter, quantize=quantize, dtype=dtype,
-                                              device=device, force_adapter=force_adapter, **vars(config))
+                                              device=device, force_adapter=force_adapter, **vars(llm_config))
+        if with_tagger:
+            extractor = _with_tagger(extractor, with_tagger, config, device)
     total = count_lines(input_path) if input_path != "-" else None
     bar = _progress_bar(progress, total, len(skip or ()))
     with RecordWriter(output, append=resume) as writer:
@@ -370,6 +381,17 @@ def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: 
         raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
     return TaggerExtractor.from_pretrained(model, schema, TaggerConfig(
         batch_size=config.batch_size, min_confidence=config.min_confidence, normalize=config.normalize), device=device)
+
+
+def _with_tagger(llm, folder: str, config, device: str):  # type: ignore[no-untyped-def]
+    """`extract --with-tagger`: the LLM Extractor and the tagger in one Ensemble, which normalizes
+    the merged values when --normalize is on (the engines themselves do not)."""
+    from .ensemble import Ensemble
+    from .tagger import TaggerConfig, TaggerExtractor
+
+    tagger = TaggerExtractor.from_pretrained(folder, llm.schema, TaggerConfig(min_confidence=config.min_confidence),
+                                             device=device)
+    return Ensemble([llm, tagger], normalize=config.normalize)
 
 
 # The training commands live in cli_train.py (this file stays about using models, not making them).

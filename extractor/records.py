@@ -35,15 +35,20 @@ class Provenance:
     prompt: str
     schema: str
     decoding: str
+    members: list[Provenance] | None = None
+    """For a record merged from several engines (``extractor.ensemble``): each engine's own."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "model": self.model,
             "adapter": self.adapter,
             "prompt": self.prompt,
             "schema": self.schema,
             "decoding": self.decoding,
         }
+        if self.members:
+            out["members"] = [m.to_dict() for m in self.members]
+        return out
 
 
 @dataclass

@@ -363,7 +363,8 @@ def _benchmark_lines(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "".join(json.dumps(line) + "\n" for line in lines)
 
 
-def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: Path) -> None:
+def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     train = tmp_path / "train.jsonl"
     train.write_text(_benchmark_lines(ROWS * 2))
     runner = CliRunner()
@@ -385,10 +386,35 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["offers"] == 8
 
+    # --with-tagger: a scripted LLM that only ever finds the brand, merged with the tagger
+    from extractor.backends.scripted import ScriptedBackend
+
+    def llm_reply(prompt: str) -> str:
+        return json.dumps({"Brand": prompt.rsplit("Product: ", 1)[1].split()[0]})
+
+    monkeypatch.setattr("extractor.models.load_model", lambda config: ScriptedBackend(llm_reply, name="llm"))
+    schema_file = tmp_path / "shoes.schema.json"
+    schema_file.write_text(json.dumps(SHOES.document))
+    merged = tmp_path / "merged.jsonl"
+    result = runner.invoke(cli_main, ["extract", str(train), "--with-tagger", str(out), "--schema", str(schema_file),
+                                      "--decoding", "free", "-k", "0", "-o", str(merged), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    tagged = [json.loads(line) for line in records.read_text().splitlines()]
+    lines = [json.loads(line) for line in merged.read_text().splitlines()]
+    assert len(lines) == 8 and all(line["provenance"]["decoding"] == "ensemble" for line in lines)
+    assert [m["model"] for m in lines[0]["provenance"]["members"]] == ["llm", tagged[0]["provenance"]["model"]]
+    assert any(tag["attributes"]["Color"] or tag["attributes"]["Size"] for tag in tagged)
+    for line, tag, (text, _) in zip(lines, tagged, ROWS * 2):
+        assert line["attributes"]["Brand"] in (text.split()[0], tag["attributes"]["Brand"])
+        # the scripted LLM never writes Color or Size: those are the tagger's
+        assert (line["attributes"]["Color"], line["attributes"]["Size"]) == (tag["attributes"]["Color"],
+                                                                             tag["attributes"]["Size"])
+
 
 @pytest.mark.parametrize("args, message", [
     (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
+    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--with-tagger", "."], "give it as --model"),
 ])
 def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     source = tmp_path / "in.jsonl"

@@ -81,3 +81,27 @@ def test_no_llm_options_no_comparison(tmp_path: Path, scripted_quality: list) ->
     assert tiny_run(tmp_path, tmp_path / "B.md") == 0
     assert scripted_quality == []
     assert tagger_bench.SECTION not in (tmp_path / "B.md").read_text(encoding="utf-8")
+
+
+def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, scripted_quality: list) -> None:
+    bench_file = tmp_path / "BENCHMARKS.md"
+    assert tiny_run(tmp_path, bench_file, "--llm-k", "1", "--llm-adapter", "adapters/x", "--ensemble") == 0
+    block = bench_file.read_text(encoding="utf-8").split(tagger_bench.SECTION)[1]
+    rows = [line for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
+    assert len(rows) == 5 and all(row.startswith("| ensemble: LLM smollm2-135m") for row in rows[3:])
+    folder = tmp_path / "tagger"
+    tagged = [json.loads(line) for line in (folder / "validation.records.jsonl").read_text().splitlines()]
+    for name in ("k1", "x"):
+        llm = [json.loads(line) for line in (folder / f"validation.llm-{name}.records.jsonl").read_text().splitlines()]
+        merged = [json.loads(line) for line in (folder / f"validation.ensemble-{name}.records.jsonl").read_text().splitlines()]
+        assert len(merged) == 2 and all(m["provenance"]["decoding"] == "ensemble" for m in merged)
+        for m, a, t in zip(merged, llm, tagged):
+            for name, value in m["attributes"].items():
+                # a merged value is one engine's, and null only where both were
+                assert value in (a["attributes"][name], t["attributes"][name])
+                assert (value is None) == (a["attributes"][name] is None and t["attributes"][name] is None)
+    # the F1 cell of each ensemble row is the score of its merged records
+    quality = tagger_bench._quality_module()
+    benchmark = quality.load_benchmark("ae-110k", "validation", data_root=str(ROOT))
+    merged = [json.loads(line) for line in (folder / "validation.ensemble-x.records.jsonl").read_text().splitlines()]
+    assert rows[4].split(" | ")[4] == f"{quality.score(benchmark.gold, merged).exact.micro.f1:.2f}"
