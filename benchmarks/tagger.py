@@ -17,7 +17,8 @@ each engine and the tagger's ratios to them.
 
     python benchmarks/tagger.py --dataset ae-110k --llm-k 3 --llm-adapter adapters/smollm2-ae110k --record
 
-With --ensemble each LLM run also gets an "ensemble" row: its records merged with the tagger's by
+With --ensemble each LLM run also gets an "ensemble" row (and, with several LLM runs, one more for
+all of them with the tagger): its records merged with the tagger's by
 extractor.ensemble.merge_records, the rule `extract --with-tagger` applies per batch (the engines
 run independently, so merging the two runs' records is the same computation); its products/s is
 the two engines run one after the other."""
@@ -135,20 +136,25 @@ def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Pa
 
 def ensemble_runs(args: argparse.Namespace, quality, tagger_run, llm: list,  # type: ignore[no-untyped-def]
                   folder: Path) -> list[tuple[str, object]]:
-    """Each LLM run merged with the tagger run, record by record, scored on the same gold; the
-    merged records go beside the others (<split>.ensemble-<name>.records.jsonl)."""
+    """Each LLM run merged with the tagger run, record by record, scored on the same gold (and,
+    with several LLM runs, all of them with the tagger); the merged records go beside the others
+    (<split>.ensemble-<name>.records.jsonl)."""
+    named = [(name, label, run) for (name, _), (label, run) in zip(llm_specs(args, quality), llm, strict=True)]
+    groups = [(name, f"ensemble: {label} + tagger", [run]) for name, label, run in named]
+    if len(named) > 1:
+        groups.append(("all", f"ensemble: all {len(named)} LLM runs + tagger", [run for _, _, run in named]))
     runs = []
-    for (name, _), (label, run) in zip(llm_specs(args, quality), llm, strict=True):
-        records = [merge_records([a, b], ensemble_provenance([a.provenance, b.provenance]))
-                   for a, b in zip(run.records, tagger_run.records, strict=True)]
-        merged = quality.QualityRun(benchmark=run.benchmark, records=records,
-                                    evaluation=score(run.benchmark.gold, [r.to_dict() for r in records]),
-                                    seconds=run.seconds + tagger_run.seconds)
+    for name, label, members in groups:
+        records = [merge_records(list(each), ensemble_provenance([r.provenance for r in each]))
+                   for each in zip(*(m.records for m in members), tagger_run.records, strict=True)]
+        merged = quality.QualityRun(benchmark=tagger_run.benchmark, records=records,
+                                    evaluation=score(tagger_run.benchmark.gold, [r.to_dict() for r in records]),
+                                    seconds=sum(m.seconds for m in members) + tagger_run.seconds)
         with RecordWriter(folder / f"{args.split}.ensemble-{name}.records.jsonl") as writer:
             for record in records:
                 writer.write(record)
-        print(f"ensemble {label} + tagger: F1 {merged.evaluation.exact.micro.f1:.2f}", flush=True)
-        runs.append((f"ensemble: {label} + tagger", merged))
+        print(f"{label}: F1 {merged.evaluation.exact.micro.f1:.2f}", flush=True)
+        runs.append((label, merged))
     return runs
 
 

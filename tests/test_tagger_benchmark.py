@@ -88,20 +88,27 @@ def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, script
     assert tiny_run(tmp_path, bench_file, "--llm-k", "1", "--llm-adapter", "adapters/x", "--ensemble") == 0
     block = bench_file.read_text(encoding="utf-8").split(tagger_bench.SECTION)[1]
     rows = [line for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
-    assert len(rows) == 5 and all(row.startswith("| ensemble: LLM smollm2-135m") for row in rows[3:])
-    folder = tmp_path / "tagger"
-    tagged = [json.loads(line) for line in (folder / "validation.records.jsonl").read_text().splitlines()]
-    for name in ("k1", "x"):
-        llm = [json.loads(line) for line in (folder / f"validation.llm-{name}.records.jsonl").read_text().splitlines()]
-        merged = [json.loads(line) for line in (folder / f"validation.ensemble-{name}.records.jsonl").read_text().splitlines()]
-        assert len(merged) == 2 and all(m["provenance"]["decoding"] == "ensemble" for m in merged)
-        for m, a, t in zip(merged, llm, tagged):
-            for name, value in m["attributes"].items():
-                # a merged value is one engine's, and null only where both were
-                assert value in (a["attributes"][name], t["attributes"][name])
-                assert (value is None) == (a["attributes"][name] is None and t["attributes"][name] is None)
+    assert len(rows) == 6 and all(row.startswith("| ensemble: LLM smollm2-135m") for row in rows[3:5])
+    assert rows[5].startswith("| ensemble: all 2 LLM runs + tagger")
+
+    def read(suffix: str) -> list[dict]:
+        path = tmp_path / "tagger" / f"validation.{suffix}.jsonl"
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    tagged = read("records")
+    cases = [(read(f"ensemble-{name}.records"), [read(f"llm-{name}.records")]) for name in ("k1", "x")]
+    cases.append((read("ensemble-all.records"), [read("llm-k1.records"), read("llm-x.records")]))
+    for merged, llm in cases:
+        assert len(merged) == 2
+        for record, *members in zip(merged, *llm, tagged):
+            assert record["provenance"]["decoding"] == "ensemble"
+            assert [m["model"] for m in record["provenance"]["members"]] == [m["provenance"]["model"] for m in members]
+            for attribute, value in record["attributes"].items():
+                # a merged value is one engine's, and null only where every engine's was
+                found = [m["attributes"][attribute] for m in members]
+                assert value in found and (value is None) == all(v is None for v in found)
     # the F1 cell of each ensemble row is the score of its merged records
     quality = tagger_bench._quality_module()
     benchmark = quality.load_benchmark("ae-110k", "validation", data_root=str(ROOT))
-    merged = [json.loads(line) for line in (folder / "validation.ensemble-x.records.jsonl").read_text().splitlines()]
-    assert rows[4].split(" | ")[4] == f"{quality.score(benchmark.gold, merged).exact.micro.f1:.2f}"
+    for row, (merged, _) in zip(rows[3:], cases):
+        assert row.split(" | ")[4] == f"{quality.score(benchmark.gold, merged).exact.micro.f1:.2f}"
