@@ -9,6 +9,9 @@ wherever either engine found one, so recall rises while precision barely moves. 
   engine listed first);
 - the attribute is null only when no engine wrote a value.
 
+An engine that reports no confidence (free decoding) counts 0, so in a conflict any engine that
+does report one wins.
+
 The winner's span and confidence are kept. Normalization, when asked for, runs once on the merged
 values (an engine's own ``normalized`` values are not used: they would belong to its values, not
 to the winners)."""
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import ConfigError, SchemaError
@@ -43,7 +46,6 @@ class _Candidate:
     score: float = 0.0
     best: tuple[float, int] = (-1.0, 0)
     """(confidence, member index) of the surest member that wrote this value."""
-    members: list[int] = field(default_factory=list)
 
 
 def _confidence(record: Record, name: str) -> float:
@@ -77,7 +79,6 @@ def merge_records(records: Sequence[Record], provenance: Provenance) -> Record:
             conf = _confidence(record, name)
             candidate = candidates.setdefault(json.dumps(value, sort_keys=True), _Candidate(value))
             candidate.score += conf
-            candidate.members.append(index)
             if conf > candidate.best[0]:
                 candidate.best = (conf, index)
         if not candidates:
