@@ -19,25 +19,14 @@ to the winners)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from .engine import Engine
 from .errors import ConfigError, SchemaError
 from .records import Document, Provenance, Record
 from .schemas import Schema
-
-
-class Engine(Protocol):
-    """What the ensemble needs of a member: an Extractor or a TaggerExtractor."""
-
-    schema: Schema
-    config: Any
-    provenance: Provenance
-
-    def with_schema(self, schema: Schema | str, shots: Any = None) -> Engine: ...
-
-    def extract_batch(self, docs: list[Document]) -> list[Record]: ...
 
 
 @dataclass
@@ -111,7 +100,7 @@ def ensemble_provenance(members: Sequence[Provenance]) -> Provenance:
                       members=list(members))
 
 
-class Ensemble:
+class Ensemble(Engine):
     """Runs every member engine on each batch and merges their records (``merge_records``).
     Members must read the same schema; the first member's batch size sets the batches."""
 
@@ -140,17 +129,6 @@ class Ensemble:
         first = self.members[0].with_schema(schema, shots)
         rest = [m.with_schema(first.schema, shots) for m in self.members[1:]]
         return Ensemble([first, *rest], normalize=self.normalize)
-
-    def extract(self, texts: Iterable[str]) -> list[Record]:
-        """Records for plain texts (ids are their 1-based positions)."""
-        return list(self.extract_documents(Document(id=str(i), text=t) for i, t in enumerate(texts, 1)))
-
-    def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
-        """One merged record per document, in input order."""
-        from .pipeline import batches
-
-        for batch in batches(documents, self.config.batch_size):
-            yield from self.extract_batch(batch)
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
         per_member = [m.extract_batch(docs) for m in self.members]

@@ -15,6 +15,7 @@ from .config import ExtractConfig, ModelConfig
 from .decoding.free import output_budget
 from .decoding.parse import parse_json_object
 from .demos import DemoPool, Shot, load_shots
+from .engine import Engine, batches
 from .errors import ConfigError, ExtractorError, PromptError
 from .prompts import render_messages
 from .records import Document, Provenance, Record
@@ -41,18 +42,6 @@ def resolve_shots(shots: ShotsArg, schema: Schema) -> list[Shot]:
     return load_shots(path, schema)
 
 
-def batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    """Consecutive lists of ``size`` items (the last one shorter), read lazily."""
-    batch: list[Document] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 @dataclass
 class _Job:
     """One document on its way through the pipeline."""
@@ -67,7 +56,7 @@ class _Job:
     record: Record | None = None
 
 
-class Extractor:
+class Extractor(Engine):
     """Extracts attribute records for one schema with one loaded model."""
 
     def __init__(self, backend: Backend, schema: Schema | str, config: ExtractConfig | None = None,
@@ -122,16 +111,6 @@ class Extractor:
         return Extractor(self.backend, schema, self.requested, shots=shots, force_adapter=self.force_adapter)
 
     # --- public entry points -------------------------------------------------------------------
-
-    def extract(self, texts: Iterable[str]) -> list[Record]:
-        """Records for plain texts (ids are their 1-based positions)."""
-        docs = (Document(id=str(i), text=t) for i, t in enumerate(texts, 1))
-        return list(self.extract_documents(docs))
-
-    def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
-        """One record per document, in input order, generated in batches."""
-        for batch in batches(documents, self.config.batch_size):
-            yield from self.extract_batch(batch)
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
         jobs = [self._prepare(doc) for doc in docs]
@@ -273,15 +252,15 @@ class Summary:
                 + f" in {self.seconds:.1f} s ({self.per_second:.2f} products/s)")
 
 
-def extract_stream(extractor: Extractor, documents: Iterable[Document], skip_ids: set[str] | None = None,
+def extract_stream(extractor: Engine, documents: Iterable[Document], skip_ids: set[str] | None = None,
                    on_record: Callable[[Record], None] | None = None) -> Summary:
     """Run ``documents`` through ``extractor`` (per-document schemas routed to sibling Extractors on
     the same model), calling ``on_record`` for each record in input order; returns the Summary."""
     summary = Summary()
-    siblings: dict[str, Extractor] = {}
+    siblings: dict[str, Engine] = {}
     start = time.perf_counter()
 
-    def pick(doc: Document) -> Extractor:
+    def pick(doc: Document) -> Engine:
         if not doc.schema or doc.schema in (extractor.schema.name, str(extractor.schema.path)):
             return extractor
         if doc.schema not in siblings:
@@ -289,7 +268,7 @@ def extract_stream(extractor: Extractor, documents: Iterable[Document], skip_ids
         return siblings[doc.schema]
 
     def flush(batch: list[Document]) -> None:
-        groups: dict[int, tuple[Extractor, list[int]]] = {}
+        groups: dict[int, tuple[Engine, list[int]]] = {}
         results: list[Record | None] = [None] * len(batch)
         for i, doc in enumerate(batch):
             try:

@@ -1,8 +1,7 @@
 """TaggerExtractor: text -> windows -> encoder -> BIO -> spans -> validation -> record.
 
-It has the surface of :class:`extractor.pipeline.Extractor` (``extract``, ``extract_documents``,
-``extract_batch``, ``with_schema``, ``schema``, ``config.batch_size``, ``provenance``), so
-``extract_stream``, the CLI and the benchmark runner use either engine unchanged.
+An :class:`extractor.engine.Engine`, like the LLM Extractor, so ``extract_stream``, the CLI and the
+benchmark runner use either engine unchanged.
 
 Decoding, per attribute: every token's label is the argmax over O and this schema's labels; a
 candidate span starts at a B (or at an I that follows no B/I of its attribute) and runs over the
@@ -13,11 +12,11 @@ probabilities from the window where it has the most context on both sides."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine import Engine
 from ..errors import ConfigError, SchemaError
 from ..records import Document, Provenance, Record
 from ..schemas import Schema, load_schema
@@ -77,7 +76,7 @@ class _Job:
     attempts: int = 0
 
 
-class TaggerExtractor:
+class TaggerExtractor(Engine):
     """Extracts attribute records for one schema with a fine-tuned tagger."""
 
     def __init__(self, tagger: Tagger, schema: Schema | str, config: TaggerConfig | None = None) -> None:
@@ -126,17 +125,6 @@ class TaggerExtractor:
         return TaggerExtractor(self.tagger, schema, self.config)
 
     # --- public entry points -------------------------------------------------------------------
-
-    def extract(self, texts: Iterable[str]) -> list[Record]:
-        """Records for plain texts (ids are their 1-based positions)."""
-        return list(self.extract_documents(Document(id=str(i), text=t) for i, t in enumerate(texts, 1)))
-
-    def extract_documents(self, documents: Iterable[Document]) -> Iterator[Record]:
-        """One record per document, in input order."""
-        from ..pipeline import batches
-
-        for batch in batches(documents, self.config.batch_size):
-            yield from self.extract_batch(batch)
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
         jobs = [_Job(doc=d, text=d.text) for d in docs]
