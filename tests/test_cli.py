@@ -263,3 +263,14 @@ def test_model_load_error_is_clear(monkeypatch, offers):
     monkeypatch.setattr("extractor.models.load_model", failing_load_model)
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--quantize", "4bit"])
     assert result.exit_code == 1 and "need a CUDA GPU" in result.output
+
+
+def test_extract_says_when_a_schema_has_no_demonstrations(loads, offers, tmp_path):
+    schema = tmp_path / "plain.schema.json"
+    schema.write_text(json.dumps({**APPAREL.document, "title": "plain"}))  # a schema with no shipped shots
+    args = [*EXTRACT, str(offers), "-s", str(schema), "--no-progress", "-o", str(tmp_path / "out.jsonl")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "no demonstrations for schema plain: zero-shot instead of k=3 (give --shots)" in result.output
+    assert "no demonstrations" not in CliRunner().invoke(main, [*args, "-k", "0"]).output
+    assert "no demonstrations" not in CliRunner().invoke(main, [*args[:3], "apparel", *args[4:]]).output
