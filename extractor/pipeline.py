@@ -254,7 +254,7 @@ class Summary:
 
 def extract_stream(extractor: Engine, documents: Iterable[Document], skip_ids: set[str] | None = None,
                    on_record: Callable[[Record], None] | None = None) -> Summary:
-    """Run ``documents`` through ``extractor`` (per-document schemas routed to sibling Extractors on
+    """Run ``documents`` through ``extractor`` (per-document schemas routed to sibling engines on
     the same model), calling ``on_record`` for each record in input order; returns the Summary."""
     summary = Summary()
     siblings: dict[str, Engine] = {}
