@@ -35,9 +35,9 @@ from pathlib import Path
 
 from extractor.ensemble import ensemble_provenance, merge_records
 from extractor.errors import ExtractorError
-from extractor.evaluate.scorer import score
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
 from extractor.evaluate.report import format_report
+from extractor.evaluate.scorer import score
 from extractor.io import RecordWriter
 from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
                               train_tagger)

@@ -194,7 +194,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec),
                                               shots=shots, adapter=adapter, quantize=quantize, dtype=dtype,
                                               device=device, force_adapter=force_adapter, **vars(llm_config))
-        if extractor.requested.k and not extractor.config.k:  # an adapter tuned on k shots does badly without
+        if extractor.requested.k and not extractor.config.k:  # an adapter tuned on k shots does badly without them
             click.echo(f"no demonstrations for schema {extractor.schema.name}: zero-shot instead of "
                        f"k={extractor.requested.k} (give --shots)", err=True)
         if with_tagger:

@@ -28,7 +28,8 @@ def batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
 
 
 class Engine:
-    """Base of the engines; subclasses set the three attributes and the two methods below."""
+    """Base of the engines; subclasses set the three attributes and ``with_schema`` and
+    ``extract_batch``."""
 
     schema: Schema
     config: Any
@@ -44,8 +45,10 @@ class Engine:
         raise NotImplementedError
 
     def _error_record(self, job: Any, status: str, message: str) -> Record:
-        """The record for ``job.doc`` when it cannot be extracted (e.g. its schema does not load)."""
-        raise NotImplementedError
+        """The record for ``job.doc`` when it cannot be extracted (e.g. its schema does not load):
+        every attribute null, the error, and the job's warnings."""
+        return Record(id=job.doc.id, attributes=dict.fromkeys(self.schema.names), provenance=self.provenance,
+                      error=message, status=status, warnings=list(job.warnings), attempts=0)
 
     def extract(self, texts: Iterable[str]) -> list[Record]:
         """Records for plain texts (ids are their 1-based positions)."""

@@ -115,7 +115,6 @@ class Ensemble(Engine):
         self.members = list(members)
         self.schema = schema
         self.config = members[0].config
-        self.normalize = normalize
         self.provenance = ensemble_provenance([m.provenance for m in members])
         self.normalizer = None
         if normalize:
@@ -128,7 +127,7 @@ class Ensemble(Engine):
         resolves ``schema``; the others are given the schema it resolved, so all read the same one."""
         first = self.members[0].with_schema(schema, shots)
         rest = [m.with_schema(first.schema, shots) for m in self.members[1:]]
-        return Ensemble([first, *rest], normalize=self.normalize)
+        return Ensemble([first, *rest], normalize=self.normalizer is not None)
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
         per_member = [m.extract_batch(docs) for m in self.members]
@@ -136,7 +135,3 @@ class Ensemble(Engine):
         if self.normalizer is not None:
             merged = [self.normalizer.normalize_record(r) for r in merged]
         return merged
-
-    def _error_record(self, job: Any, status: str, message: str) -> Record:
-        return Record(id=job.doc.id, attributes=dict.fromkeys(self.schema.names), provenance=self.provenance,
-                      error=message, status=status, warnings=list(job.warnings), attempts=0)

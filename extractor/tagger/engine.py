@@ -251,11 +251,6 @@ class TaggerExtractor(Engine):
         return Record(id=job.doc.id, attributes=attributes, provenance=self.provenance, warnings=warnings,
                       spans=spans, confidence=confidence, attempts=1)
 
-    def _error_record(self, job: Any, status: str, message: str) -> Record:
-        return Record(id=job.doc.id, attributes={name: None for name in self.schema.names},
-                      provenance=self.provenance, error=message, status=status, warnings=list(job.warnings),
-                      attempts=0)
-
 
 def _whole_words(text: str, tokens: Tokens, first: int, end: int) -> tuple[int, int]:
     """Tokens [first, end) widened to whole words: a span never starts or ends inside a word
