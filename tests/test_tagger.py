@@ -22,7 +22,7 @@ from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, Tagg
                               locate, read_training_file, train_tagger)
 from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
                                    window_starts, windows)
-from extractor.tagger.train import fit, training_windows
+from extractor.tagger.train import _batches, _loss, fit, training_windows
 
 CORPUS = [
     "Nike Air Zoom Pegasus running shoe black white size 10 mesh upper",
@@ -315,6 +315,40 @@ def test_a_few_epochs_make_the_loss_fall(encoder: str) -> None:
     history, best = fit(fresh, train, TrainConfig(epochs=6, learning_rate=3e-3, batch_size=4, window=32, overlap=8))
     losses = [h["loss"] for h in history]
     assert best == 6 and losses[-1] < 0.7 * losses[0]
+
+
+def test_training_loss_compares_only_the_texts_schema_labels(encoder: str) -> None:
+    import random
+
+    import torch
+
+    bags = schema_from_attributes("bags", {"Brand": {}, "Volume": {}})
+    both = Tagger.from_encoder(encoder, [SHOES, bags], window=32, overlap=8, device="cpu")
+    train = training_windows(both, training_set(), LocateReport())
+    assert both.labels.allowed("shoes") == [0, 1, 2, 3, 4, 5, 6]
+    assert both.labels.allowed("bags") == [0, 7, 8, 9, 10]
+    assert all(w.allowed == [0, 1, 2, 3, 4, 5, 6] for w in train)
+    batch = _batches(train, 4, random.Random(0), 0, len(both.labels))[0]
+    torch.manual_seed(0)
+    logits = torch.randn(*batch["labels"].shape, len(both.labels))
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, out: Any) -> None:
+            super().__init__()
+            self.out = out
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return SimpleNamespace(logits=self.out)
+
+    # the reference: a softmax over the shoes labels alone (ids 0-6 keep their positions)
+    expected = torch.nn.functional.cross_entropy(logits[..., :7].flatten(0, 1), batch["labels"].flatten(),
+                                                 ignore_index=IGNORE)
+    assert torch.allclose(_loss(Fixed(logits), batch), expected)
+    louder = logits.clone()
+    louder[..., 7:] += 20.0  # the bags labels: never a choice for a shoes text
+    assert torch.allclose(_loss(Fixed(louder), batch), expected)
+    unmasked = torch.nn.functional.cross_entropy(louder.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
+    assert unmasked > expected + 10
 
 
 def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:

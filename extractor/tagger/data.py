@@ -332,6 +332,8 @@ class Window:
     """Position in ``input_ids`` of the slice's first token (after the leading special tokens)."""
     labels: list[int] | None = None
     """Per position of ``input_ids``: a label id, or IGNORE (special tokens, spans cut by an edge)."""
+    allowed: list[int] | None = None
+    """Training: the label ids of the text's schema; the loss compares only these, as extraction does."""
 
 
 def windows(tokens: Tokens, frame: Frame, size: int, overlap: int, labels: list[int] | None = None,

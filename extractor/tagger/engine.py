@@ -91,7 +91,7 @@ class TaggerExtractor(Engine):
                                      decoding=DECODING)
         labels = tagger.labels
         self.keys = {a: labels.key(self.schema.name, a) for a in labels.attributes(self.schema.name)}
-        self.allowed = [labels.outside] + [i for k in self.keys.values() for i in (labels.begin(k), labels.inside(k))]
+        self.allowed = labels.allowed(self.schema.name)
         self.normalizer = None
         if self.config.normalize:
             from ..normalize import Normalizer

@@ -67,6 +67,12 @@ class LabelSet:
     def attributes(self, schema: str) -> list[str]:
         return [a for s, a in self.keys if s == schema]
 
+    def allowed(self, schema: str) -> list[int]:
+        """The label ids a text of ``schema`` can carry: O, then B and I of each of its attributes
+        in schema order (other schemas' labels never apply to it, in training or extraction)."""
+        keys = [self.key(schema, a) for a in self.attributes(schema)]
+        return [self.outside] + [i for k in keys for i in (self.begin(k), self.inside(k))]
+
     def begin(self, key: int) -> int:
         return 1 + 2 * key
 

@@ -90,8 +90,11 @@ def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) ->
     for text in tagged:
         tokens = tokenize(tagger.tokenizer, text.text)
         labels = bio_labels(tokens, text, tagger.labels, report)
-        out.extend(windows(tokens, tagger.frame, tagger.manifest.window, tagger.manifest.overlap,
-                           labels, tagger.labels))
+        allowed = tagger.labels.allowed(text.schema)
+        for window in windows(tokens, tagger.frame, tagger.manifest.window, tagger.manifest.overlap,
+                              labels, tagger.labels):
+            window.allowed = allowed
+            out.append(window)
     return out
 
 
@@ -110,7 +113,9 @@ def validation_f1(tagger: Tagger, data: TrainingSet, batch_size: int = 32) -> fl
     return score(data.gold, [rows[i] for i in range(len(data.gold))]).exact.micro.f1
 
 
-def _batches(items: Sequence[Window], size: int, rng: random.Random, pad: int) -> list[dict[str, Any]]:
+def _batches(items: Sequence[Window], size: int, rng: random.Random, pad: int,
+             num_labels: int) -> list[dict[str, Any]]:
+    """Shuffled, padded batches; ``allowed`` is a (rows, labels) mask of each row's schema labels."""
     import torch
 
     order = list(range(len(items)))
@@ -122,13 +127,28 @@ def _batches(items: Sequence[Window], size: int, rng: random.Random, pad: int) -
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+        allowed = torch.ones((len(chunk), num_labels), dtype=torch.bool)
         for row, w in enumerate(chunk):
             n = len(w.input_ids)
             ids[row, :n] = torch.tensor(w.input_ids)
             mask[row, :n] = 1
             labels[row, :n] = torch.tensor(w.labels)
-        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
+            if w.allowed is not None:
+                allowed[row] = False
+                allowed[row, w.allowed] = True
+        out.append({"input_ids": ids, "attention_mask": mask, "labels": labels, "allowed": allowed})
     return out
+
+
+def _loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Cross-entropy over each row's own schema labels. Extraction only ever compares those, so
+    training them against every other schema's labels too would spend the head's capacity (and,
+    early on, most of the loss) on choices that never arise."""
+    import torch
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logits = logits.float().masked_fill(~batch["allowed"][:, None, :], torch.finfo(torch.float32).min)
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
 
 
 def fit(tagger: Tagger, train: list[Window], config: TrainConfig, validate: Callable[[], float] | None = None,
@@ -155,9 +175,9 @@ def fit(tagger: Tagger, train: list[Window], config: TrainConfig, validate: Call
         start = time.perf_counter()
         model.train()
         total, count = 0.0, 0
-        for batch in _batches(train, config.batch_size, rng, pad):
+        for batch in _batches(train, config.batch_size, rng, pad, len(tagger.labels)):
             batch = {k: v.to(tagger.device) for k, v in batch.items()}
-            loss = model(**batch).loss
+            loss = _loss(model, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             optimizer.step()
