@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")
+    p.add_argument("--span-threshold", type=float, default=None,
+                   help="tag a token into an attribute's span when its B+I probability reaches this "
+                        "(default: each token's most probable label; TaggerConfig.span_threshold)")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--record", action="store_true",
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trained in {train_seconds:.0f} s; best held-out F1 {result.validation_f1} at epoch "
                   f"{result.best_epoch}; tagger written to {folder}")
         base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
-                               TaggerConfig(batch_size=args.extract_batch_size))
+                               TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold))
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -118,6 +118,10 @@ def schemas_check(path: str) -> None:
                    "parsed tolerantly and re-asked on errors.")
 @click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Constrained decoding: values with a lower confidence become null (and say so in warnings).")
+@click.option("--span-threshold", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Tagger (--engine tagger, --with-tagger): a token joins an attribute's value when that "
+                   "attribute's probability reaches this; lower finds more values (higher recall). Default: the "
+                   "threshold the tagger chose on its validation texts (its manifest).")
 @click.option("--null-bias", default=0.0, show_default=True, type=click.FloatRange(-20, 20),
               help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
                    "higher recall; < 0: more nulls, higher precision). With --adapter, the bias calibrated after "
@@ -145,7 +149,8 @@ def schemas_check(path: str) -> None:
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
             with_tagger: str | None, adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str,
             device: str, shots: str | None, k: int,
-            selection: str, seed: int, decoding: str, min_confidence: float, null_bias: float, normalize_values: bool,
+            selection: str, seed: int, decoding: str, min_confidence: float, span_threshold: float | None,
+            null_bias: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
             resume: bool, progress: bool) -> None:
@@ -173,6 +178,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("--resume needs an output file (-o)")
     if with_tagger and engine != "llm":
         raise click.UsageError("--with-tagger joins a tagger to --engine llm; with --engine tagger give it as --model")
+    if span_threshold is not None and engine == "llm" and not with_tagger:
+        raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
     if input_path != "-" and not Path(input_path).is_file():
         raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
@@ -187,7 +194,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     skip = done_ids(output) if resume else None
     if engine == "tagger":
         extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec), config, device,
-                                      adapter=adapter, shots=shots, quantize=quantize)
+                                      adapter=adapter, shots=shots, quantize=quantize, span_threshold=span_threshold)
     else:
         first_schema = load_schema(schema) if schema else None
         llm_config = replace(config, normalize=False) if with_tagger else config  # the ensemble normalizes
@@ -198,7 +205,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             click.echo(f"no demonstrations for schema {extractor.schema.name}: zero-shot instead of "
                        f"k={extractor.requested.k} (give --shots)", err=True)
         if with_tagger:
-            extractor = _with_tagger(extractor, with_tagger, config, device)
+            extractor = _with_tagger(extractor, with_tagger, config, device, span_threshold)
     total = count_lines(input_path) if input_path != "-" else None
     bar = _progress_bar(progress, total, len(skip or ()))
     with RecordWriter(output, append=resume) as writer:
@@ -373,7 +380,7 @@ def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool
 # --- tagger (a fine-tuned encoder engine) ----------------------------------------------------
 
 def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: str | None,  # type: ignore[no-untyped-def]
-                      shots: str | None, quantize: str | None):
+                      shots: str | None, quantize: str | None, span_threshold: float | None = None):
     """`extract --engine tagger`: the tagger folder in --model, for the run's first schema."""
     from .tagger import TaggerConfig, TaggerExtractor
 
@@ -383,17 +390,18 @@ def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: 
     if model == "smollm2-135m":
         raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
     return TaggerExtractor.from_pretrained(model, schema, TaggerConfig(
-        batch_size=config.batch_size, min_confidence=config.min_confidence, normalize=config.normalize), device=device)
+        batch_size=config.batch_size, min_confidence=config.min_confidence, normalize=config.normalize,
+        span_threshold=span_threshold), device=device)
 
 
-def _with_tagger(llm, folder: str, config, device: str):  # type: ignore[no-untyped-def]
+def _with_tagger(llm, folder: str, config, device: str, span_threshold: float | None = None):  # type: ignore[no-untyped-def]
     """`extract --with-tagger`: the LLM Extractor and the tagger in one Ensemble, which normalizes
     the merged values when --normalize is on (the engines themselves do not)."""
     from .ensemble import Ensemble
     from .tagger import TaggerConfig, TaggerExtractor
 
-    tagger = TaggerExtractor.from_pretrained(folder, llm.schema, TaggerConfig(min_confidence=config.min_confidence),
-                                             device=device)
+    tagger = TaggerExtractor.from_pretrained(folder, llm.schema, TaggerConfig(
+        min_confidence=config.min_confidence, span_threshold=span_threshold), device=device)
     return Ensemble([llm, tagger], normalize=config.normalize)
 
 

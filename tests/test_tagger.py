@@ -6,6 +6,7 @@ deterministically; one slow test runs the real MiniLM end to end."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -93,7 +94,7 @@ def training_set(rows: list[tuple[str, dict[str, Any]]] = ROWS, repeat: int = 1)
 class KeywordModel:
     """Stands in for the encoder: fixed logits per token id, so decoding is checked exactly."""
 
-    def __new__(cls, vocab: int, labels: int, rules: dict[int, tuple[int, float]]) -> Any:
+    def __new__(cls, vocab: int, labels: int, rules: dict[int, tuple[int, float, float]]) -> Any:
         import torch
 
         class _Model(torch.nn.Module):
@@ -102,8 +103,9 @@ class KeywordModel:
                 self.anchor = torch.nn.Parameter(torch.zeros(1))
                 table = torch.zeros(vocab, labels)
                 table[:, 0] = 4.0
-                for token, (label, logit) in rules.items():
+                for token, (label, logit, outside) in rules.items():
                     table[token] = 0.0
+                    table[token, 0] = outside
                     table[token, label] = logit
                 self.register_buffer("table", table)
 
@@ -113,13 +115,15 @@ class KeywordModel:
         return _Model()
 
 
-def keyword_tagger(tagger: Tagger, words: dict[str, str], logits: dict[str, float] | None = None) -> Tagger:
+def keyword_tagger(tagger: Tagger, words: dict[str, str], logits: dict[str, float] | None = None,
+                   outside: dict[str, float] | None = None) -> Tagger:
     """A copy of ``tagger`` whose model tags each token with the given label name (logit 4 over
-    O's 0, or as given: a lower logit, a lower probability)."""
+    O's 0, or as given: a lower logit, a lower probability; ``outside`` raises O's logit)."""
     ids = {w: tagger.tokenizer.convert_tokens_to_ids(w) for w in words}
     assert all(i != tagger.tokenizer.unk_token_id for i in ids.values()), ids
     names = tagger.labels.names
-    rules = {ids[w]: (names.index(label), (logits or {}).get(w, 4.0)) for w, label in words.items()}
+    rules = {ids[w]: (names.index(label), (logits or {}).get(w, 4.0), (outside or {}).get(w, 0.0))
+             for w, label in words.items()}
     model = KeywordModel(len(tagger.tokenizer), len(names), rules)
     return Tagger(model, tagger.tokenizer, tagger.manifest, name="keyword")
 
@@ -275,6 +279,24 @@ def test_decoding_takes_the_best_span_and_whole_words(tagger: Tagger) -> None:
     assert [f.text for f in found["Brand"]] == ["shoes"]  # the piece "##s" widened to its word
 
 
+@pytest.mark.parametrize("threshold, colors", [
+    (None, []),  # O is every token's most probable label
+    (0.35, []),  # B + I of Color reach 0.30 only
+    (0.3, ["navy blue"]),
+    (0.2, ["navy blue"]),  # "blue" is more likely I than B: one span, not two
+])
+def test_a_span_threshold_finds_values_the_model_was_unsure_of(tagger: Tagger, threshold: float | None,
+                                                               colors: list[str]) -> None:
+    keyword = keyword_tagger(tagger, {"navy": "B-shoes/Color", "blue": "I-shoes/Color"},
+                             logits={"navy": 1.0, "blue": 1.0}, outside={"navy": 1.5, "blue": 1.5})
+    engine = TaggerExtractor(keyword, "shoes", TaggerConfig(span_threshold=threshold))
+    [found] = engine.predict(["nike navy blue shoes"])
+    assert [f.text for f in found["Color"]] == colors
+    if colors:
+        assert found["Color"][0].score == pytest.approx((math.exp(1) + 1) / (math.exp(1.5) + math.exp(1) + 5), abs=1e-3)
+    assert found["Brand"] == [] and found["Size"] == []
+
+
 def test_records_keep_every_attribute_and_type_numbers(tagger: Tagger) -> None:
     schema = schema_of("tees", {
         "Brand": {"type": ["string", "null"]}, "Pack Count": {"type": ["integer", "null"]},
@@ -365,7 +387,17 @@ def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
     assert manifest["validation_f1"] == max(h["f1"] for h in result.history) == result.validation_f1
     assert len(manifest["training_data"]) == 64 and manifest["locate"]["outcomes"]["tagged"] == 11
     assert manifest["schemas"]["shoes"] == SHOES.document
+    # the span threshold kept is the one with the best validation F1, the earliest of equals
+    calibration = manifest["calibration"]
+    assert list(calibration) == ["argmax", "0.4", "0.3", "0.2", "0.1", "0.05"]
+    kept = "argmax" if manifest["span_threshold"] is None else f"{manifest['span_threshold']:g}"
+    assert calibration[kept] == max(calibration.values())
+    assert all(v < calibration[kept] for v in list(calibration.values())[:list(calibration).index(kept)])
+    assert calibration["argmax"] == result.validation_f1
     loaded = Tagger.load(result.folder, device="cpu")
+    assert loaded.manifest.span_threshold == manifest["span_threshold"]
+    assert TaggerExtractor(loaded, "shoes").span_threshold == manifest["span_threshold"]
+    assert TaggerExtractor(loaded, "shoes", TaggerConfig(span_threshold=0.45)).span_threshold == 0.45
     ids = torch.tensor([loaded.frame[0] + tokenize(loaded.tokenizer, ROWS[0][0]).ids + loaded.frame[1]])
     with torch.inference_mode():
         assert torch.allclose(loaded.model(input_ids=ids).logits, result.tagger.model(input_ids=ids).logits)
@@ -387,6 +419,8 @@ def test_train_config_checks_its_values() -> None:
         TrainConfig(window=32, overlap=16)
     with pytest.raises(ConfigError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="span_threshold"):
+        TaggerConfig(span_threshold=1.0)
 
 
 # --- the CLI ----------------------------------------------------------------------------------------
@@ -409,6 +443,7 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "gold slots: tagged 16, absent 2 (located by exact 16)" in result.output
     assert "6 training texts -> 6 windows; 2 validation texts" in result.output and "tagger written to" in result.output
+    assert "span threshold argmax: " in result.output and "; kept " in result.output
     records = tmp_path / "records.jsonl"
     result = runner.invoke(cli_main, ["extract", str(train), "--engine", "tagger", "--model", str(out),
                                       "--schema-field", "category", "-o", str(records), "--no-progress"])
@@ -419,6 +454,17 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     result = runner.invoke(cli_main, ["evaluate", "--gold", str(train), "--pred", str(records), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["offers"] == 8
+    low = tmp_path / "low.jsonl"
+    result = runner.invoke(cli_main, ["extract", str(train), "--engine", "tagger", "--model", str(out),
+                                      "--schema-field", "category", "--span-threshold", "0.01", "-o", str(low),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+
+    def values(path: Path) -> int:
+        return sum(v is not None for line in path.read_text().splitlines()
+                   for v in json.loads(line)["attributes"].values())
+
+    assert values(low) == 8 * 3 > values(records)  # at 0.01 even the barely trained model fills every slot
 
     # --with-tagger: a scripted LLM that only ever finds the brand, merged with the tagger
     from extractor.backends.scripted import ScriptedBackend
@@ -449,6 +495,8 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--with-tagger", "."], "give it as --model"),
+    (["--schema", "apparel", "--span-threshold", "0.2"], "applies to a tagger"),
+    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "1"], "--span-threshold"),
 ])
 def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     source = tmp_path / "in.jsonl"

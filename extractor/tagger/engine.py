@@ -42,6 +42,12 @@ class TaggerConfig:
     """Model positions per window; None = the window the tagger was trained with."""
     overlap: int | None = None
     """Tokens consecutive windows share; None = as trained."""
+    span_threshold: float | None = None
+    """A token is part of an attribute's span when that attribute's B + I probability reaches this,
+    whatever the token's best label: below 0.5 it finds values the model was unsure of (higher
+    recall; a token may then belong to two attributes), and 0.5 or more is close to taking each
+    token's most probable label. None: the threshold the tagger's manifest chose on its validation
+    texts, or, when it has none, each token's most probable label (spans are runs of B/I)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -52,6 +58,8 @@ class TaggerConfig:
             raise ConfigError("window must be >= 8")
         if self.overlap is not None and self.overlap < 0:
             raise ConfigError("overlap must be >= 0")
+        if self.span_threshold is not None and not 0.0 < self.span_threshold < 1.0:
+            raise ConfigError("span_threshold must be between 0 and 1 (exclusive), or None")
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class TaggerExtractor(Engine):
         labels = tagger.labels
         self.keys = {a: labels.key(self.schema.name, a) for a in labels.attributes(self.schema.name)}
         self.allowed = labels.allowed(self.schema.name)
+        self.span_threshold = (self.config.span_threshold if self.config.span_threshold is not None
+                               else tagger.manifest.span_threshold)
         self.normalizer = None
         if self.config.normalize:
             from ..normalize import Normalizer
@@ -198,14 +208,22 @@ class TaggerExtractor(Engine):
         out: dict[str, list[Found]] = {}
         for slot, attribute in enumerate(self.keys):
             begin, inside = 1 + 2 * slot, 2 + 2 * slot  # positions in self.allowed
+            if self.span_threshold is None:
+                member = [lab in (begin, inside) for lab in label]
+                starts = [lab == begin for lab in label]
+                sure = score
+            else:
+                sure = (probs[:, begin] + probs[:, inside]).tolist()
+                member = [p >= self.span_threshold for p in sure]
+                starts = (probs[:, begin] > probs[:, inside]).tolist()
             spans = []
             t = 0
             while t < n:
-                if label[t] == begin or label[t] == inside:
+                if member[t]:
                     end = t + 1
-                    while end < n and label[end] == inside:
+                    while end < n and member[end] and not starts[end]:
                         end += 1
-                    mean = sum(score[t:end]) / (end - t)
+                    mean = sum(sure[t:end]) / (end - t)
                     first, end = _whole_words(text, tokens, t, end)
                     start_char, end_char = tokens.offsets[first][0], tokens.offsets[end - 1][1]
                     spans.append(Found(text[start_char:end_char], start_char, end_char, mean))

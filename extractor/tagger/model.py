@@ -122,12 +122,18 @@ class Manifest:
     """The training data's LocateReport."""
     history: list[dict[str, Any]] = field(default_factory=list)
     """Per epoch: mean training loss and validation F1."""
+    span_threshold: float | None = None
+    """The span threshold extraction uses unless told otherwise (``TaggerConfig.span_threshold``),
+    chosen on the validation texts after training; None: each token's most probable label."""
+    calibration: dict[str, float] = field(default_factory=dict)
+    """Validation F1 per span threshold tried (``argmax`` for none)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "base_model": self.base_model, "labels": LabelSet(self.keys).names,
                 "keys": [list(k) for k in self.keys], "schemas": self.schemas, "window": self.window,
                 "overlap": self.overlap, "training_data": self.training_data, "settings": self.settings,
-                "validation_f1": self.validation_f1, "locate": self.locate, "history": self.history}
+                "validation_f1": self.validation_f1, "locate": self.locate, "history": self.history,
+                "span_threshold": self.span_threshold, "calibration": self.calibration}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -138,7 +144,8 @@ class Manifest:
                        schemas=data["schemas"], window=int(data["window"]), overlap=int(data["overlap"]),
                        training_data=data.get("training_data", ""), settings=data.get("settings", {}),
                        validation_f1=data.get("validation_f1"), locate=data.get("locate", {}),
-                       history=data.get("history", []))
+                       history=data.get("history", []), span_threshold=data.get("span_threshold"),
+                       calibration=data.get("calibration", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{MANIFEST} is incomplete or malformed: {exc!r}") from exc
 

@@ -98,19 +98,39 @@ def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) ->
     return out
 
 
-def validation_f1(tagger: Tagger, data: TrainingSet, batch_size: int = 32) -> float:
+SPAN_THRESHOLDS: tuple[float | None, ...] = (None, 0.4, 0.3, 0.2, 0.1, 0.05)
+"""Tried after training, on the validation texts (None: each token's most probable label)."""
+
+
+def validation_f1(tagger: Tagger, data: TrainingSet, batch_size: int = 32,
+                  span_threshold: float | None = None) -> float:
     """Micro F1 (exact, percent) of the tagger's best span per attribute, by the benchmark scorer."""
     by_category: dict[str, list[int]] = {}
     for i, offer in enumerate(data.gold):
         by_category.setdefault(offer.category, []).append(i)
     rows: dict[int, dict[str, Any]] = {}
     for category, indices in by_category.items():
-        engine = TaggerExtractor(tagger, data.schemas[category], TaggerConfig(batch_size=batch_size))
+        engine = TaggerExtractor(tagger, data.schemas[category],
+                                 TaggerConfig(batch_size=batch_size, span_threshold=span_threshold))
         found = engine.predict([data.documents[i].text for i in indices])
         for i, spans in zip(indices, found):
             rows[i] = {"id": data.gold[i].id,
                        "attributes": {a: (f[0].text if f else None) for a, f in spans.items()}}
     return score(data.gold, [rows[i] for i in range(len(data.gold))]).exact.micro.f1
+
+
+def calibrate(tagger: Tagger, data: TrainingSet,
+              thresholds: Sequence[float | None] = SPAN_THRESHOLDS) -> tuple[float | None, dict[str, float]]:
+    """The span threshold with the best validation F1 (the earlier of equals, so the most probable
+    label wins a tie), and the F1 of each one tried (``argmax`` for None)."""
+    table: dict[str, float] = {}
+    best: tuple[float, float | None] = (-1.0, None)
+    for threshold in thresholds:
+        f1 = validation_f1(tagger, data, span_threshold=threshold)
+        table["argmax" if threshold is None else f"{threshold:g}"] = f1
+        if f1 > best[0]:
+            best = (f1, threshold)
+    return best[1], table
 
 
 def _batches(items: Sequence[Window], size: int, rng: random.Random, pad: int,
@@ -232,6 +252,11 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
     history, best_epoch = fit(tagger, train_windows, config, validate, log)
     best_f1 = history[best_epoch - 1]["f1"]
     manifest = tagger.manifest
+    if held is not None and held.documents:
+        manifest.span_threshold, manifest.calibration = calibrate(tagger, held)
+        if log:
+            log("span threshold " + ", ".join(f"{k}: {v:.2f}" for k, v in manifest.calibration.items())
+                + f"; kept {manifest.span_threshold or 'argmax'}")
     manifest.training_data = train.digest()
     manifest.settings = asdict(config)
     manifest.validation_f1 = best_f1
