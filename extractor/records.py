@@ -50,6 +50,13 @@ class Provenance:
             out["members"] = [m.to_dict() for m in self.members]
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        """The inverse of ``to_dict``."""
+        members = data.get("members")
+        return cls(model=data["model"], adapter=data.get("adapter"), prompt=data["prompt"], schema=data["schema"],
+                   decoding=data["decoding"], members=[cls.from_dict(m) for m in members] if members else None)
+
 
 @dataclass
 class Record:
@@ -102,3 +109,12 @@ class Record:
         out["attempts"] = self.attempts
         out["provenance"] = self.provenance.to_dict()
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """A record read back from an output line (``to_dict``'s inverse); a line without its
+        provenance or attributes is a KeyError."""
+        return cls(id=str(data["id"]), attributes=data["attributes"], provenance=Provenance.from_dict(data["provenance"]),
+                   error=data.get("error"), status=data.get("status", "ok"), warnings=data.get("warnings", []),
+                   spans=data.get("spans"), confidence=data.get("confidence"), removed_mass=data.get("removed_mass"),
+                   normalized=data.get("normalized"), raw=data.get("raw"), attempts=data.get("attempts", 0))

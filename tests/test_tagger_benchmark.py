@@ -112,3 +112,36 @@ def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, script
     benchmark = quality.load_benchmark("ae-110k", "validation", data_root=str(ROOT))
     for row, (merged, _) in zip(rows[3:], cases):
         assert row.split(" | ")[4] == f"{quality.score(benchmark.gold, merged).exact.micro.f1:.2f}"
+
+
+def test_recorded_llm_runs_merge_as_the_runs_that_wrote_them(tmp_path: Path, scripted_quality: list) -> None:
+    first = tmp_path / "first.md"
+    assert tiny_run(tmp_path, first, "--llm-adapter", "adapters/x", "--ensemble") == 0
+    folder = tmp_path / "tagger"
+    recorded = folder / "validation.llm-x.records.jsonl"
+    merged = (folder / "validation.ensemble-x.records.jsonl").read_text(encoding="utf-8")
+    again = tmp_path / "again.md"
+    assert tagger_bench.main(["--data", str(ROOT), "--dataset", "ae-110k", "--tagger", str(folder), "--ensemble",
+                              "--llm-records", str(recorded), "--record", "--benchmarks-file", str(again)]) == 0
+    assert len(scripted_quality) == 1  # the LLM ran in the first run only
+    assert (folder / "validation.ensemble-x.records.jsonl").read_text(encoding="utf-8") == merged
+
+    def rows(path: Path) -> list[list[str]]:
+        block = path.read_text(encoding="utf-8").split(tagger_bench.SECTION)[1]
+        return [line.split(" | ") for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
+
+    # the same F1 cells; products/s left blank where the LLM's time is not known
+    assert [r[4] for r in rows(again)] == [r[4] for r in rows(first)]
+    assert [r[6] for r in rows(again)[1:]] == ["–", "–"] and "recorded: validation.llm-x.records.jsonl" in rows(again)[1][0]
+
+
+def test_recorded_llm_runs_must_be_the_benchmarks_offers(tmp_path: Path, scripted_quality: list,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert tiny_run(tmp_path, tmp_path / "first.md", "--llm-adapter", "adapters/x") == 0
+    folder = tmp_path / "tagger"
+    lines = (folder / "validation.llm-x.records.jsonl").read_text(encoding="utf-8").splitlines()
+    short = tmp_path / "short.jsonl"
+    short.write_text(lines[0] + "\n", encoding="utf-8")
+    assert tagger_bench.main(["--data", str(ROOT), "--dataset", "ae-110k", "--tagger", str(folder),
+                              "--llm-records", str(short)]) == 1
+    assert "are not the 2 offers of" in capsys.readouterr().err
