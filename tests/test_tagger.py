@@ -23,7 +23,7 @@ from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, Tagg
                               locate, read_training_file, train_tagger)
 from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
                                    window_starts, windows)
-from extractor.tagger.train import _batches, _loss, fit, training_windows
+from extractor.tagger.train import _batches, _loss, calibrate, fit, training_windows
 
 CORPUS = [
     "Nike Air Zoom Pegasus running shoe black white size 10 mesh upper",
@@ -398,6 +398,9 @@ def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
     assert loaded.manifest.span_threshold == manifest["span_threshold"]
     assert TaggerExtractor(loaded, "shoes").span_threshold == manifest["span_threshold"]
     assert TaggerExtractor(loaded, "shoes", TaggerConfig(span_threshold=0.45)).span_threshold == 0.45
+    # calibrating again finds the same figures: "argmax" is not the threshold kept the first time
+    loaded.manifest.span_threshold = 0.05
+    assert calibrate(loaded, training_set(ROWS[:2])) == (manifest["span_threshold"], calibration)
     ids = torch.tensor([loaded.frame[0] + tokenize(loaded.tokenizer, ROWS[0][0]).ids + loaded.frame[1]])
     with torch.inference_mode():
         assert torch.allclose(loaded.model(input_ids=ids).logits, result.tagger.model(input_ids=ids).logits)

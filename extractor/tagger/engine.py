@@ -43,11 +43,11 @@ class TaggerConfig:
     overlap: int | None = None
     """Tokens consecutive windows share; None = as trained."""
     span_threshold: float | None = None
-    """A token is part of an attribute's span when that attribute's B + I probability reaches this,
-    whatever the token's best label: below 0.5 it finds values the model was unsure of (higher
-    recall; a token may then belong to two attributes), and 0.5 or more is close to taking each
-    token's most probable label. None: the threshold the tagger's manifest chose on its validation
-    texts, or, when it has none, each token's most probable label (spans are runs of B/I)."""
+    """Spans are runs of tokens whose most probable label is one attribute's B or I; with a
+    threshold, a token also joins an attribute's span when that attribute's B + I probability
+    reaches it. Low values find values the model was unsure of (higher recall; a token may then
+    belong to two attributes). None: the threshold the tagger's manifest chose on its validation
+    texts, or, when it has none, the most probable labels alone."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -208,14 +208,12 @@ class TaggerExtractor(Engine):
         out: dict[str, list[Found]] = {}
         for slot, attribute in enumerate(self.keys):
             begin, inside = 1 + 2 * slot, 2 + 2 * slot  # positions in self.allowed
-            if self.span_threshold is None:
-                member = [lab in (begin, inside) for lab in label]
-                starts = [lab == begin for lab in label]
-                sure = score
-            else:
+            member = [lab in (begin, inside) for lab in label]
+            starts = (probs[:, begin] > probs[:, inside]).tolist()  # for a B/I-labelled token: labelled B
+            sure = score
+            if self.span_threshold is not None:
                 sure = (probs[:, begin] + probs[:, inside]).tolist()
-                member = [p >= self.span_threshold for p in sure]
-                starts = (probs[:, begin] > probs[:, inside]).tolist()
+                member = [m or p >= self.span_threshold for m, p in zip(member, sure)]
             spans = []
             t = 0
             while t < n:

@@ -122,7 +122,9 @@ def validation_f1(tagger: Tagger, data: TrainingSet, batch_size: int = 32,
 def calibrate(tagger: Tagger, data: TrainingSet,
               thresholds: Sequence[float | None] = SPAN_THRESHOLDS) -> tuple[float | None, dict[str, float]]:
     """The span threshold with the best validation F1 (the earlier of equals, so the most probable
-    label wins a tie), and the F1 of each one tried (``argmax`` for None)."""
+    labels alone win a tie), and the F1 of each one tried (``argmax`` for None). Clears the
+    manifest's threshold; the caller records the one chosen."""
+    tagger.manifest.span_threshold = None  # else "None" would mean the threshold of an earlier calibration
     table: dict[str, float] = {}
     best: tuple[float, float | None] = (-1.0, None)
     for threshold in thresholds:
