@@ -96,8 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")
     p.add_argument("--span-threshold", type=float, default=None,
-                   help="tag a token into an attribute's span when its B+I probability reaches this "
-                        "(default: each token's most probable label; TaggerConfig.span_threshold)")
+                   help="a token also joins an attribute's span when its B+I probability reaches this; 1: the "
+                        "most probable labels alone (default: the tagger's manifest; TaggerConfig.span_threshold)")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--record", action="store_true",

@@ -118,10 +118,11 @@ def schemas_check(path: str) -> None:
                    "parsed tolerantly and re-asked on errors.")
 @click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Constrained decoding: values with a lower confidence become null (and say so in warnings).")
-@click.option("--span-threshold", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Tagger (--engine tagger, --with-tagger): a token joins an attribute's value when that "
-                   "attribute's probability reaches this; lower finds more values (higher recall). Default: the "
-                   "threshold the tagger chose on its validation texts (its manifest).")
+@click.option("--span-threshold", default=None, type=click.FloatRange(0, 1, min_open=True),
+              help="Tagger (--engine tagger, --with-tagger): a token also joins an attribute's value when that "
+                   "attribute's probability reaches this; lower finds more values (higher recall), 1 keeps each "
+                   "token's most probable label only. Default: the threshold the tagger chose on its validation "
+                   "texts (its manifest).")
 @click.option("--null-bias", default=0.0, show_default=True, type=click.FloatRange(-20, 20),
               help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
                    "higher recall; < 0: more nulls, higher precision). With --adapter, the bias calibrated after "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -281,6 +282,7 @@ def test_decoding_takes_the_best_span_and_whole_words(tagger: Tagger) -> None:
 
 @pytest.mark.parametrize("threshold, colors", [
     (None, []),  # O is every token's most probable label
+    (1.0, []),
     (0.35, []),  # B + I of Color reach 0.30 only
     (0.3, ["navy blue"]),
     (0.2, ["navy blue"]),  # "blue" is more likely I than B: one span, not two
@@ -295,6 +297,15 @@ def test_a_span_threshold_finds_values_the_model_was_unsure_of(tagger: Tagger, t
     if colors:
         assert found["Color"][0].score == pytest.approx((math.exp(1) + 1) / (math.exp(1.5) + math.exp(1) + 5), abs=1e-3)
     assert found["Brand"] == [] and found["Size"] == []
+
+
+def test_the_manifest_threshold_is_the_default_and_1_turns_it_off(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"navy": "B-shoes/Color", "blue": "I-shoes/Color"},
+                             logits={"navy": 1.0, "blue": 1.0}, outside={"navy": 1.5, "blue": 1.5})
+    keyword.manifest = replace(keyword.manifest, span_threshold=0.25)
+    colors = {threshold: [f.text for f in TaggerExtractor(keyword, "shoes", TaggerConfig(span_threshold=threshold))
+                          .predict(["nike navy blue shoes"])[0]["Color"]] for threshold in (None, 1.0)}
+    assert colors == {None: ["navy blue"], 1.0: []}
 
 
 def test_records_keep_every_attribute_and_type_numbers(tagger: Tagger) -> None:
@@ -423,7 +434,7 @@ def test_train_config_checks_its_values() -> None:
     with pytest.raises(ConfigError, match="epochs"):
         TrainConfig(epochs=0)
     with pytest.raises(ConfigError, match="span_threshold"):
-        TaggerConfig(span_threshold=1.0)
+        TaggerConfig(span_threshold=1.01)
 
 
 # --- the CLI ----------------------------------------------------------------------------------------
@@ -498,7 +509,7 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--with-tagger", "."], "give it as --model"),
     (["--schema", "apparel", "--span-threshold", "0.2"], "applies to a tagger"),
-    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "1"], "--span-threshold"),
+    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "0"], "--span-threshold"),
 ])
 def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     source = tmp_path / "in.jsonl"

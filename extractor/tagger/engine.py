@@ -46,8 +46,8 @@ class TaggerConfig:
     """Spans are runs of tokens whose most probable label is one attribute's B or I; with a
     threshold, a token also joins an attribute's span when that attribute's B + I probability
     reaches it. Low values find values the model was unsure of (higher recall; a token may then
-    belong to two attributes). None: the threshold the tagger's manifest chose on its validation
-    texts, or, when it has none, the most probable labels alone."""
+    belong to two attributes); 1 leaves the most probable labels alone. None: the threshold the
+    tagger's manifest chose on its validation texts, or, when it has none, the labels alone."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -58,8 +58,8 @@ class TaggerConfig:
             raise ConfigError("window must be >= 8")
         if self.overlap is not None and self.overlap < 0:
             raise ConfigError("overlap must be >= 0")
-        if self.span_threshold is not None and not 0.0 < self.span_threshold < 1.0:
-            raise ConfigError("span_threshold must be between 0 and 1 (exclusive), or None")
+        if self.span_threshold is not None and not 0.0 < self.span_threshold <= 1.0:
+            raise ConfigError("span_threshold must be in (0, 1], or None")
 
 
 @dataclass(frozen=True)
