@@ -156,8 +156,11 @@ def recorded_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> li
     runs = []
     ids = [offer.id for offer in benchmark.gold]
     for path in map(Path, args.llm_records):
-        records = [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
-                   if line.strip()]
+        try:
+            records = [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
+                       if line.strip()]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"--llm-records {path}: not a records file this project wrote ({exc!r})") from exc
         if [r.id for r in records] != ids:
             raise ConfigError(f"--llm-records {path}: its {len(records)} records are not the {len(ids)} offers of "
                               f"{benchmark.name}/{benchmark.split} in order")

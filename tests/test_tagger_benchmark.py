@@ -145,3 +145,7 @@ def test_recorded_llm_runs_must_be_the_benchmarks_offers(tmp_path: Path, scripte
     assert tagger_bench.main(["--data", str(ROOT), "--dataset", "ae-110k", "--tagger", str(folder),
                               "--llm-records", str(short)]) == 1
     assert "are not the 2 offers of" in capsys.readouterr().err
+    short.write_text('{"id": "0", "attributes": {}}\n', encoding="utf-8")  # no provenance
+    assert tagger_bench.main(["--data", str(ROOT), "--dataset", "ae-110k", "--tagger", str(folder),
+                              "--llm-records", str(short)]) == 1
+    assert "not a records file this project wrote" in capsys.readouterr().err
