@@ -85,7 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output-dir", default=None,
                    help="where the trained tagger goes (default: runs/tagger/<dataset>-<model>-<time>)")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--lr", type=float, default=defaults.learning_rate)
+    p.add_argument("--lr", type=float, default=defaults.learning_rate, help="encoder peak learning rate")
+    p.add_argument("--head-lr", type=float, default=defaults.head_learning_rate,
+                   help="classification head peak learning rate (default: --lr)")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="training windows per step")
     p.add_argument("--window", type=int, default=defaults.window, help="model positions per window")
     p.add_argument("--overlap", type=int, default=defaults.overlap, help="tokens consecutive windows share")
@@ -230,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             tagger = Tagger.load(args.tagger, device=args.device)
             folder = Path(args.tagger)
         else:
-            config = TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+            config = TrainConfig(epochs=args.epochs, learning_rate=args.lr, head_learning_rate=args.head_lr,
+                                 batch_size=args.batch_size,
                                  window=args.window, overlap=args.overlap, patience=args.patience,
                                  validation_share=args.validation_share, seed=args.seed, device=args.device)
             documents, gold = read_offers(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
@@ -260,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = [f"engine=tagger window={manifest.window} overlap={manifest.overlap}",
                         f"epochs={len(manifest.history)}/{manifest.settings.get('epochs')}",
                         f"lr={manifest.settings.get('learning_rate')}", f"held-out F1={manifest.validation_f1}",
+                        *([f"head-lr={manifest.settings['head_learning_rate']}"]
+                          if manifest.settings.get("head_learning_rate") else []),
                         f"text={benchmark.text_fields}", f"device={tagger.device}"]
             if train_seconds is not None:
                 settings.append(f"train={train_seconds:.0f}s")

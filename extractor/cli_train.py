@@ -120,7 +120,9 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
                    "BENCHMARKS.md, \"Tagger training\").")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Most epochs (default 10).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
-              help="AdamW peak learning rate (default 1e-4).")
+              help="AdamW peak learning rate of the encoder (default 1e-4).")
+@click.option("--head-lr", "head_learning_rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Peak learning rate of the new classification head (default: --lr).")
 @click.option("--batch-size", type=click.IntRange(1), default=None, help="Windows per step (default 16).")
 @click.option("--window", type=click.IntRange(8), default=None,
               help="Model positions per window (default 256); longer texts are read in overlapping windows.")

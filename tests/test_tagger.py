@@ -24,7 +24,7 @@ from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, Tagg
                               locate, read_training_file, train_tagger)
 from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
                                    window_starts, windows)
-from extractor.tagger.train import _batches, _loss, calibrate, fit, training_windows
+from extractor.tagger.train import _batches, _loss, _parameter_groups, calibrate, fit, training_windows
 
 CORPUS = [
     "Nike Air Zoom Pegasus running shoe black white size 10 mesh upper",
@@ -384,6 +384,29 @@ def test_training_loss_compares_only_the_texts_schema_labels(encoder: str) -> No
     assert unmasked > expected + 10
 
 
+def test_the_head_trains_at_its_own_learning_rate(encoder: str) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    fresh = Tagger.from_encoder(encoder, [SHOES], window=32, overlap=8, device="cpu")
+    config = TrainConfig(epochs=2, learning_rate=1e-12, head_learning_rate=3e-3, batch_size=4, window=32, overlap=8)
+    groups = _parameter_groups(fresh.model, config)
+    named = {id(p): n for n, p in fresh.model.named_parameters()}
+    grouped = [named[id(p)] for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(named.values())  # every parameter, once
+    by_name = {named[id(p)]: g for g in groups for p in g["params"]}
+    assert by_name["classifier.weight"]["lr"] == 3e-3 and by_name["classifier.weight"]["weight_decay"] == 0.01
+    assert by_name["classifier.bias"]["lr"] == 3e-3 and by_name["classifier.bias"]["weight_decay"] == 0.0
+    norm = next(n for n in named.values() if "LayerNorm.weight" in n)
+    assert by_name[norm]["lr"] == 1e-12 and by_name[norm]["weight_decay"] == 0.0
+    assert _parameter_groups(fresh.model, replace(config, head_learning_rate=None))[0]["lr"] == 1e-12
+    before = {n: p.detach().clone() for n, p in fresh.model.named_parameters()}
+    fit(fresh, training_windows(fresh, training_set(repeat=2), LocateReport()), config)
+    after = dict(fresh.model.named_parameters())
+    moved = {n for n in before if not torch.allclose(before[n], after[n], atol=1e-8)}
+    assert moved == {"classifier.weight", "classifier.bias"}
+
+
 def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
     import torch
 
@@ -433,6 +456,8 @@ def test_train_config_checks_its_values() -> None:
         TrainConfig(window=32, overlap=16)
     with pytest.raises(ConfigError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="head_learning_rate"):
+        TrainConfig(head_learning_rate=0)
     with pytest.raises(ConfigError, match="span_threshold"):
         TaggerConfig(span_threshold=1.01)
 

@@ -25,7 +25,11 @@ class TrainConfig:
     epochs: int = 10
     """Most passes over the training texts (early stopping may end sooner)."""
     learning_rate: float = 1e-4
-    """AdamW peak learning rate (small encoders such as MiniLM like it higher than BERT-base's 5e-5)."""
+    """AdamW peak learning rate of the encoder (small encoders such as MiniLM like it higher than
+    BERT-base's 5e-5)."""
+    head_learning_rate: float | None = None
+    """Peak learning rate of the new classification head (None: ``learning_rate``). The head starts
+    random, so at the encoder's rate it spends the first epochs predicting O everywhere."""
     batch_size: int = 16
     """Windows per optimizer step."""
     weight_decay: float = 0.01
@@ -53,6 +57,8 @@ class TrainConfig:
             raise ConfigError("epochs must be >= 1")
         if self.learning_rate <= 0:
             raise ConfigError("learning_rate must be > 0")
+        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+            raise ConfigError("head_learning_rate must be > 0")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
         if not 0 <= self.warmup < 1:
@@ -173,6 +179,20 @@ def _loss(model: Any, batch: dict[str, Any]) -> Any:
     return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE)
 
 
+def _parameter_groups(model: Any, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: encoder and head (everything outside ``model.base_model``) at their own
+    learning rates, each split into decayed weights and undecayed biases and norms."""
+    encoder = {id(p) for p in model.base_model.parameters()}
+    head_lr = config.head_learning_rate or config.learning_rate
+    groups: dict[tuple[bool, bool], list[Any]] = {}
+    for name, param in model.named_parameters():
+        plain = name.endswith("bias") or "norm" in name.lower()
+        groups.setdefault((id(param) in encoder, plain), []).append(param)
+    return [{"params": params, "lr": config.learning_rate if in_encoder else head_lr,
+             "weight_decay": 0.0 if plain else config.weight_decay}
+            for (in_encoder, plain), params in groups.items()]
+
+
 def fit(tagger: Tagger, train: list[Window], config: TrainConfig, validate: Callable[[], float] | None = None,
         log: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], int]:
     """Train ``tagger.model`` in place; return the per-epoch history and the best epoch (whose
@@ -184,10 +204,7 @@ def fit(tagger: Tagger, train: list[Window], config: TrainConfig, validate: Call
         raise ConfigError("no training windows: no gold value could be located in the training texts")
     model = tagger.model
     rng = random.Random(config.seed)
-    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n or "norm" in n)]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n or "norm" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
+    optimizer = torch.optim.AdamW(_parameter_groups(model, config))
     steps = config.epochs * -(-len(train) // config.batch_size)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup * steps), steps)
     pad = tagger.tokenizer.pad_token_id or 0
