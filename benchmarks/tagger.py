@@ -100,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--span-threshold", type=float, default=None,
                    help="a token also joins an attribute's span when its B+I probability reaches this; 1: the "
                         "most probable labels alone (default: the tagger's manifest; TaggerConfig.span_threshold)")
+    p.add_argument("--no-word-forms", action="store_true",
+                   help="extract whole words only: do not cut spans back to the word forms training learned")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--record", action="store_true",
@@ -248,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trained in {train_seconds:.0f} s; best held-out F1 {result.validation_f1} at epoch "
                   f"{result.best_epoch}; tagger written to {folder}")
         base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
-                               TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold))
+                               TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold,
+                                            word_forms=not args.no_word_forms))
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append(f"train={train_seconds:.0f}s")
             if args.limit:
                 settings.append(f"limit={args.limit}")
+            if args.no_word_forms:
+                settings.append("word-forms=off")
             row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),
                                     dt.date.today().isoformat())
             quality.append_row(Path(args.benchmarks_file), row)

@@ -214,11 +214,29 @@ def test_bio_labels_follow_the_tokenizer_offsets(tagger: Tagger) -> None:
     assert pieces == ["Nike", "shoe", "s"] and labels == ["B-shoes/Brand", "B-shoes/Size", "I-shoes/Size"]
 
 
-def test_values_inside_a_token_or_under_another_attribute_are_counted(tagger: Tagger) -> None:
-    _, labels, report = _labelled(tagger, "Nike shoe", {"Brand": ("Nike",), "Color": ("Nike",), "Size": ("ik",)})
-    assert labels[0] == "B-shoes/Brand"
+def test_values_off_token_edges_or_under_another_attribute_are_counted(tagger: Tagger) -> None:
+    _, labels, report = _labelled(tagger, "Nike shoe", {"Brand": ("Nike",), "Color": ("Nike",), "Size": (" shoe",)})
+    assert labels == ["B-shoes/Brand", "O"]
     assert report.outcomes["conflict"] == 1 and report.examples["conflict"] == ["x/Color: 'Nike'"]
-    assert report.outcomes["unaligned"] == 1 and report.examples["unaligned"] == ["x/Size: 'ik'"]
+    assert report.outcomes["unaligned"] == 1 and report.examples["unaligned"] == ["x/Size: ' shoe'"]
+    # a value inside a word is labelled on its whole word, which here is Brand's
+    _, labels, report = _labelled(tagger, "Nike shoe", {"Brand": ("Nike",), "Color": ("n/a",), "Size": ("ik",)})
+    assert labels == ["B-shoes/Brand", "O"] and report.examples["conflict"] == ["x/Size: 'ik'"]
+
+
+def test_a_value_inside_a_word_labels_the_word_and_keeps_its_own_characters(tagger: Tagger) -> None:
+    report = LocateReport()
+    text = "Nike mens shoes"
+    doc = Document(id="x", text=text, category="shoes")
+    [tagged] = tag_offers([doc], [GoldOffer("x", True, "shoes", {"Brand": ("Nike",), "Size": ("men",)})],
+                          tagger.labels, report)
+    [(_, [brand]), (_, [size])] = tagged.candidates
+    assert (brand.start, brand.end, brand.value) == (0, 4, None)
+    assert text[size.start:size.end] == "mens" and size.value == (5, 8)
+    assert report.rules == {"exact": 1, "exact-in-word": 1}
+    # "mens" is one token: labelling "men" alone could not align (it was "unaligned" before)
+    pieces, labels = _labelled(tagger, text, {"Brand": ("Nike",), "Size": ("men",)})[:2]
+    assert pieces == ["Nike", "mens", "shoe", "s"] and labels == ["B-shoes/Brand", "B-shoes/Size", "O", "O"]
 
 
 @pytest.mark.parametrize("n, size, overlap, starts", [
@@ -278,6 +296,17 @@ def test_decoding_takes_the_best_span_and_whole_words(tagger: Tagger) -> None:
     assert [f.text for f in found["Color"]] == ["navy blue", "black"]  # a lone I starts a span too
     assert found["Color"][0].score > found["Color"][1].score
     assert [f.text for f in found["Brand"]] == ["shoes"]  # the piece "##s" widened to its word
+
+
+def test_a_learned_word_form_cuts_the_span_back(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"shoe": "B-shoes/Size", "nike": "B-shoes/Brand"})
+    keyword.manifest = replace(keyword.manifest, word_forms={"shoes/Size": {"words": {"shoes": "shoe"}},
+                                                             "shoes/Brand": {"words": {"Nikes": "Nike"}}})
+    [record] = TaggerExtractor(keyword, "shoes").extract(["nike navy shoes"])
+    assert record.attributes["Size"] == "shoe" and record.spans["Size"] == [10, 14]  # type: ignore[index]
+    assert record.attributes["Brand"] == "nike"  # "Nikes" is not this span
+    [whole] = TaggerExtractor(keyword, "shoes", TaggerConfig(word_forms=False)).extract(["nike navy shoes"])
+    assert whole.attributes["Size"] == "shoes"
 
 
 @pytest.mark.parametrize("threshold, colors", [
@@ -430,6 +459,7 @@ def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
     assert calibration["argmax"] == result.validation_f1
     loaded = Tagger.load(result.folder, device="cpu")
     assert loaded.manifest.span_threshold == manifest["span_threshold"]
+    assert loaded.manifest.word_forms == manifest["word_forms"] == result.tagger.manifest.word_forms
     assert TaggerExtractor(loaded, "shoes").span_threshold == manifest["span_threshold"]
     assert TaggerExtractor(loaded, "shoes", TaggerConfig(span_threshold=0.45)).span_threshold == 0.45
     # calibrating again finds the same figures: "argmax" is not the threshold kept the first time

@@ -8,7 +8,9 @@ gives *all* its occurrences:
    another alphanumeric character, so "Red" is not found inside "Reduced");
 2. ``ignore-case``: case-insensitive (Python's ``re.IGNORECASE``: simple case folding, which keeps
    offsets, so "ß" does not match "SS"), at word boundaries;
-3. ``exact-in-word``, 4. ``ignore-case-in-word``: the same without the boundary rule.
+3. ``exact-in-word``, 4. ``ignore-case-in-word``: the same without the boundary rule; such an
+   occurrence is labelled on its whole word(s), as extraction reads whole words, and remembers
+   its own characters for the word forms (``wordforms``).
 
 Every listed gold form of a slot is located (the benchmarks list variants such as "16GB" and
 "16 GB"; a shots record lists array items), longest first; an occurrence overlapping one already
@@ -35,6 +37,7 @@ from ..evaluate.scorer import GOLD_ABSENT, GoldOffer
 from ..records import Document
 from ..schemas import Schema
 from .model import IGNORE, LabelSet, taggable
+from .wordforms import widen
 
 RULES = ("exact", "ignore-case", "exact-in-word", "ignore-case-in-word")
 OUTCOMES = ("tagged", "absent", "unlocated", "unaligned", "conflict")
@@ -126,6 +129,8 @@ class Span:
     end: int
     key: int
     """Index into the label set's keys."""
+    value: tuple[int, int] | None = None
+    """For a value found inside a word: its own characters ([start, end) is then the whole word(s))."""
 
 
 @dataclass
@@ -159,8 +164,10 @@ def tag_offers(documents: Sequence[Document], gold: Sequence[GoldOffer], labels:
                 if rule is not None and (best is None or RULES.index(rule) < RULES.index(best)):
                     best = rule
                 key = labels.key(schema, attribute)
-                spans.extend(Span(s, e, key) for s, e in found
-                             if not any(s < other.end and other.start < e for other in spans))
+                for s, e in found:
+                    start, end = widen(document.text, s, e)
+                    if not any(start < other.end and other.start < end for other in spans):
+                        spans.append(Span(start, end, key, None if (start, end) == (s, e) else (s, e)))
             if best is None:
                 report.count("unlocated", where)
                 continue

@@ -7,7 +7,8 @@ Decoding, per attribute: every token's label is the argmax over O and this schem
 candidate span starts at a B (or at an I that follows no B/I of its attribute) and runs over the
 following I's; its score is the mean probability of its tokens' labels. The value is the text of
 the highest-scoring span (arrays: every distinct span, in text order), exactly as written, with
-its character offsets; its confidence is that score. Windows overlap; each token takes its
+its character offsets (cut back to a part of a word where training learned the gold values are
+that part: ``wordforms``); its confidence is that score. Windows overlap; each token takes its
 probabilities from the window where it has the most context on both sides."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..schemas import Schema, load_schema
 from ..validate import check_record
 from .data import Tokens, Window, tokenize, windows
 from .model import Tagger, taggable
+from .wordforms import cut
 
 PROMPT = "tagger"
 DECODING = "tagger"
@@ -48,6 +50,10 @@ class TaggerConfig:
     reaches it. Low values find values the model was unsure of (higher recall; a token may then
     belong to two attributes); 1 leaves the most probable labels alone. None: the threshold the
     tagger's manifest chose on its validation texts, or, when it has none, the labels alone."""
+
+    word_forms: bool = True
+    """Cut a span that is exactly a word the training gold values were only part of back to that
+    part ("Mens" → "Men"; the tagger's ``Manifest.word_forms``); False: whole words only."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -102,6 +108,8 @@ class TaggerExtractor(Engine):
         self.allowed = labels.allowed(self.schema.name)
         self.span_threshold = (self.config.span_threshold if self.config.span_threshold is not None
                                else tagger.manifest.span_threshold)
+        learned = tagger.manifest.word_forms if self.config.word_forms else {}
+        self.word_forms = {a: learned.get(f"{self.schema.name}/{a}", {}) for a in self.keys}
         self.normalizer = None
         if self.config.normalize:
             from ..normalize import Normalizer
@@ -223,7 +231,8 @@ class TaggerExtractor(Engine):
                         end += 1
                     mean = sum(sure[t:end]) / (end - t)
                     first, end = _whole_words(text, tokens, t, end)
-                    start_char, end_char = tokens.offsets[first][0], tokens.offsets[end - 1][1]
+                    start_char, end_char = cut(text, tokens.offsets[first][0], tokens.offsets[end - 1][1],
+                                               self.word_forms[attribute])
                     spans.append(Found(text[start_char:end_char], start_char, end_char, mean))
                     t = end
                 else:

@@ -127,13 +127,17 @@ class Manifest:
     chosen on the validation texts after training; None: each token's most probable label."""
     calibration: dict[str, float] = field(default_factory=dict)
     """Validation F1 per span threshold tried (``argmax`` for none)."""
+    word_forms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``schema/attribute`` → the words and affixes that cut a span back to the part of a word its
+    value is, learned from the training texts (see ``wordforms``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "base_model": self.base_model, "labels": LabelSet(self.keys).names,
                 "keys": [list(k) for k in self.keys], "schemas": self.schemas, "window": self.window,
                 "overlap": self.overlap, "training_data": self.training_data, "settings": self.settings,
                 "validation_f1": self.validation_f1, "locate": self.locate, "history": self.history,
-                "span_threshold": self.span_threshold, "calibration": self.calibration}
+                "span_threshold": self.span_threshold, "calibration": self.calibration,
+                "word_forms": self.word_forms}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -145,7 +149,7 @@ class Manifest:
                        training_data=data.get("training_data", ""), settings=data.get("settings", {}),
                        validation_f1=data.get("validation_f1"), locate=data.get("locate", {}),
                        history=data.get("history", []), span_threshold=data.get("span_threshold"),
-                       calibration=data.get("calibration", {}))
+                       calibration=data.get("calibration", {}), word_forms=data.get("word_forms", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{MANIFEST} is incomplete or malformed: {exc!r}") from exc
 

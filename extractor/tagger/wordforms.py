@@ -1,0 +1,94 @@
+"""Values that are part of a word: learned at training, cut back at extraction.
+
+Some benchmarks annotate a value as part of a word. AE-110K's gold says ``Men`` where the title
+says "Mens", ``Print`` for "Printed", ``Jersey`` for "Jerseys" (about one AE-110K validation value
+in ten); WDC-PAVE's scraped descriptions glue words together ("012345678905INNER" holds a UPC,
+"24w" a width). The tagger labels and decodes whole words, so it could only ever answer "Mens".
+Training therefore labels such a value's whole word(s), and learns per attribute:
+
+- **words**: a tagged word whose gold value was most often a part of it (never on a tie) maps to
+  that part ("Mens" → "Men");
+- **affixes**: a (prefix, suffix) around the value, such as ("", "INNER"), kept when it cut at
+  least :data:`MIN_SUPPORT` training values right and more values right than wrong, so it also
+  applies to words never seen in training.
+
+Extraction cuts a span by its exact word first, else by the best-supported affix that fits; the
+result is still the input's own characters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .data import TaggedText
+    from .model import LabelSet
+
+MIN_SUPPORT = 2
+"""Training values an affix must cut right before it is kept."""
+
+
+def widen(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) grown to whole words: never starting or ending between two alphanumerics."""
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def _strip(words: str, prefix: str, suffix: str) -> str | None:
+    """``words`` without the affix, or None when the affix does not fit (or would leave nothing)."""
+    if len(words) > len(prefix) + len(suffix) and words.startswith(prefix) and words.endswith(suffix):
+        return words[len(prefix):len(words) - len(suffix)]
+    return None
+
+
+def learn_word_forms(tagged: Sequence[TaggedText], labels: LabelSet) -> dict[str, dict[str, Any]]:
+    """``"schema/attribute"`` → ``{"words": {word(s): part}, "affixes": [[prefix, suffix], ...]}``
+    (best-supported affix first), for the attributes that have any."""
+    seen: dict[int, list[tuple[str, str, int]]] = {}
+    for text in tagged:
+        for _, spans in text.candidates:
+            for span in spans:
+                words = text.text[span.start:span.end]
+                form, at = (text.text[span.value[0]:span.value[1]], span.value[0] - span.start) if span.value \
+                    else (words, 0)
+                seen.setdefault(span.key, []).append((words, form, at))
+    table: dict[str, dict[str, Any]] = {}
+    for key, values in seen.items():
+        by_words: dict[str, Counter[str]] = {}
+        for words, form, _ in values:
+            by_words.setdefault(words, Counter())[form] += 1
+        parts = {}
+        for words, forms in sorted(by_words.items()):
+            form, n = max(forms.items(), key=lambda item: (item[1], item[0] == words))
+            if form != words and n > forms[words]:
+                parts[words] = form
+        candidates = {(words[:at], words[at + len(form):]) for words, form, at in values if form != words}
+        affixes = []
+        for prefix, suffix in candidates:
+            cuts = [(_strip(words, prefix, suffix), form) for words, form, _ in values]
+            right = sum(c == form for c, form in cuts if c is not None)
+            wrong = sum(c != form for c, form in cuts if c is not None)
+            if right >= MIN_SUPPORT and right > wrong:
+                affixes.append((-right, wrong, prefix, suffix))
+        if parts or affixes:
+            schema, attribute = labels.keys[key]
+            table[f"{schema}/{attribute}"] = {"words": parts, "affixes": [[p, s] for *_, p, s in sorted(affixes)]}
+    return table
+
+
+def cut(text: str, start: int, end: int, forms: dict[str, Any]) -> tuple[int, int]:
+    """The characters of span [start, end) that its word forms name (the span itself when none
+    applies)."""
+    words = text[start:end]
+    part = forms.get("words", {}).get(words)
+    if part is not None:
+        at = words.find(part)
+        return (start + at, start + at + len(part)) if at >= 0 else (start, end)
+    for prefix, suffix in forms.get("affixes", []):
+        if _strip(words, prefix, suffix) is not None:
+            return start + len(prefix), end - len(suffix)
+    return start, end
