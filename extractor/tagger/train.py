@@ -267,6 +267,10 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
     if log:
         for line in report.lines():
             log(line)
+        forms = tagger.manifest.word_forms.values()
+        if forms:
+            log(f"word forms (values that are part of a word): {sum(len(f['words']) for f in forms)} words, "
+                f"{sum(len(f['affixes']) for f in forms)} affixes, over {len(forms)} attributes")
         log(f"{len(train.documents)} training texts -> {len(train_windows)} windows; "
             f"{len(validation.documents) if validation else 0} validation texts")
     held = validation
