@@ -298,6 +298,16 @@ def test_decoding_takes_the_best_span_and_whole_words(tagger: Tagger) -> None:
     assert [f.text for f in found["Brand"]] == ["shoes"]  # the piece "##s" widened to its word
 
 
+def test_training_windows_record_the_word_forms_the_gold_teaches(tagger: Tagger) -> None:
+    rows = [("Nike blacks XL", {"Brand": "Nike", "Color": "black", "Size": "XL"}),
+            ("Asics blacks 42", {"Brand": "Asics", "Color": "black", "Size": "42"}),
+            ("Puma reds 40", {"Brand": "Puma", "Color": "red", "Size": "40"})]
+    fresh = Tagger.from_encoder(tagger.name, [SHOES], window=32, overlap=8, device="cpu")
+    training_windows(fresh, training_set(rows), LocateReport())
+    assert fresh.manifest.word_forms == {"shoes/Color": {"words": {"blacks": "black", "reds": "red"},
+                                                         "affixes": [["", "s"]]}}
+
+
 def test_a_learned_word_form_cuts_the_span_back(tagger: Tagger) -> None:
     keyword = keyword_tagger(tagger, {"shoe": "B-shoes/Size", "nike": "B-shoes/Brand"})
     keyword.manifest = replace(keyword.manifest, word_forms={"shoes/Size": {"words": {"shoes": "shoe"}},
