@@ -319,6 +319,21 @@ def test_a_learned_word_form_cuts_the_span_back(tagger: Tagger) -> None:
     assert whole.attributes["Size"] == "shoes"
 
 
+@pytest.mark.parametrize("text, sizes", [
+    ('nike 10" shoe', ['10"']),  # the quote, labelled B and surer than "10", joins the span before it
+    ('nike " shoe', []),         # a span of punctuation alone is no value
+])
+def test_punctuation_never_makes_a_span_of_its_own(tagger: Tagger, text: str, sizes: list[str]) -> None:
+    tok, names = tagger.tokenizer, tagger.labels.names
+    begin = names.index("B-shoes/Size")
+    model = KeywordModel(len(tok), len(names), {tok.convert_tokens_to_ids("10"): (begin, 4.0, 0.0),
+                                                tok.unk_token_id: (begin, 6.0, 0.0)})
+    assert tokenize(tok, '10"').ids == [tok.convert_tokens_to_ids("10"), tok.unk_token_id]
+    engine = TaggerExtractor(Tagger(model, tok, tagger.manifest, name="keyword"), "shoes")
+    [found] = engine.predict([text])
+    assert [f.text for f in found["Size"]] == sizes
+
+
 @pytest.mark.parametrize("threshold, colors", [
     (None, []),  # O is every token's most probable label
     (1.0, []),

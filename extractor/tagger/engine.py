@@ -5,7 +5,8 @@ benchmark runner use either engine unchanged.
 
 Decoding, per attribute: every token's label is the argmax over O and this schema's labels; a
 candidate span starts at a B (or at an I that follows no B/I of its attribute) and runs over the
-following I's; its score is the mean probability of its tokens' labels. The value is the text of
+following I's (a token without letters or digits never starts one, and a span of such tokens
+alone is dropped); its score is the mean probability of its tokens' labels. The value is the text of
 the highest-scoring span (arrays: every distinct span, in text order), exactly as written, with
 its character offsets (cut back to a part of a word where training learned the gold values are
 that part: ``wordforms``); its confidence is that score. Windows overlap; each token takes its
@@ -213,6 +214,8 @@ class TaggerExtractor(Engine):
                     probs[t] = window_probs_[window.offset + j]
         score, label = probs.max(-1)
         label, score = label.tolist(), score.tolist()
+        # a token without letters or digits ('"' after "72") never starts a span of its own
+        wordlike = [any(c.isalnum() for c in text[s:e]) for s, e in tokens.offsets]
         out: dict[str, list[Found]] = {}
         for slot, attribute in enumerate(self.keys):
             begin, inside = 1 + 2 * slot, 2 + 2 * slot  # positions in self.allowed
@@ -227,8 +230,11 @@ class TaggerExtractor(Engine):
             while t < n:
                 if member[t]:
                     end = t + 1
-                    while end < n and member[end] and not starts[end]:
+                    while end < n and member[end] and not (starts[end] and wordlike[end]):
                         end += 1
+                    if not any(wordlike[t:end]):
+                        t = end
+                        continue
                     mean = sum(sure[t:end]) / (end - t)
                     first, end = _whole_words(text, tokens, t, end)
                     start_char, end_char = cut(text, tokens.offsets[first][0], tokens.offsets[end - 1][1],
