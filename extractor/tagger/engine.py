@@ -53,8 +53,9 @@ class TaggerConfig:
     tagger's manifest chose on its validation texts, or, when it has none, the labels alone."""
 
     word_forms: bool = True
-    """Cut a span that is exactly a word the training gold values were only part of back to that
-    part ("Mens" → "Men"; the tagger's ``Manifest.word_forms``); False: whole words only."""
+    """Cut a span back to the part of a word that training learned the values are ("Mens" →
+    "Men", "012345678905INNER" → "012345678905": the words and affixes of the tagger's
+    ``Manifest.word_forms``); False: whole words only."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
