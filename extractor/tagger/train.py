@@ -273,12 +273,12 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
                 f"{sum(len(f['affixes']) for f in forms)} affixes, over {len(forms)} attributes")
         log(f"{len(train.documents)} training texts -> {len(train_windows)} windows; "
             f"{len(validation.documents) if validation else 0} validation texts")
-    held = validation
-    validate = (lambda: validation_f1(tagger, held)) if held is not None and held.documents else None
+    held = validation if validation is not None and validation.documents else None
+    validate = (lambda: validation_f1(tagger, held)) if held is not None else None
     history, best_epoch = fit(tagger, train_windows, config, validate, log)
     best_f1 = history[best_epoch - 1]["f1"]
     manifest = tagger.manifest
-    if held is not None and held.documents:
+    if held is not None:
         manifest.span_threshold, manifest.calibration = calibrate(tagger, held)
         if log:
             log("span threshold " + ", ".join(f"{k}: {v:.2f}" for k, v in manifest.calibration.items())
