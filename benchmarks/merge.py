@@ -13,28 +13,19 @@ The files must hold the same offers in the same order. Member order matters only
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from extractor.ensemble import ensemble_provenance, merge_records
 from extractor.errors import ConfigError, ExtractorError
 from extractor.evaluate.scorer import load_gold, score
-from extractor.io import RecordWriter
+from extractor.io import RecordWriter, read_records
 from extractor.records import Record
 
 
-def read_records(path: Path) -> list[Record]:
-    try:
-        return [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"{path}: not a records file this project wrote ({exc!r})") from exc
-
-
-def merge_files(paths: list[Path]) -> list[Record]:
-    """The files' records merged offer by offer; refused unless every file has the same ids in order."""
-    runs = [read_records(p) for p in paths]
+def merge_runs(paths: list[Path], runs: list[list[Record]]) -> list[Record]:
+    """The runs' records (read from ``paths``) merged offer by offer; refused unless every run has
+    the first one's ids in the same order."""
     ids = [r.id for r in runs[0]]
     for path, run in zip(paths[1:], runs[1:]):
         if [r.id for r in run] != ids:
@@ -52,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give two or more records files")
     try:
         gold = load_gold(args.gold)
-        for path in args.records:
-            f1 = score(gold, [r.to_dict() for r in read_records(path)]).exact.micro.f1
+        runs = [read_records(path) for path in args.records]
+        for path, run in zip(args.records, runs):
+            f1 = score(gold, [r.to_dict() for r in run]).exact.micro.f1
             print(f"{f1:6.2f}  {path}")
-        merged = merge_files(args.records)
+        merged = merge_runs(args.records, runs)
         evaluation = score(gold, [r.to_dict() for r in merged])
     except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -35,19 +35,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
-import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
 from extractor.ensemble import ensemble_provenance, merge_records
-from extractor.errors import ConfigError, ExtractorError
+from extractor.errors import ConfigError, ExtractorError, InputError
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
 from extractor.evaluate.report import format_report
 from extractor.evaluate.scorer import score
-from extractor.io import RecordWriter
-from extractor.records import Record
+from extractor.io import RecordWriter, read_records
 from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
                               train_tagger)
 
@@ -161,10 +159,9 @@ def recorded_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> li
     ids = [offer.id for offer in benchmark.gold]
     for path in map(Path, args.llm_records):
         try:
-            records = [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
-                       if line.strip()]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"--llm-records {path}: not a records file this project wrote ({exc!r})") from exc
+            records = read_records(path)
+        except InputError as exc:
+            raise ConfigError(f"--llm-records {exc}") from exc
         if [r.id for r in records] != ids:
             raise ConfigError(f"--llm-records {path}: its {len(records)} records are not the {len(ids)} offers of "
                               f"{benchmark.name}/{benchmark.split} in order")

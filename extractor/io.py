@@ -145,6 +145,17 @@ def read_jsonl(path: str | Path, error: type[ExtractorError] = InputError) -> It
         yield number, row
 
 
+def read_records(path: str | Path) -> list[Record]:
+    """The records of an output file this project wrote (``Record.from_dict`` of every non-blank
+    line), for reading a run back; anything else raises InputError."""
+    path = Path(path)
+    try:
+        return [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path}: not a records file this project wrote ({exc!r})") from exc
+
+
 def count_lines(path: str | Path) -> int | None:
     """Number of input lines (for the progress bar), or None for standard input."""
     if str(path) == "-":
