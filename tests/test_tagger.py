@@ -24,6 +24,7 @@ from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, Tagg
                               locate, read_training_file, train_tagger)
 from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
                                    window_starts, windows)
+from extractor.tagger.engine import _tidy
 from extractor.tagger.train import _batches, _loss, _parameter_groups, calibrate, fit, training_windows
 
 CORPUS = [
@@ -332,6 +333,37 @@ def test_punctuation_never_makes_a_span_of_its_own(tagger: Tagger, text: str, si
     engine = TaggerExtractor(Tagger(model, tok, tagger.manifest, name="keyword"), "shoes")
     [found] = engine.predict([text])
     assert [f.text for f in found["Size"]] == sizes
+
+
+@pytest.mark.parametrize("text, span, value", [
+    ('Stand, 24" W x 35-1/2" H', '-1/2"', '35-1/2"'),     # a compound split at its hyphen
+    ("Xeon (3.2GHz/Single-core/2MB)", "-core", "Single-core"),
+    ("Receptacle, 22-1/2\" square", "22-", '22-1/2"'),    # ... or split after it
+    ("Multivitamin - Chewable, 120 Count", "- Chewable", "Chewable"),  # a loose connector goes
+    ("Performance Protection, SPF 30, 8 Ounces", "SPF 30,", "SPF 30"),
+    ("Sunscreen for Kids & Adults", "Kids &", "Kids"),
+    ("Fibre Channel AT (FAT)", "Fibre Channel AT (", "Fibre Channel AT"),
+    ("Cotz Lip Spf 45, .14 Ounce", ".14 Ounce", ".14 Ounce"),  # a decimal point is no connector
+    ('nike 10" shoe', '10"', '10"'),
+    ("12/Carton", "12/Carton", "12/Carton"),
+])
+def test_span_edges_move_onto_whole_values(text: str, span: str, value: str) -> None:
+    start = text.index(span)
+    begin, end = _tidy(text, start, start + len(span))
+    assert text[begin:end] == value
+
+
+def test_the_engine_widens_a_span_that_starts_inside_a_compound(tagger: Tagger) -> None:
+    tok, names = tagger.tokenizer, tagger.labels.names
+    inside = names.index("I-shoes/Size")
+    # "-" is unknown to the tiny vocabulary, so [UNK] carries the label of the hyphen
+    assert tokenize(tok, "10-XL").ids == [tok.convert_tokens_to_ids("10"), tok.unk_token_id,
+                                          tok.convert_tokens_to_ids("xl")]
+    model = KeywordModel(len(tok), len(names), {tok.unk_token_id: (names.index("B-shoes/Size"), 4.0, 0.0),
+                                                tok.convert_tokens_to_ids("xl"): (inside, 4.0, 0.0)})
+    engine = TaggerExtractor(Tagger(model, tok, tagger.manifest, name="keyword"), "shoes")
+    [record] = engine.extract(["nike shoe 10-XL navy"])
+    assert record.attributes["Size"] == "10-XL" and record.spans["Size"] == [10, 15]  # type: ignore[index]
 
 
 @pytest.mark.parametrize("threshold, colors", [

@@ -8,9 +8,10 @@ candidate span starts at a B (or at an I that follows no B/I of its attribute) a
 following I's (a token without letters or digits never starts one, and a span of such tokens
 alone is dropped); its score is the mean probability of its tokens' labels. The value is the text of
 the highest-scoring span (arrays: every distinct span, in text order), exactly as written, with
-its character offsets (cut back to a part of a word where training learned the gold values are
-that part: ``wordforms``); its confidence is that score. Windows overlap; each token takes its
-probabilities from the window where it has the most context on both sides."""
+its character offsets (edges moved onto whole values, ``_tidy``; cut back to a part of a word
+where training learned the gold values are that part: ``wordforms``); its confidence is that
+score. Windows overlap; each token takes its probabilities from the window where it has the most
+context on both sides."""
 
 from __future__ import annotations
 
@@ -238,8 +239,8 @@ class TaggerExtractor(Engine):
                         continue
                     mean = sum(sure[t:end]) / (end - t)
                     first, end = _whole_words(text, tokens, t, end)
-                    start_char, end_char = cut(text, tokens.offsets[first][0], tokens.offsets[end - 1][1],
-                                               self.word_forms[attribute])
+                    start_char, end_char = _tidy(text, tokens.offsets[first][0], tokens.offsets[end - 1][1])
+                    start_char, end_char = cut(text, start_char, end_char, self.word_forms[attribute])
                     spans.append(Found(text[start_char:end_char], start_char, end_char, mean))
                     t = end
                 else:
@@ -282,6 +283,30 @@ class TaggerExtractor(Engine):
             spans[attribute.name] = [f.start, f.end] if keep else None  # type: ignore[union-attr]
         return Record(id=job.doc.id, attributes=attributes, provenance=self.provenance, warnings=warnings,
                       spans=spans, confidence=confidence, attempts=1)
+
+
+GLUE = "-/"
+"""Characters that join a compound value into one run ("35-1/2", "Single-core", "12/Carton")."""
+CONNECTORS = "-\u2013\u2014/&,;:|"
+"""Characters that link values rather than belong to one ("Multivitamin - Chewable", "SPF 30, 8")."""
+
+
+def _tidy(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) on whole values: a span that begins or ends on a joining character glued to
+    the next run ('-1/2"' of '35-1/2"', "22-" of '22-1/2"') grows over that run, since the model
+    split a compound; a connector with nothing glued to it ("- Chewable", "SPF 30,", "AT (") is
+    dropped."""
+    if text[start] in GLUE and start > 0 and text[start - 1].isalnum():
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+    if text[end - 1] in GLUE and end < len(text) and text[end].isalnum():
+        while end < len(text) and not text[end].isspace():
+            end += 1
+    while start < end and (text[start] in CONNECTORS or text[start].isspace()):
+        start += 1
+    while end > start and (text[end - 1] in CONNECTORS + "(" or text[end - 1].isspace()):
+        end -= 1
+    return start, end
 
 
 def _whole_words(text: str, tokens: Tokens, first: int, end: int) -> tuple[int, int]:
