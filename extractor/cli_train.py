@@ -142,8 +142,8 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
     TRAIN) or shots JSONL ({"text", "record"} lines, with --schema). Every gold value is located in
     its text (exact, else ignoring case; see extractor/tagger/data.py), and the values that cannot
     be located are counted and shown, not dropped silently. A value found only inside a word ("Men"
-    in "Mens") is labelled on the whole word, and the words and affixes that cut such a word back
-    to its value are learned and recorded, for `extract` to apply. The best epoch's model, tokenizer and
+    in "Mens") is labelled on the whole word, and the words, affixes and kinds of glued tail that
+    cut such a word back to its value are learned and recorded, for `extract` to apply. The best epoch's model, tokenizer and
     tagger_manifest.json are written to OUTPUT. After training, the span threshold with the best
     validation F1 is chosen and recorded in the manifest; `extract` uses it unless given
     --span-threshold.

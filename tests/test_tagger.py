@@ -306,7 +306,7 @@ def test_training_windows_record_the_word_forms_the_gold_teaches(tagger: Tagger)
     fresh = Tagger.from_encoder(tagger.name, [SHOES], window=32, overlap=8, device="cpu")
     training_windows(fresh, training_set(rows), LocateReport())
     assert fresh.manifest.word_forms == {"shoes/Color": {"words": {"blacks": "black", "reds": "red"},
-                                                         "affixes": [["", "s"]]}}
+                                                         "affixes": [["", "s"]], "tails": []}}
 
 
 def test_a_learned_word_form_cuts_the_span_back(tagger: Tagger) -> None:

@@ -58,19 +58,43 @@ def test_an_affix_needs_support_and_more_right_cuts_than_wrong() -> None:
               _text("Camos Shorts", ("Pattern", "Camos", "Camos"))]
     forms = learn_word_forms(glued + plural, LABELS)
     assert forms["Shorts/Gender"] == {"words": {"0123INNER": "0123", "4567INNER": "4567", "8901INNER": "8901"},
-                                      "affixes": [["", "INNER"]]}
-    assert forms["Shorts/Pattern"] == {"words": {"Dots": "Dot"}, "affixes": []}  # "s": right once, wrong twice
+                                      "affixes": [["", "INNER"]], "tails": ["capitalized"]}
+    # "s": right once, wrong twice
+    assert forms["Shorts/Pattern"] == {"words": {"Dots": "Dot"}, "affixes": [], "tails": []}
     once = learn_word_forms(glued[:1], LABELS)
     assert once["Shorts/Gender"]["affixes"] == []  # one value is no rule
 
 
 def test_word_forms_are_per_attribute() -> None:
     tagged = [_text("Mens Shorts Printed", ("Gender", "Mens", "Men"), ("Pattern", "Printed", "Print"))]
-    assert learn_word_forms(tagged, LABELS) == {"Shorts/Gender": {"words": {"Mens": "Men"}, "affixes": []},
-                                                "Shorts/Pattern": {"words": {"Printed": "Print"}, "affixes": []}}
+    assert learn_word_forms(tagged, LABELS) == {
+        "Shorts/Gender": {"words": {"Mens": "Men"}, "affixes": [], "tails": []},
+        "Shorts/Pattern": {"words": {"Printed": "Print"}, "affixes": [], "tails": []}}
 
 
-FORMS = {"words": {"Mens": "Men"}, "affixes": [["", "INNER"], ["#", ""]]}
+def test_a_tail_kind_is_learned_from_different_glued_words() -> None:
+    glued = [_text("Rack ServerAMD Opteron", ("Pattern", "ServerAMD", "Server")),
+             _text("Tower ServerPart Number", ("Pattern", "ServerPart", "Server")),
+             _text("Hard Drive40 pin", ("Gender", "Drive40", "Drive")),
+             _text("Blade Server1 Xeon", ("Gender", "Server1", "Server")),
+             _text("Cable Kit2 m", ("Gender", "Kit2", "Kit2"))]
+    forms = learn_word_forms(glued, LABELS)
+    # no two values share an affix, but two share a kind of tail: capitalized, right twice
+    assert forms["Shorts/Pattern"]["affixes"] == [] and forms["Shorts/Pattern"]["tails"] == ["capitalized"]
+    assert forms["Shorts/Gender"]["tails"] == ["digits"]  # right twice, wrong once (Kit2)
+    assert learn_word_forms(glued[:1], LABELS)["Shorts/Pattern"]["tails"] == []
+
+
+def test_a_tail_that_cuts_more_values_wrong_is_not_kept() -> None:
+    brands = [_text("ArtCarved ring", ("Gender", "ArtCarved", "ArtCarved")),
+              _text("CrownRing band", ("Gender", "CrownRing", "CrownRing")),
+              _text("ProLiant DL360", ("Gender", "ProLiant", "ProLiant")),
+              _text("TacoriGold band", ("Gender", "TacoriGold", "Tacori")),
+              _text("BenchmarkSilver band", ("Gender", "BenchmarkSilver", "Benchmark"))]
+    assert learn_word_forms(brands, LABELS)["Shorts/Gender"]["tails"] == []  # right 2, wrong 3
+
+
+FORMS = {"words": {"Mens": "Men"}, "affixes": [["", "INNER"], ["#", ""]], "tails": ["capitalized", "digits"]}
 
 
 @pytest.mark.parametrize("text, start, end, expected", [
@@ -81,6 +105,12 @@ FORMS = {"words": {"Mens": "Men"}, "affixes": [["", "INNER"], ["#", ""]]}
     ("UPC 9999INNER box", 4, 13, (4, 8)),     # an affix: a word never seen in training
     ("UPC INNER box", 4, 9, (4, 9)),          # the affix alone would leave nothing
     ("No. #42 blue", 4, 7, (5, 7)),
+    ("Rack ServerAMD Opteron", 0, 14, (0, 11)),  # a capitalized tail
+    ("Tower Server9 Xeon", 0, 13, (0, 12)),      # a digit tail
+    ("Size 19COLOR: White", 5, 12, (5, 7)),
+    ("ProLiant DL360", 0, 8, (0, 3)),            # a tail is a guess: training decides where it applies
+    ("Rack Server", 0, 11, (0, 11)),             # nothing glued
+    ("G7 blade", 0, 2, (0, 2)),                  # a tail glued to one character: a code
 ])
 def test_cut_takes_the_learned_part_of_a_span(text: str, start: int, end: int, expected: tuple[int, int]) -> None:
     assert cut(text, start, end, FORMS) == expected

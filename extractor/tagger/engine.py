@@ -55,7 +55,7 @@ class TaggerConfig:
 
     word_forms: bool = True
     """Cut a span back to the part of a word that training learned the values are ("Mens" →
-    "Men", "012345678905INNER" → "012345678905": the words and affixes of the tagger's
+    "Men", "012345678905INNER" → "012345678905": the words, affixes and tails of the tagger's
     ``Manifest.word_forms``); False: whole words only."""
 
     def __post_init__(self) -> None:

@@ -128,8 +128,8 @@ class Manifest:
     calibration: dict[str, float] = field(default_factory=dict)
     """Validation F1 per span threshold tried (``argmax`` for none)."""
     word_forms: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """``schema/attribute`` → the words and affixes that cut a span back to the part of a word its
-    value is, learned from the training texts (see ``wordforms``)."""
+    """``schema/attribute`` → the words, affixes and tails that cut a span back to the part of a
+    word its value is, learned from the training texts (see ``wordforms``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "base_model": self.base_model, "labels": LabelSet(self.keys).names,

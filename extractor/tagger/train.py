@@ -269,8 +269,9 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
             log(line)
         forms = tagger.manifest.word_forms.values()
         if forms:
-            log(f"word forms (values that are part of a word): {sum(len(f['words']) for f in forms)} words, "
-                f"{sum(len(f['affixes']) for f in forms)} affixes, over {len(forms)} attributes")
+            counts = {kind: sum(len(f.get(kind, [])) for f in forms) for kind in ("words", "affixes", "tails")}
+            log("word forms (values that are part of a word): "
+                + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f", over {len(forms)} attributes")
         log(f"{len(train.documents)} training texts -> {len(train_windows)} windows; "
             f"{len(validation.documents) if validation else 0} validation texts")
     held = validation if validation is not None and validation.documents else None

@@ -10,13 +10,17 @@ Training therefore labels such a value's whole word(s), and learns per attribute
   that part ("Mens" → "Men");
 - **affixes**: a (prefix, suffix) around the value, such as ("", "INNER"), kept when it cut at
   least :data:`MIN_SUPPORT` training values right and more values right than wrong, so it also
-  applies to words never seen in training.
+  applies to words never seen in training;
+- **tails**: the same test for a kind of suffix rather than a string (:data:`TAILS`): scraped
+  descriptions glue the next heading or number to a value ("Rack ServerAMD", "Hard Drive40"),
+  with tails never seen in training.
 
-Extraction cuts a span by its exact word first, else by the best-supported affix that fits; the
-result is still the input's own characters."""
+Extraction cuts a span by its exact word first, else by the best-supported affix that fits, else
+by a tail; the result is still the input's own characters."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,6 +31,11 @@ if TYPE_CHECKING:
 
 MIN_SUPPORT = 2
 """Training values an affix must cut right before it is kept."""
+TAILS = {
+    "capitalized": re.compile(r"(?<=[a-z0-9])[A-Z][A-Za-z]*$"),  # "ServerAMD", "19COLOR", "DrivePart"
+    "digits": re.compile(r"(?<=[A-Za-z])[0-9]+$"),  # "Drive40", "Server1"
+}
+"""Kinds of glued suffix, by name (the name is what a manifest stores)."""
 
 
 def widen(text: str, start: int, end: int) -> tuple[int, int]:
@@ -45,9 +54,25 @@ def _strip(words: str, prefix: str, suffix: str) -> str | None:
     return None
 
 
+def _tail(words: str, kind: str) -> str | None:
+    """``words`` without a glued suffix of this kind, or None when it has none, or when it is glued
+    to a single character ("G7", "X5": codes, not glued words)."""
+    found = TAILS[kind].search(words)
+    if not found or len(re.split(r"\W", words[:found.start()])[-1]) < 2:
+        return None
+    return words[:found.start()]
+
+
+def _kept(cuts: list[tuple[str | None, str]]) -> tuple[int, int] | None:
+    """(right, wrong) of a cut over an attribute's training values, when it earns its place."""
+    right = sum(c == form for c, form in cuts if c is not None)
+    wrong = sum(c != form for c, form in cuts if c is not None)
+    return (right, wrong) if right >= MIN_SUPPORT and right > wrong else None
+
+
 def learn_word_forms(tagged: Sequence[TaggedText], labels: LabelSet) -> dict[str, dict[str, Any]]:
-    """``"schema/attribute"`` → ``{"words": {word(s): part}, "affixes": [[prefix, suffix], ...]}``
-    (best-supported affix first), for the attributes that have any."""
+    """``"schema/attribute"`` → ``{"words": {word(s): part}, "affixes": [[prefix, suffix], ...],
+    "tails": [kind, ...]}`` (best-supported affix and tail first), for the attributes that have any."""
     seen: dict[int, list[tuple[str, str, int]]] = {}
     for text in tagged:
         for _, spans in text.candidates:
@@ -69,14 +94,16 @@ def learn_word_forms(tagged: Sequence[TaggedText], labels: LabelSet) -> dict[str
         candidates = {(words[:at], words[at + len(form):]) for words, form, at in values if form != words}
         affixes = []
         for prefix, suffix in candidates:
-            cuts = [(_strip(words, prefix, suffix), form) for words, form, _ in values]
-            right = sum(c == form for c, form in cuts if c is not None)
-            wrong = sum(c != form for c, form in cuts if c is not None)
-            if right >= MIN_SUPPORT and right > wrong:
-                affixes.append((-right, wrong, prefix, suffix))
-        if parts or affixes:
+            if score := _kept([(_strip(words, prefix, suffix), form) for words, form, _ in values]):
+                affixes.append((-score[0], score[1], prefix, suffix))
+        tails = []
+        for kind in TAILS:
+            if score := _kept([(_tail(words, kind), form) for words, form, _ in values]):
+                tails.append((-score[0], score[1], kind))
+        if parts or affixes or tails:
             schema, attribute = labels.keys[key]
-            table[f"{schema}/{attribute}"] = {"words": parts, "affixes": [[p, s] for *_, p, s in sorted(affixes)]}
+            table[f"{schema}/{attribute}"] = {"words": parts, "affixes": [[p, s] for *_, p, s in sorted(affixes)],
+                                              "tails": [kind for *_, kind in sorted(tails)]}
     return table
 
 
@@ -91,4 +118,7 @@ def cut(text: str, start: int, end: int, forms: dict[str, Any]) -> tuple[int, in
     for prefix, suffix in forms.get("affixes", []):
         if _strip(words, prefix, suffix) is not None:
             return start + len(prefix), end - len(suffix)
+    for kind in forms.get("tails", []):
+        if kind in TAILS and (kept := _tail(words, kind)):
+            return start, start + len(kept)
     return start, end
