@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "most probable labels alone (default: the tagger's manifest; TaggerConfig.span_threshold)")
     p.add_argument("--no-word-forms", action="store_true",
                    help="extract whole words only: do not cut spans back to the word forms training learned")
+    p.add_argument("--no-markers", action="store_true",
+                   help="keep the model's attribute for every span: do not move spans by the markers training "
+                        "learned ('36\"H' -> Height)")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--record", action="store_true",
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result.best_epoch}; tagger written to {folder}")
         base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
                                TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold,
-                                            word_forms=not args.no_word_forms))
+                                            word_forms=not args.no_word_forms, markers=not args.no_markers))
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append(f"limit={args.limit}")
             if args.no_word_forms:
                 settings.append("word-forms=off")
+            if args.no_markers:
+                settings.append("markers=off")
             row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),
                                     dt.date.today().isoformat())
             quality.append_row(Path(args.benchmarks_file), row)

@@ -25,6 +25,7 @@ from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, Tagg
 from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
                                    window_starts, windows)
 from extractor.tagger.engine import _tidy
+from extractor.tagger.model import Manifest
 from extractor.tagger.train import _batches, _loss, _parameter_groups, calibrate, fit, training_windows
 
 CORPUS = [
@@ -309,6 +310,14 @@ def test_training_windows_record_the_word_forms_the_gold_teaches(tagger: Tagger)
                                                          "affixes": [["", "s"]], "tails": []}}
 
 
+def test_training_windows_record_the_markers_the_gold_teaches(tagger: Tagger) -> None:
+    rows = [(f"Nike black {size} s shoe", {"Brand": "Nike", "Color": "black", "Size": size}) for size in ("9", "10", "42")]
+    fresh = Tagger.from_encoder(tagger.name, [SHOES], window=32, overlap=8, device="cpu")
+    training_windows(fresh, training_set(rows), LocateReport())
+    assert fresh.manifest.markers == {"shoes": {"s": "Size"}}
+    assert Manifest.from_dict(json.loads(json.dumps(fresh.manifest.to_dict()))).markers == fresh.manifest.markers
+
+
 def test_a_learned_word_form_cuts_the_span_back(tagger: Tagger) -> None:
     keyword = keyword_tagger(tagger, {"shoe": "B-shoes/Size", "nike": "B-shoes/Brand"})
     keyword.manifest = replace(keyword.manifest, word_forms={"shoes/Size": {"words": {"shoes": "shoe"}},
@@ -318,6 +327,16 @@ def test_a_learned_word_form_cuts_the_span_back(tagger: Tagger) -> None:
     assert record.attributes["Brand"] == "nike"  # "Nikes" is not this span
     [whole] = TaggerExtractor(keyword, "shoes", TaggerConfig(word_forms=False)).extract(["nike navy shoes"])
     assert whole.attributes["Size"] == "shoes"
+
+
+def test_a_learned_marker_moves_a_span_to_its_attribute(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"navy": "B-shoes/Color", "10": "B-shoes/Color"}, logits={"10": 5.0})
+    keyword.manifest = replace(keyword.manifest, markers={"shoes": {"s": "Size"}})
+    text = "nike navy 10 s shoe"
+    [record] = TaggerExtractor(keyword, "shoes").extract([text])
+    assert record.attributes["Size"] == "10" and record.attributes["Color"] == "navy"
+    [plain] = TaggerExtractor(keyword, "shoes", TaggerConfig(markers=False)).extract([text])
+    assert plain.attributes["Size"] is None and plain.attributes["Color"] == "10"  # the surer span
 
 
 @pytest.mark.parametrize("text, sizes", [

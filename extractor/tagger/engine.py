@@ -6,12 +6,13 @@ benchmark runner use either engine unchanged.
 Decoding, per attribute: every token's label is the argmax over O and this schema's labels; a
 candidate span starts at a B (or at an I that follows no B/I of its attribute) and runs over the
 following I's (a token without letters or digits never starts one, and a span of such tokens
-alone is dropped); its score is the mean probability of its tokens' labels. The value is the text of
-the highest-scoring span (arrays: every distinct span, in text order), exactly as written, with
-its character offsets (edges moved onto whole values, ``_tidy``; cut back to a part of a word
-where training learned the gold values are that part: ``wordforms``); its confidence is that
-score. Windows overlap; each token takes its probabilities from the window where it has the most
-context on both sides."""
+alone is dropped); its score is the mean probability of its tokens' labels. A span followed by a
+letter that training learned names another attribute ('36"H') moves to that one (``markers``).
+The value is the text of the highest-scoring span (arrays: every distinct span, in text order),
+exactly as written, with its character offsets (edges moved onto whole values, ``_tidy``; cut
+back to a part of a word where training learned the gold values are that part: ``wordforms``);
+its confidence is that score. Windows overlap; each token takes its probabilities from the
+window where it has the most context on both sides."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from ..schemas import Schema, load_schema
 from ..validate import check_record
 from .data import Tokens, Window, tokenize, windows
 from .model import Tagger, taggable
+from .markers import relocate
 from .wordforms import cut
 
 PROMPT = "tagger"
@@ -57,6 +59,10 @@ class TaggerConfig:
     """Cut a span back to the part of a word that training learned the values are ("Mens" →
     "Men", "012345678905INNER" → "012345678905": the words, affixes and tails of the tagger's
     ``Manifest.word_forms``); False: whole words only."""
+    markers: bool = True
+    """Move a span to the attribute that the letter written right after it names, where training
+    learned such markers ('36"H' → Height: the tagger's ``Manifest.markers``); False: the model's
+    attributes alone."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -113,6 +119,7 @@ class TaggerExtractor(Engine):
                                else tagger.manifest.span_threshold)
         learned = tagger.manifest.word_forms if self.config.word_forms else {}
         self.word_forms = {a: learned.get(f"{self.schema.name}/{a}", {}) for a in self.keys}
+        self.markers = tagger.manifest.markers.get(self.schema.name, {}) if self.config.markers else {}
         self.normalizer = None
         if self.config.normalize:
             from ..normalize import Normalizer
@@ -246,7 +253,7 @@ class TaggerExtractor(Engine):
                 else:
                     t += 1
             out[attribute] = sorted(spans, key=lambda f: -f.score)
-        return out
+        return relocate(text, out, self.markers)
 
     # --- spans -> validation -> record -------------------------------------------------------------
 

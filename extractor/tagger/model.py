@@ -130,6 +130,9 @@ class Manifest:
     word_forms: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``schema/attribute`` → the words, affixes and tails that cut a span back to the part of a
     word its value is, learned from the training texts (see ``wordforms``)."""
+    markers: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Schema → {letter written right after a value: the attribute it names} ('36"H' → Height),
+    learned from the training texts (see ``markers``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "base_model": self.base_model, "labels": LabelSet(self.keys).names,
@@ -137,7 +140,7 @@ class Manifest:
                 "overlap": self.overlap, "training_data": self.training_data, "settings": self.settings,
                 "validation_f1": self.validation_f1, "locate": self.locate, "history": self.history,
                 "span_threshold": self.span_threshold, "calibration": self.calibration,
-                "word_forms": self.word_forms}
+                "word_forms": self.word_forms, "markers": self.markers}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -149,7 +152,8 @@ class Manifest:
                        training_data=data.get("training_data", ""), settings=data.get("settings", {}),
                        validation_f1=data.get("validation_f1"), locate=data.get("locate", {}),
                        history=data.get("history", []), span_threshold=data.get("span_threshold"),
-                       calibration=data.get("calibration", {}), word_forms=data.get("word_forms", {}))
+                       calibration=data.get("calibration", {}), word_forms=data.get("word_forms", {}),
+                       markers=data.get("markers", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{MANIFEST} is incomplete or malformed: {exc!r}") from exc
 

@@ -16,6 +16,7 @@ from ..evaluate.scorer import score
 from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
 from .engine import TaggerConfig, TaggerExtractor
 from .model import IGNORE, Tagger
+from .markers import learn_markers
 from .wordforms import learn_word_forms
 
 
@@ -91,10 +92,11 @@ class TrainResult:
 
 
 def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) -> list[Window]:
-    """Every training text located, labelled and cut into windows. The word forms the located
-    values teach go into the tagger's manifest (``Manifest.word_forms``)."""
+    """Every training text located, labelled and cut into windows. The word forms and markers the
+    located values teach go into the tagger's manifest (``Manifest.word_forms``, ``.markers``)."""
     tagged = tag_offers(data.documents, data.gold, tagger.labels, report)
     tagger.manifest.word_forms = learn_word_forms(tagged, tagger.labels)
+    tagger.manifest.markers = learn_markers(tagged, tagger.labels)
     out = []
     for text in tagged:
         tokens = tokenize(tagger.tokenizer, text.text)

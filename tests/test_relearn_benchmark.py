@@ -1,4 +1,4 @@
-"""benchmarks/word_forms.py: a tagger's word forms learned again on its own training split."""
+"""benchmarks/relearn.py: a tagger's word forms and markers learned again on its own training split."""
 
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ from extractor.evaluate.datasets import load_benchmark, read_offers
 from extractor.tagger import TrainingSet
 
 REPO = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("benchmarks_word_forms", REPO / "benchmarks" / "word_forms.py")
-word_forms = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_word_forms"] = word_forms
-spec.loader.exec_module(word_forms)  # type: ignore[union-attr]
+spec = importlib.util.spec_from_file_location("benchmarks_relearn", REPO / "benchmarks" / "relearn.py")
+relearn = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+sys.modules["benchmarks_relearn"] = relearn
+spec.loader.exec_module(relearn)  # type: ignore[union-attr]
 
-ROWS = [("Rack ServerAMD Opteron", "Server"), ("Tower ServerPart Number", "Server"),
-        ("Blade ServerIntel Xeon", "Server"), ("Hard Drive kit", "Drive")]
+ROWS = [('Rack ServerAMD Opteron 19"W', "Server", '19"'), ('Tower ServerPart Number 8"W', "Server", '8"'),
+        ('Blade ServerIntel Xeon 17"W', "Server", '17"'), ('Hard Drive kit 4"W', "Drive", '4"')]
 
 
 def _dataset(folder: Path) -> Path:
     folder.mkdir()
-    lines = [{"id": str(i), "category": "Computers", "input": text, "target_scores": {"Product Type": {value: 1}}}
-             for i, (text, value) in enumerate(ROWS)]
+    lines = [{"id": str(i), "category": "Computers", "input": text,
+              "target_scores": {"Product Type": {value: 1}, "Width": {width: 1}}}
+             for i, (text, value, width) in enumerate(ROWS)]
     for split in ("train", "validation"):
         (folder / f"{split}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return folder
@@ -37,7 +38,7 @@ def _tagger(folder: Path, data: Path, share: float = 0.25, seed: int = 0) -> Pat
     documents, gold = read_offers(data / "train.jsonl")
     train, _ = TrainingSet(documents, gold, benchmark.schemas).split(0.25, 0)
     folder.mkdir()
-    manifest = {"keys": [["Computers", "Product Type"]], "settings": {"validation_share": share, "seed": seed},
+    manifest = {"keys": [["Computers", "Product Type"], ["Computers", "Width"]], "settings": {"validation_share": share, "seed": seed},
                 "training_data": train.digest(), "word_forms": {}, "window": 256}
     (folder / "tagger_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     (folder / "model.safetensors").write_bytes(b"weights")
@@ -49,11 +50,12 @@ def test_the_copy_carries_forms_learned_on_the_training_split(tmp_path: Path) ->
     data = _dataset(tmp_path / "computers")
     source = _tagger(tmp_path / "tagger", data)
     out = tmp_path / "relearned"
-    assert word_forms.main(["--dataset", str(data), "--tagger", str(source), "--output-dir", str(out)]) == 0
+    assert relearn.main(["--dataset", str(data), "--tagger", str(source), "--output-dir", str(out)]) == 0
     manifest = json.loads((out / "tagger_manifest.json").read_text(encoding="utf-8"))
     forms = manifest["word_forms"]["Computers/Product Type"]
     # three held-in texts of four; at least two glued "Server..." words among them teach the tail
     assert forms["tails"] == ["capitalized"]
+    assert manifest["markers"] == {"Computers": {"w": "Width"}}  # three held-in widths before a "W"
     assert manifest["window"] == 256 and (out / "model.safetensors").read_bytes() == b"weights"
     assert not (out / "validation.records.jsonl").exists()  # records of the old forms stay behind
     assert json.loads((source / "tagger_manifest.json").read_text(encoding="utf-8"))["word_forms"] == {}
@@ -64,7 +66,7 @@ def test_another_split_than_the_tagger_was_trained_on_is_refused(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     data = _dataset(tmp_path / "computers")
     source = _tagger(tmp_path / "tagger", data, share=share, seed=seed)
-    assert word_forms.main(["--dataset", str(data), "--tagger", str(source), "--output-dir",
+    assert relearn.main(["--dataset", str(data), "--tagger", str(source), "--output-dir",
                             str(tmp_path / "out")]) == 2
     assert "training data hash differs" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
