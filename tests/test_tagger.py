@@ -365,6 +365,11 @@ def test_punctuation_never_makes_a_span_of_its_own(tagger: Tagger, text: str, si
     ("Cotz Lip Spf 45, .14 Ounce", ".14 Ounce", ".14 Ounce"),  # a decimal point is no connector
     ('nike 10" shoe', '10"', '10"'),
     ("12/Carton", "12/Carton", "12/Carton"),
+    ('Utility Cart, 31-1/2"L x 16-1/4"W', '1/2"', '31-1/2"'),  # part of a mixed number
+    ("Desk 47 1/4w x 29 7/8h", "29", "29 7/8"),
+    ('Cart 18"W x 72"H', "72", '72"'),                       # the inch sign is the number's unit
+    ('Part Number "250908-001" new', "250908-001", "250908-001"),  # ... not a code's
+    ("Part 152728-001 40/80-GB drive", "152728-001", "152728-001"),  # codes are no mixed numbers
 ])
 def test_span_edges_move_onto_whole_values(text: str, span: str, value: str) -> None:
     start = text.index(span)

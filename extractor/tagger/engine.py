@@ -16,6 +16,7 @@ window where it has the most context on both sides."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,17 +299,29 @@ CONNECTORS = "-\u2013\u2014/&,;:|"
 """Characters that link values rather than belong to one ("Multivitamin - Chewable", "SPF 30, 8")."""
 
 
+_MIXED = re.compile(r"(?<![\w/-])\d{1,3}[- ]\d{1,2}/\d{1,2}(?![\d/])")
+"""A whole number and a fraction: "31-1/2", "29 7/8" (not codes such as "152728-001 40/80")."""
+_NUMBER = re.compile(r"\d{1,4}(?:\.\d+)?(?:[- ]\d{1,2}/\d{1,2})?|\d{1,2}/\d{1,2}")
+"""A measurement without its unit: "36", "22-1/2", "8.9"."""
+
+
 def _tidy(text: str, start: int, end: int) -> tuple[int, int]:
     """[start, end) on whole values: a span that begins or ends on a joining character glued to
-    the next run ('-1/2"' of '35-1/2"', "22-" of '22-1/2"') grows over that run, since the model
-    split a compound; a connector with nothing glued to it ("- Chewable", "SPF 30,", "AT (") is
-    dropped."""
+    the next run ('-1/2"' of '35-1/2"', "22-" of '22-1/2"') grows over that run, and a span that
+    cuts a mixed number ("1/2" of "31-1/2", "29" of "29 7/8") grows over all of it, since the model
+    split a compound; an inch sign right after a number is its unit ('36"'); a connector with
+    nothing glued to it ("- Chewable", "SPF 30,", "AT (") is dropped."""
     if text[start] in GLUE and start > 0 and text[start - 1].isalnum():
         while start > 0 and text[start - 1].isalnum():
             start -= 1
     if text[end - 1] in GLUE and end < len(text) and text[end].isalnum():
         while end < len(text) and not text[end].isspace():
             end += 1
+    for mixed in _MIXED.finditer(text, max(0, start - 16), min(len(text), end + 16)):
+        if mixed.start() < start < mixed.end() or mixed.start() < end < mixed.end():
+            start, end = min(start, mixed.start()), max(end, mixed.end())
+    if end < len(text) and text[end] == '"' and _NUMBER.fullmatch(text[start:end]):
+        end += 1
     while start < end and (text[start] in CONNECTORS or text[start].isspace()):
         start += 1
     while end > start and (text[end - 1] in CONNECTORS + "(" or text[end - 1].isspace()):
