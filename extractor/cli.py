@@ -90,10 +90,11 @@ def schemas_check(path: str) -> None:
 @click.option("--engine", type=click.Choice(["llm", "tagger"]), default="llm", show_default=True,
               help="llm: a decoder model prompted per product; tagger: a fine-tuned encoder that tags value spans "
                    "(reads each text once; prompt, shots, adapter and decoding options do not apply).")
-@click.option("--with-tagger", default=None, type=click.Path(exists=True, file_okay=False),
-              help="Also run this tagger (a folder written by `extractor finetune-tagger`) on each text and merge "
-                   "its record with the LLM's: per attribute the value with the highest confidence wins, and null "
-                   "only when neither engine found a value (higher recall; see BENCHMARKS.md, Ensemble).")
+@click.option("--with-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Also run this tagger (a folder written by `extractor finetune-tagger`; repeatable) on each text "
+                   "and merge its record with the --model engine's: per attribute the value the engines are surest "
+                   "of together wins, and null only when no engine found a value (higher recall; see "
+                   "BENCHMARKS.md, Ensemble).")
 @click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="peft (LoRA) adapter folder to apply on top of the model.")
 @click.option("--force-adapter", is_flag=True,
@@ -148,7 +149,7 @@ def schemas_check(path: str) -> None:
 @click.option("--resume", is_flag=True, help="Skip ids already in the output file and append the rest.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
-            with_tagger: str | None, adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str,
+            with_tagger: tuple[str, ...], adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str,
             device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, span_threshold: float | None,
             null_bias: float, normalize_values: bool,
@@ -177,8 +178,6 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
-    if with_tagger and engine != "llm":
-        raise click.UsageError("--with-tagger joins a tagger to --engine llm; with --engine tagger give it as --model")
     if span_threshold is not None and engine == "llm" and not with_tagger:
         raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
     if input_path != "-" and not Path(input_path).is_file():
@@ -194,7 +193,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
                            null_bias=null_bias, normalize=normalize_values)
     skip = done_ids(output) if resume else None
     if engine == "tagger":
-        extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec), config, device,
+        extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec),
+                                      replace(config, normalize=False) if with_tagger else config, device,
                                       adapter=adapter, shots=shots, quantize=quantize, span_threshold=span_threshold)
     else:
         first_schema = load_schema(schema) if schema else None
@@ -205,8 +205,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         if extractor.requested.k and not extractor.config.k:  # an adapter tuned on k shots does badly without them
             click.echo(f"no demonstrations for schema {extractor.schema.name}: zero-shot instead of "
                        f"k={extractor.requested.k} (give --shots)", err=True)
-        if with_tagger:
-            extractor = _with_tagger(extractor, with_tagger, config, device, span_threshold)
+    if with_tagger:
+        extractor = _with_taggers(extractor, with_tagger, config, device, span_threshold)
     total = count_lines(input_path) if input_path != "-" else None
     bar = _progress_bar(progress, total, len(skip or ()))
     with RecordWriter(output, append=resume) as writer:
@@ -395,15 +395,16 @@ def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: 
         span_threshold=span_threshold), device=device)
 
 
-def _with_tagger(llm, folder: str, config, device: str, span_threshold: float | None = None):  # type: ignore[no-untyped-def]
-    """`extract --with-tagger`: the LLM Extractor and the tagger in one Ensemble, which normalizes
+def _with_taggers(first, folders: tuple[str, ...], config, device: str,  # type: ignore[no-untyped-def]
+                  span_threshold: float | None = None):
+    """`extract --with-tagger`: the --model engine and the taggers in one Ensemble, which normalizes
     the merged values when --normalize is on (the engines themselves do not)."""
     from .ensemble import Ensemble
     from .tagger import TaggerConfig, TaggerExtractor
 
-    tagger = TaggerExtractor.from_pretrained(folder, llm.schema, TaggerConfig(
-        min_confidence=config.min_confidence, span_threshold=span_threshold), device=device)
-    return Ensemble([llm, tagger], normalize=config.normalize)
+    taggers = [TaggerExtractor.from_pretrained(folder, first.schema, TaggerConfig(
+        min_confidence=config.min_confidence, span_threshold=span_threshold), device=device) for folder in folders]
+    return Ensemble([first, *taggers], normalize=config.normalize)
 
 
 # The training commands live in cli_train.py (this file stays about using models, not making them).

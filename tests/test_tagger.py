@@ -639,11 +639,22 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
         assert (line["attributes"]["Color"], line["attributes"]["Size"]) == (tag["attributes"]["Color"],
                                                                              tag["attributes"]["Size"])
 
+    # --with-tagger is repeatable, and joins taggers to a tagger as well
+    for engine, members in ((["--engine", "tagger", "--model", str(out)], 2), (["--with-tagger", str(out)], 3)):
+        both = tmp_path / f"both-{members}.jsonl"
+        result = runner.invoke(cli_main, ["extract", str(train), *engine, "--with-tagger", str(out),
+                                          "--schema", str(schema_file), "--decoding", "free", "-k", "0",
+                                          "-o", str(both), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in both.read_text().splitlines()]
+        assert [len(line["provenance"]["members"]) for line in lines] == [members] * 8
+        if members == 2:  # the same tagger twice agrees with itself
+            assert [line["attributes"] for line in lines] == [tag["attributes"] for tag in tagged]
+
 
 @pytest.mark.parametrize("args, message", [
     (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
-    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--with-tagger", "."], "give it as --model"),
     (["--schema", "apparel", "--span-threshold", "0.2"], "applies to a tagger"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "0"], "--span-threshold"),
 ])
