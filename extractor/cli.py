@@ -95,6 +95,9 @@ def schemas_check(path: str) -> None:
                    "and merge its record with the --model engine's: per attribute the value the engines are surest "
                    "of together wins, and null only when no engine found a value (higher recall; see "
                    "BENCHMARKS.md, Ensemble).")
+@click.option("--average-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="--engine tagger: average the token probabilities of this tagger (the same encoder, trained with "
+                   "another seed or data; repeatable) with --model's before decoding.")
 @click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="peft (LoRA) adapter folder to apply on top of the model.")
 @click.option("--force-adapter", is_flag=True,
@@ -149,8 +152,8 @@ def schemas_check(path: str) -> None:
 @click.option("--resume", is_flag=True, help="Skip ids already in the output file and append the rest.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
-            with_tagger: tuple[str, ...], adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str,
-            device: str, shots: str | None, k: int,
+            with_tagger: tuple[str, ...], average_tagger: tuple[str, ...], adapter: str | None,
+            force_adapter: bool, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, span_threshold: float | None,
             null_bias: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
@@ -178,6 +181,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
+    if average_tagger and engine != "tagger":
+        raise click.UsageError("--average-tagger averages with --engine tagger's --model (for an LLM, use --with-tagger)")
     if span_threshold is not None and engine == "llm" and not with_tagger:
         raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
     if input_path != "-" and not Path(input_path).is_file():
@@ -195,7 +200,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     if engine == "tagger":
         extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec),
                                       replace(config, normalize=False) if with_tagger else config, device,
-                                      adapter=adapter, shots=shots, quantize=quantize, span_threshold=span_threshold)
+                                      adapter=adapter, shots=shots, quantize=quantize, span_threshold=span_threshold,
+                                      average=average_tagger)
     else:
         first_schema = load_schema(schema) if schema else None
         llm_config = replace(config, normalize=False) if with_tagger else config  # the ensemble normalizes
@@ -293,7 +299,8 @@ def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool
 # --- tagger (a fine-tuned encoder engine) ----------------------------------------------------
 
 def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: str | None,  # type: ignore[no-untyped-def]
-                      shots: str | None, quantize: str | None, span_threshold: float | None = None):
+                      shots: str | None, quantize: str | None, span_threshold: float | None = None,
+                      average: tuple[str, ...] = ()):
     """`extract --engine tagger`: the tagger folder in --model, for the run's first schema."""
     from .tagger import TaggerConfig, TaggerExtractor
 
@@ -304,7 +311,7 @@ def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: 
         raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
     return TaggerExtractor.from_pretrained(model, schema, TaggerConfig(
         batch_size=config.batch_size, min_confidence=config.min_confidence, normalize=config.normalize,
-        span_threshold=span_threshold), device=device)
+        span_threshold=span_threshold), device=device, average=average)
 
 
 def _with_taggers(first, folders: tuple[str, ...], config, device: str,  # type: ignore[no-untyped-def]

@@ -339,6 +339,40 @@ def test_a_learned_marker_moves_a_span_to_its_attribute(tagger: Tagger) -> None:
     assert plain.attributes["Size"] is None and plain.attributes["Color"] == "10"  # the surer span
 
 
+def test_averaged_taggers_decode_the_mean_of_their_probabilities(tagger: Tagger) -> None:
+    import torch
+
+    sure = keyword_tagger(tagger, {"nike": "B-shoes/Brand"})
+    blind = keyword_tagger(tagger, {})  # O for every token
+    text = "nike navy shoe"
+    config = TaggerConfig(span_threshold=0.3)
+    alone, other = TaggerExtractor(sure, "shoes", config), TaggerExtractor(blind, "shoes", config)
+    both = TaggerExtractor(sure, "shoes", config, average=[blind])
+    windows_ = list(windows(tokenize(sure.tokenizer, text), sure.frame, 32, 8))
+    mean = (alone._forward(windows_)[0] + other._forward(windows_)[0]) / 2
+    assert torch.allclose(both._forward(windows_)[0], mean)
+    # alone, "nike" is surely a Brand; averaged with a tagger that sees none, half as surely
+    assert alone.predict([text])[0]["Brand"][0].score > 0.85
+    [found] = both.predict([text])
+    assert [f.text for f in found["Brand"]] == ["nike"] and 0.4 < found["Brand"][0].score < 0.5
+    [record] = both.with_schema("shoes").extract([text])
+    assert record.provenance.model == "keyword+keyword"
+
+
+def test_averaging_needs_the_same_tokens_and_attributes(tagger: Tagger, encoder: str) -> None:
+    from transformers import AutoTokenizer
+
+    wider = AutoTokenizer.from_pretrained(encoder)
+    wider.add_tokens(["sneakerz"])
+    stranger = Tagger(tagger.model, wider, tagger.manifest, name="wider")
+    with pytest.raises(ConfigError, match="does not read keyword's tokens"):
+        TaggerExtractor(keyword_tagger(tagger, {}), "shoes", average=[stranger])
+    other_schema = Tagger.from_encoder(encoder, [schema_of("shoes", {"Brand": {"type": ["string", "null"]}})],
+                                       window=32, overlap=8, device="cpu")
+    with pytest.raises(SchemaError, match="other attributes"):
+        TaggerExtractor(tagger, "shoes", average=[other_schema])
+
+
 @pytest.mark.parametrize("text, sizes", [
     ('nike 10" shoe', ['10"']),  # the quote, labelled B and surer than "10", joins the span before it
     ('nike " shoe', []),         # a span of punctuation alone is no value
@@ -651,11 +685,22 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
         if members == 2:  # the same tagger twice agrees with itself
             assert [line["attributes"] for line in lines] == [tag["attributes"] for tag in tagged]
 
+    # --average-tagger: the same tagger's probabilities averaged with its own are its own
+    averaged = tmp_path / "averaged.jsonl"
+    result = runner.invoke(cli_main, ["extract", str(train), "--engine", "tagger", "--model", str(out),
+                                      "--average-tagger", str(out), "--schema-field", "category", "-o", str(averaged),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in averaged.read_text().splitlines()]
+    assert [line["attributes"] for line in lines] == [tag["attributes"] for tag in tagged]
+    assert lines[0]["provenance"]["model"] == f"{out}+{out}"
+
 
 @pytest.mark.parametrize("args, message", [
     (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
     (["--schema", "apparel", "--span-threshold", "0.2"], "applies to a tagger"),
+    (["--schema", "apparel", "--average-tagger", "."], "averages with --engine tagger"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "0"], "--span-threshold"),
 ])
 def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:

@@ -17,6 +17,7 @@ window where it has the most context on both sides."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,21 +102,27 @@ class _Job:
 
 
 class TaggerExtractor(Engine):
-    """Extracts attribute records for one schema with a fine-tuned tagger."""
+    """Extracts attribute records for one schema with a fine-tuned tagger, or with several taggers
+    of one encoder family (``average``: trained with other seeds or data) whose token
+    probabilities are averaged before decoding; the first tagger's manifest (window, threshold,
+    word forms, markers) decides the rest."""
 
-    def __init__(self, tagger: Tagger, schema: Schema | str, config: TaggerConfig | None = None) -> None:
+    def __init__(self, tagger: Tagger, schema: Schema | str, config: TaggerConfig | None = None,
+                 average: Sequence[Tagger] = ()) -> None:
         self.tagger = tagger
+        self.average = list(average)
         self.schema = self._resolve(schema)
         self.config = config or TaggerConfig()
         self.window = self.config.window or tagger.manifest.window
         self.overlap = tagger.manifest.overlap if self.config.overlap is None else self.config.overlap
         if self.overlap >= self.window // 2:
             raise ConfigError(f"overlap {self.overlap} must be below half the window ({self.window})")
-        self.provenance = Provenance(model=tagger.name, adapter=None, prompt=PROMPT, schema=self.schema.id,
-                                     decoding=DECODING)
+        self.provenance = Provenance(model="+".join(t.name for t in (tagger, *self.average)), adapter=None,
+                                     prompt=PROMPT, schema=self.schema.id, decoding=DECODING)
         labels = tagger.labels
         self.keys = {a: labels.key(self.schema.name, a) for a in labels.attributes(self.schema.name)}
         self.allowed = labels.allowed(self.schema.name)
+        self.members = [(tagger, self.allowed), *((t, self._allowed_in(t)) for t in self.average)]
         self.span_threshold = (self.config.span_threshold if self.config.span_threshold is not None
                                else tagger.manifest.span_threshold)
         learned = tagger.manifest.word_forms if self.config.word_forms else {}
@@ -126,6 +133,18 @@ class TaggerExtractor(Engine):
             from ..normalize import Normalizer
 
             self.normalizer = Normalizer.from_schema(self.schema)
+
+    def _allowed_in(self, other: Tagger) -> list[int]:
+        """``other``'s label ids in the order of this tagger's (O, then B and I of each attribute),
+        refused unless its tokens and attributes are this tagger's."""
+        if other.tokenizer.get_vocab() != self.tagger.tokenizer.get_vocab() or other.frame != self.tagger.frame:
+            raise ConfigError(f"{other.name} does not read {self.tagger.name}'s tokens: token probabilities average "
+                              "only over taggers of one encoder (merge their records instead: --with-tagger)")
+        if sorted(other.labels.attributes(self.schema.name)) != sorted(self.keys):
+            raise SchemaError(f"{other.name} was trained for other attributes than {self.tagger.name}",
+                              schema=self.schema.name)
+        keys = [other.labels.key(self.schema.name, a) for a in self.keys]
+        return [other.labels.outside] + [i for k in keys for i in (other.labels.begin(k), other.labels.inside(k))]
 
     def _resolve(self, schema: Schema | str) -> Schema:
         """The schema by name among the tagger's, else loaded as usual; every taggable attribute
@@ -144,14 +163,16 @@ class TaggerExtractor(Engine):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, schema: Schema | str, config: TaggerConfig | None = None,
-                        device: str = "auto") -> TaggerExtractor:
-        """Load a tagger folder (written by ``extractor finetune-tagger``) for ``schema``."""
-        return cls(Tagger.load(folder, device=device), schema, config)
+                        device: str = "auto", average: Sequence[str | Path] = ()) -> TaggerExtractor:
+        """Load a tagger folder (written by ``extractor finetune-tagger``) for ``schema``, and the
+        folders of taggers whose token probabilities are averaged with its own."""
+        return cls(Tagger.load(folder, device=device), schema, config,
+                   [Tagger.load(other, device=device) for other in average])
 
     def with_schema(self, schema: Schema | str, shots: Any = None) -> TaggerExtractor:
         """Another TaggerExtractor on the same loaded model. ``shots`` is ignored (a tagger uses no
         demonstrations); it is accepted so code written for Extractor runs unchanged."""
-        return TaggerExtractor(self.tagger, schema, self.config)
+        return TaggerExtractor(self.tagger, schema, self.config, self.average)
 
     # --- public entry points -------------------------------------------------------------------
 
@@ -188,10 +209,10 @@ class TaggerExtractor(Engine):
         return [self._decode(text, tok, probs_of[i]) for i, (text, tok) in enumerate(zip(texts, tokenized))]
 
     def _forward(self, batch: list[Window]) -> list[Any]:
-        """Probabilities over O and this schema's labels, per position of each window."""
+        """Probabilities over O and this schema's labels, per position of each window (the mean
+        over the averaged taggers)."""
         import torch
 
-        model = self.tagger.model
         width = max(len(w.input_ids) for w in batch)
         pad = self.tagger.tokenizer.pad_token_id or 0
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
@@ -199,12 +220,17 @@ class TaggerExtractor(Engine):
         for row, w in enumerate(batch):
             ids[row, :len(w.input_ids)] = torch.tensor(w.input_ids)
             mask[row, :len(w.input_ids)] = 1
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode():
-            logits = model(input_ids=ids.to(self.tagger.device), attention_mask=mask.to(self.tagger.device)).logits
-            probs = logits[:, :, self.allowed].float().softmax(-1).cpu()
-        model.train(was_training)
+        total = None
+        for tagger, allowed in self.members:
+            model = tagger.model
+            was_training = model.training
+            model.eval()
+            with torch.inference_mode():
+                logits = model(input_ids=ids.to(tagger.device), attention_mask=mask.to(tagger.device)).logits
+                probs = logits[:, :, allowed].float().softmax(-1).cpu()
+            model.train(was_training)
+            total = probs if total is None else total + probs
+        probs = total / len(self.members)  # type: ignore[operator]
         return [probs[row] for row in range(len(batch))]
 
     def _decode(self, text: str, tokens: Tokens, window_probs: list[tuple[Window, Any]]) -> dict[str, list[Found]]:
