@@ -55,6 +55,7 @@ VALUES: list[tuple[str, Any, Any, str]] = [
     ("Manufacturer", "HPE", "Hewlett-Packard Enterprise", "op"),
     ("Manufacturer", "  HP ProLiant ", "Hewlett-Packard ProLiant", "op"),
     ("Part Number", "ab-123.x", "AB123X", "op"),
+    ("Part Number", "x-\u0390", "X\u0399\u0308\u0301", "op"),  # "ΐ" upper-cased keeps its accents
     ("Width", "4In", "10.2 cm", "unit"),
     ("Width", '3 1/2"', "8.9 cm", "unit"),
     ("Width", 24, "61.0 cm", "unit"),

@@ -5,7 +5,7 @@ found nothing, the value became empty): the normalizer then keeps the raw value,
 
 - ``trim``, ``collapse_spaces``: strip the ends; runs of whitespace become one space
 - ``upper``, ``lower``, ``title``: change case
-- ``delete_marks``: keep only letters and digits (``481726-B22`` -> ``481726B22``)
+- ``delete_marks``: keep only letters (with their accents) and digits (``481726-B22`` -> ``481726B22``)
 - ``strip_accents``: ``Crème`` -> ``Creme``
 - ``{"strip": [...]}``: remove these substrings, case-insensitively (``Inc.``, ``Brand:``)
 - ``{"delete": "-/"}``: remove these characters
@@ -42,7 +42,8 @@ def _simple(name: str) -> Op:
         "upper": str.upper,
         "lower": str.lower,
         "title": str.title,
-        "delete_marks": lambda s: "".join(c for c in s if c.isalnum()),
+        # accents written as combining characters belong to their letter: "ΐ".upper() is "Ι" + two of them
+        "delete_marks": lambda s: "".join(c for c in s if c.isalnum() or unicodedata.combining(c)),
         "strip_accents": _strip_accents,
     }
     return table[name]
