@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from extractor.tagger import LabelSet
 from extractor.tagger.data import Span, TaggedText
+from extractor.tagger.engine import Found
 from extractor.tagger.markers import learn_markers, marker_after, relocate
 
 
@@ -50,14 +49,6 @@ def test_a_letter_is_kept_with_support_and_a_clear_majority() -> None:
 def test_a_letter_shared_by_attributes_is_no_marker() -> None:
     tagged = [_text(f"Cart {a} x {b} x 5", Width=a, Height=b) for a, b in (("1", "2"), ("3", "4"), ("6", "7"))]
     assert learn_markers(tagged, LABELS) == {}  # "x" follows widths and heights alike
-
-
-@dataclass(frozen=True)
-class Found:
-    text: str
-    start: int
-    end: int
-    score: float
 
 
 def test_relocate_moves_a_span_to_the_attribute_its_marker_names() -> None:
