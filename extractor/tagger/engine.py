@@ -143,8 +143,7 @@ class TaggerExtractor(Engine):
         if sorted(other.labels.attributes(self.schema.name)) != sorted(self.keys):
             raise SchemaError(f"{other.name} was trained for other attributes than {self.tagger.name}",
                               schema=self.schema.name)
-        keys = [other.labels.key(self.schema.name, a) for a in self.keys]
-        return [other.labels.outside] + [i for k in keys for i in (other.labels.begin(k), other.labels.inside(k))]
+        return other.labels.allowed(self.schema.name, list(self.keys))
 
     def _resolve(self, schema: Schema | str) -> Schema:
         """The schema by name among the tagger's, else loaded as usual; every taggable attribute

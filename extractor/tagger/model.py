@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,10 +67,11 @@ class LabelSet:
     def attributes(self, schema: str) -> list[str]:
         return [a for s, a in self.keys if s == schema]
 
-    def allowed(self, schema: str) -> list[int]:
+    def allowed(self, schema: str, order: Sequence[str] | None = None) -> list[int]:
         """The label ids a text of ``schema`` can carry: O, then B and I of each of its attributes
-        in schema order (other schemas' labels never apply to it, in training or extraction)."""
-        keys = [self.key(schema, a) for a in self.attributes(schema)]
+        in schema order, or in ``order`` (another tagger's, to line two label sets up); other
+        schemas' labels never apply to it, in training or extraction."""
+        keys = [self.key(schema, a) for a in (self.attributes(schema) if order is None else order)]
         return [self.outside] + [i for k in keys for i in (self.begin(k), self.inside(k))]
 
     def begin(self, key: int) -> int:
