@@ -89,6 +89,8 @@ def rules(category: str, attribute: str, op: str, vocab: dict[str, str], pooled:
             match.update(contains="first")
             if "Assorted/Others" in canonicals:
                 match.update(several={"at_least": 3, "value": "Assorted/Others"})
+        if op == "Product Type Generalisation":
+            match.update(words=True)  # the taxonomy is closed: any category beats the raw words
         return {"vocab": learned, "match": match}
     return None
 

@@ -26,6 +26,13 @@ def test_a_full_block_parses_into_typed_specs() -> None:
     assert spec.unit is None and spec.number is None
 
 
+def test_match_words_parses_and_defaults_off() -> None:
+    assert parse_spec({"vocab": "v", "match": {"words": True}}, "Product Type").match.words is True
+    assert parse_spec({"vocab": "v"}, "Product Type").match.words is False
+    with pytest.raises(SpecError, match="x-normalize/match/words"):
+        parse_spec({"vocab": "v", "match": {"words": "yes"}}, "Product Type")
+
+
 def test_unit_block_defaults_and_lists() -> None:
     spec = parse_spec({"unit": {"dimension": "length", "to": "cm", "default": "in", "precision": 1}}, "Width")
     assert spec.unit is not None

@@ -115,6 +115,42 @@ def test_contains_several_gives_the_catch_all() -> None:
     assert COLORS.match("navy / navy blue / dark red", spec).entry.canonical == "Blue"
 
 
+# A product-type taxonomy learned from pairs: raw types as aliases of broad categories.
+TYPES = vocab(("Furniture, Storage, Racks and Fixtures", ["Office Desk", "Storage Shelving", "Wire Shelf"]),
+              ("Food and Drink Preparation and Cooking Equipment", ["Contact Grill", "Coffee Maker", "Countertop Fryer"]),
+              ("Tableware", ["Dinner Plate", "Salad Bowl", "Flatware"]))
+
+
+@pytest.mark.parametrize("raw,canonical", [
+    ("Corner Desk", "Furniture, Storage, Racks and Fixtures"),       # one word, seen under one category
+    ("Sandwich / Panini Grill", "Food and Drink Preparation and Cooking Equipment"),
+    ("Salad Plates", "Tableware"),                                    # plural folded; both words agree
+    ("Salad Grill", "Food and Drink Preparation and Cooking Equipment"),  # the last word counts double
+    ("Shelving Racks", "Furniture, Storage, Racks and Fixtures"),    # a word of the canonical's own name
+])
+def test_words_vote_for_a_category(raw: str, canonical: str) -> None:
+    found = TYPES.match(raw, MatchSpec(words=True))
+    assert (found.entry.canonical, found.method) == (canonical, "words")
+    assert 0.5 <= found.score <= 1.0
+
+
+def test_words_vote_is_off_by_default_and_needs_a_known_word() -> None:
+    assert TYPES.match("Corner Desk", MatchSpec()).method == "unmatched"
+    found = TYPES.match("Boiler", MatchSpec(words=True))
+    assert found.entry is None and found.method == "unmatched"
+
+
+def test_a_tied_words_vote_stays_unmatched() -> None:
+    tied = vocab(("A", ["red box"]), ("B", ["blue box"]))
+    found = tied.match("box", MatchSpec(words=True, fuzzy=False))
+    assert found.entry is None and found.method == "unmatched"
+
+
+def test_an_earlier_step_wins_over_the_words_vote() -> None:
+    found = TYPES.match("Contact Grill", MatchSpec(words=True))
+    assert (found.entry.canonical, found.method) == ("Food and Drink Preparation and Cooking Equipment", "alias")
+
+
 # --- files and their checks ---------------------------------------------------------------------
 
 def write(tmp_path: Path, document: Any, name: str = "v.json") -> Path:

@@ -41,7 +41,7 @@ class NormalizedValue:
     raw: Any
     """The raw value it came from (the first one, when duplicates were merged)."""
     method: str
-    """exact, alias, casefold, contains, fuzzy (vocabulary); unit; number; op (string operations
+    """exact, alias, casefold, contains, fuzzy, words (vocabulary); unit; number; op (string operations
     only); none (no x-normalize block: passed through); unmatched."""
     score: float
     """1.0 for deterministic methods; contains/fuzzy scores in [0, 1]; for unmatched, the best

@@ -66,6 +66,10 @@ class MatchSpec:
     """The canonical for values that mention many (e.g. ``Multicolor`` for 3+ colours)."""
     fold_plurals: bool = True
     """The case/punctuation-insensitive key also folds simple English plurals (``pens`` = ``pen``)."""
+    words: bool = False
+    """Last resort for closed sets (a product-type taxonomy), where any canonical beats a raw value:
+    each word of the value votes for the canonicals whose spellings contain it, split by how often
+    each uses it, the last word (usually the head noun) twice; the most votes win unless tied."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,8 @@ def _parse_match(block: Any, attribute: str, fuzzy_default: bool) -> MatchSpec:
         return MatchSpec(fuzzy=fuzzy_default)
     if not isinstance(block, dict):
         raise _fail("must be an object", attribute, "match")
-    _keys(block, ("fuzzy", "scorer", "processor", "cutoff", "margin", "contains", "several", "fold_plurals"),
+    _keys(block, ("fuzzy", "scorer", "processor", "cutoff", "margin", "contains", "several", "fold_plurals",
+                 "words"),
           attribute, "match")
     contains = block.get("contains")
     if contains is not None:
@@ -260,6 +265,7 @@ def _parse_match(block: Any, attribute: str, fuzzy_default: bool) -> MatchSpec:
         margin=_number(block.get("margin", 5.0), attribute, "match/margin", 0, 100),
         contains=contains, several_at_least=at_least, several_value=value,
         fold_plurals=_bool(block.get("fold_plurals", True), attribute, "match/fold_plurals"),
+        words=_bool(block.get("words", False), attribute, "match/words"),
     )
 
 

@@ -8,8 +8,8 @@ A vocabulary file is JSON::
 Keys starting with ``_`` (in the file or an entry) are comments for reviewers and are ignored.
 Matching order: exact canonical -> alias -> case/punctuation(/plural)-insensitive key -> contains
 (an alias as whole words inside the value, when asked) -> rapidfuzz with an explicit scorer and
-processor, a cutoff and a margin over the best *other* canonical -> unmatched. An empty value never
-matches."""
+processor, a cutoff and a margin over the best *other* canonical -> a vote of the value's words over
+the spellings' words (when asked) -> unmatched. An empty value never matches."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from ..resources import vocab_dir
 from .spec import MatchSpec
 
 _SEPARATORS = re.compile(r"[\W_]+")
+# Words that say nothing about which canonical a value means ("Racks and Fixtures").
+_FUNCTION_WORDS = frozenset("a an and or of the for with in on to by".split())
 
 
 def _fold_token(token: str) -> str:
@@ -63,9 +65,10 @@ class VocabMatch:
 
     entry: VocabEntry | None
     method: str
-    """exact, alias, casefold, contains, fuzzy, or unmatched."""
+    """exact, alias, casefold, contains, fuzzy, words, or unmatched."""
     score: float
     """1.0 for exact/alias/casefold; the share of the value covered for contains; fuzzy score / 100;
+    the winner's share of the votes for words;
     for unmatched, the best fuzzy score seen (0 when none), which curation uses."""
     nearest: str | None = None
     """For unmatched values: the closest canonical seen, if any."""
@@ -135,6 +138,7 @@ class Vocabulary:
         self._keys: dict[bool, dict[str, VocabEntry]] = {}
         self._phrases: dict[bool, tuple[dict[tuple[str, ...], VocabEntry], int]] = {}
         self._choices: dict[str, tuple[list[str], list[VocabEntry]]] = {}
+        self._votes: dict[bool, dict[str, dict[str, float]]] = {}
         if strict:
             for fold in (False, True):
                 self._key_index(fold, strict=True)
@@ -214,9 +218,10 @@ class Vocabulary:
             found = self._contains(key, spec)
             if found is not None:
                 return found
-        if spec.fuzzy:
-            return self._fuzzy(text, spec)
-        return VocabMatch(None, "unmatched", 0.0)
+        missed = self._fuzzy(text, spec) if spec.fuzzy else VocabMatch(None, "unmatched", 0.0)
+        if missed.entry is None and spec.words:
+            return self._words(key, spec) or missed
+        return missed
 
     def _contains(self, key: str, spec: MatchSpec) -> VocabMatch | None:
         phrases, longest = self._phrase_index(spec.fold_plurals)
@@ -271,6 +276,34 @@ class Vocabulary:
         if top >= spec.cutoff and top - runner_up >= spec.margin:
             return VocabMatch(self._canonical[top_name], "fuzzy", round(top / 100.0, 4))
         return VocabMatch(None, "unmatched", round(top / 100.0, 4), nearest=top_name)
+
+    def _vote_index(self, fold: bool) -> dict[str, dict[str, float]]:
+        """word -> canonical -> the share of the word's spellings that belong to that canonical."""
+        if fold not in self._votes:
+            counts: dict[str, dict[str, int]] = {}
+            for surface, entry in self._surfaces():
+                for word in set(match_key(surface, fold).split()) - _FUNCTION_WORDS:
+                    owners = counts.setdefault(word, {})
+                    owners[entry.canonical] = owners.get(entry.canonical, 0) + 1
+            self._votes[fold] = {word: {c: n / sum(owners.values()) for c, n in owners.items()}
+                                 for word, owners in counts.items()}
+        return self._votes[fold]
+
+    def _words(self, key: str, spec: MatchSpec) -> VocabMatch | None:
+        index = self._vote_index(spec.fold_plurals)
+        words = [w for w in key.split() if w not in _FUNCTION_WORDS]
+        tally: dict[str, float] = {}
+        for i, word in enumerate(words):
+            weight = 2.0 if i == len(words) - 1 else 1.0
+            for canonical, share in index.get(word, {}).items():
+                tally[canonical] = tally.get(canonical, 0.0) + weight * share
+        if not tally:
+            return None
+        ranked = sorted(tally.values(), reverse=True)
+        if len(ranked) > 1 and ranked[0] - ranked[1] < 1e-9:
+            return None
+        best = max(tally, key=lambda c: tally[c])
+        return VocabMatch(self._canonical[best], "words", round(tally[best] / sum(ranked), 4))
 
     @classmethod
     def from_document(cls, document: Any, source: str) -> Vocabulary:
