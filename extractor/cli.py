@@ -96,8 +96,9 @@ def schemas_check(path: str) -> None:
                    "of together wins, and null only when no engine found a value (higher recall; see "
                    "BENCHMARKS.md, Ensemble).")
 @click.option("--average-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="--engine tagger: average the token probabilities of this tagger (the same encoder, trained with "
-                   "another seed or data; repeatable) with --model's before decoding.")
+              help="Average the token probabilities of this tagger (the same encoder, trained with another seed or "
+                   "data; repeatable) with --model's (--engine tagger) or else the first --with-tagger's, before "
+                   "decoding: the averaged taggers are one engine.")
 @click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="peft (LoRA) adapter folder to apply on top of the model.")
 @click.option("--force-adapter", is_flag=True,
@@ -181,8 +182,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
-    if average_tagger and engine != "tagger":
-        raise click.UsageError("--average-tagger averages with --engine tagger's --model (for an LLM, use --with-tagger)")
+    if average_tagger and engine != "tagger" and not with_tagger:
+        raise click.UsageError("--average-tagger averages with --engine tagger's --model or the first --with-tagger")
     if span_threshold is not None and engine == "llm" and not with_tagger:
         raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
     if input_path != "-" and not Path(input_path).is_file():
@@ -212,7 +213,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             click.echo(f"no demonstrations for schema {extractor.schema.name}: zero-shot instead of "
                        f"k={extractor.requested.k} (give --shots)", err=True)
     if with_tagger:
-        extractor = _with_taggers(extractor, with_tagger, config, device, span_threshold)
+        extractor = _with_taggers(extractor, with_tagger, config, device, span_threshold,
+                                  average=average_tagger if engine == "llm" else ())
     total = count_lines(input_path) if input_path != "-" else None
     bar = _progress_bar(progress, total, len(skip or ()))
     with RecordWriter(output, append=resume) as writer:
@@ -315,14 +317,16 @@ def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: 
 
 
 def _with_taggers(first, folders: tuple[str, ...], config, device: str,  # type: ignore[no-untyped-def]
-                  span_threshold: float | None = None):
+                  span_threshold: float | None = None, average: tuple[str, ...] = ()):
     """`extract --with-tagger`: the --model engine and the taggers in one Ensemble, which normalizes
-    the merged values when --normalize is on (the engines themselves do not)."""
+    the merged values when --normalize is on (the engines themselves do not); ``average`` joins the
+    first tagger as one engine."""
     from .ensemble import Ensemble
     from .tagger import TaggerConfig, TaggerExtractor
 
     taggers = [TaggerExtractor.from_pretrained(folder, first.schema, TaggerConfig(
-        min_confidence=config.min_confidence, span_threshold=span_threshold), device=device) for folder in folders]
+        min_confidence=config.min_confidence, span_threshold=span_threshold), device=device,
+        average=average if i == 0 else ()) for i, folder in enumerate(folders)]
     return Ensemble([first, *taggers], normalize=config.normalize)
 
 

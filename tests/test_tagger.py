@@ -695,12 +695,22 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     assert [line["attributes"] for line in lines] == [tag["attributes"] for tag in tagged]
     assert lines[0]["provenance"]["model"] == f"{out}+{out}"
 
+    # ... and beside an LLM, --average-tagger joins the first --with-tagger as one member
+    result = runner.invoke(cli_main, ["extract", str(train), "--with-tagger", str(out), "--average-tagger", str(out),
+                                      "--schema", str(schema_file), "--decoding", "free", "-k", "0",
+                                      "-o", str(averaged), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in averaged.read_text().splitlines()]
+    assert [[m["model"] for m in line["provenance"]["members"]] for line in lines] == [["llm", f"{out}+{out}"]] * 8
+    assert [line["attributes"] for line in lines] == [json.loads(line)["attributes"]
+                                                      for line in merged.read_text().splitlines()]
+
 
 @pytest.mark.parametrize("args, message", [
     (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
     (["--schema", "apparel", "--span-threshold", "0.2"], "applies to a tagger"),
-    (["--schema", "apparel", "--average-tagger", "."], "averages with --engine tagger"),
+    (["--schema", "apparel", "--average-tagger", "."], "or the first --with-tagger"),
     (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "0"], "--span-threshold"),
 ])
 def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
