@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,10 @@ _GENERATIONS = {"Generation": ["G", "Gen"], "Double Data Rate": ["DDR"], "Advanc
 
 
 def rules(category: str, attribute: str, op: str, vocab: dict[str, str], pooled: list[str],
-          canonicals: set[str]) -> dict[str, Any] | None:
+          canonicals: set[str], common: str | None = None) -> dict[str, Any] | None:
     """The x-normalize block for one benchmark attribute (None: leave it as it is); ``pooled``
-    names the learned tables of other attributes with the same canonical set (Color, Color(s))."""
+    names the learned tables of other attributes with the same canonical set (Color, Color(s));
+    ``common`` is the canonical the train pairs give most often."""
     own = f"{category}/{attribute}"
     learned = [vocab[k] for k in [own, *pooled, f"described:{own}", f"bridged:{own}"] if k in vocab]
     if op == "Delete Marks":
@@ -91,6 +92,8 @@ def rules(category: str, attribute: str, op: str, vocab: dict[str, str], pooled:
                 match.update(several={"at_least": 3, "value": "Assorted/Others"})
         if op == "Product Type Generalisation":
             match.update(words=True)  # the taxonomy is closed: any category beats the raw words
+            if common:  # ... and the category train gives most often beats it too, for unknown words
+                match.update(otherwise=common)
         return {"vocab": learned, "match": match}
     return None
 
@@ -193,12 +196,16 @@ def build_normalizers(train: list[dict[str, Any]], descriptions: Path, folder: P
     vocabularies["generations"] = Vocabulary("generations", [VocabEntry(c, tuple(a)) for c, a in _GENERATIONS.items()])
     paths = {name: str(path) for name, path in zip(vocabularies, write_vocabularies(vocabularies, folder))}
     ops = {(r["category"], r["attribute"]): r["normalization_op"] for r in train}
+    given: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for r in general:
+        given[(r["category"], r["attribute"])].update(list(r["normalized_values"]))
     normalizers = {}
     for (category, attribute), op in sorted(ops.items()):
         own = canonicals.get(f"{category}/{attribute}", set())
         pooled = [name for name, other in canonicals.items() if name != f"{category}/{attribute}"
                   and own and len(own & other) / len(own | other) >= 0.8]
-        block = rules(category, attribute, op, paths, pooled, own)
+        common = given[(category, attribute)].most_common(1)[0][0] if given[(category, attribute)] else None
+        block = rules(category, attribute, op, paths, pooled, own, common)
         specs: dict[str, NormalizeSpec] = {attribute: parse_spec(block, attribute)} if block else {}
         normalizers[(category, attribute)] = Normalizer(specs)
     return normalizers, ops

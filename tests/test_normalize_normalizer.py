@@ -146,7 +146,25 @@ def test_vocabulary_paths_resolve_next_to_the_schema(tmp_path: Path) -> None:
     assert Normalizer.from_schema(schema).normalize_value("Fabric", "Merino Wool").value == "Merino"
 
 
+def test_a_closed_taxonomy_places_every_value(tmp_path: Path) -> None:
+    # Learned aliases, the words vote, then the catch-all: no product type is left as raw text.
+    (tmp_path / "types.json").write_text(json.dumps({"entries": [
+        {"canonical": "Furniture", "aliases": ["Office Desk", "Wire Shelf"]},
+        {"canonical": "Cooking Equipment", "aliases": ["Contact Grill", "Countertop Fryer"]},
+        {"canonical": "Miscellaneous"}]}), encoding="utf-8")
+    schema = make_schema({"Product Type": {"type": ["string", "null"], "x-normalize": {
+        "vocab": "types.json", "match": {"words": True, "otherwise": "Miscellaneous"}}}},
+        path=tmp_path / "types.schema.json")
+    normalizer = Normalizer.from_schema(schema)
+    found = [normalizer.normalize_value("Product Type", raw) for raw in ("Contact Grill", "Corner Desk", "Boiler")]
+    assert [(n.value, n.method, n.matched) for n in found] == [
+        ("Cooking Equipment", "alias", True), ("Furniture", "words", True), ("Miscellaneous", "otherwise", True)]
+    assert found[2].raw == "Boiler" and found[2].score == 0.0  # a guess, findable for review
+    assert normalizer.normalize_value("Product Type", "  ").method == "unmatched"  # nothing to place
+
+
 @pytest.mark.parametrize("block,message", [
+    ({"vocab": "colors", "match": {"otherwise": "Rainbow"}}, "match/otherwise: 'Rainbow' is not a canonical"),
     ({"vocab": "no-such-vocab"}, "attribute 'A': no vocabulary file 'no-such-vocab'"),
     ({"vocab": "colors", "match": {"contains": "first", "several": {"at_least": 3, "value": "Rainbow"}}},
      "'Rainbow' is not a canonical"),

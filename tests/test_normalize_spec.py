@@ -29,6 +29,8 @@ def test_a_full_block_parses_into_typed_specs() -> None:
 def test_match_words_parses_and_defaults_off() -> None:
     assert parse_spec({"vocab": "v", "match": {"words": True}}, "Product Type").match.words is True
     assert parse_spec({"vocab": "v"}, "Product Type").match.words is False
+    assert parse_spec({"vocab": "v", "match": {"otherwise": "Other"}}, "Product Type").match.otherwise == "Other"
+    assert parse_spec({"vocab": "v"}, "Product Type").match.otherwise is None
     with pytest.raises(SpecError, match="x-normalize/match/words"):
         parse_spec({"vocab": "v", "match": {"words": "yes"}}, "Product Type")
 

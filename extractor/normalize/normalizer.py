@@ -41,8 +41,8 @@ class NormalizedValue:
     raw: Any
     """The raw value it came from (the first one, when duplicates were merged)."""
     method: str
-    """exact, alias, casefold, contains, fuzzy, words (vocabulary); unit; number; op (string operations
-    only); none (no x-normalize block: passed through); unmatched."""
+    """exact, alias, casefold, contains, fuzzy, words, otherwise (vocabulary); unit; number; op
+    (string operations only); none (no x-normalize block: passed through); unmatched."""
     score: float
     """1.0 for deterministic methods; contains/fuzzy scores in [0, 1]; for unmatched, the best
     fuzzy score seen (0 when none)."""
@@ -90,6 +90,9 @@ def _compile(spec: NormalizeSpec, base_dir: Path | None) -> _Compiled:
     if vocab is not None and spec.match.several_value and spec.match.several_value not in vocab:
         raise NormalizationError(f"attribute {spec.attribute!r}, x-normalize/match/several/value: "
                                  f"{spec.match.several_value!r} is not a canonical of {vocab.source}")
+    if vocab is not None and spec.match.otherwise and spec.match.otherwise not in vocab:
+        raise NormalizationError(f"attribute {spec.attribute!r}, x-normalize/match/otherwise: "
+                                 f"{spec.match.otherwise!r} is not a canonical of {vocab.source}")
     unit = UnitReader(spec.unit, spec.attribute) if spec.unit else None
     count = None
     if spec.number:
@@ -160,6 +163,8 @@ class Normalizer:
                 return NormalizedValue(to_plain(count, number.precision if number else None), raw, "number", 1.0, True)
         elif miss is None:
             return NormalizedValue(work, raw, "op", 1.0, True)
+        if miss is not None and compiled.spec.match.otherwise:
+            return NormalizedValue(compiled.spec.match.otherwise, raw, "otherwise", 0.0, True)
         return NormalizedValue(raw, raw, "unmatched", miss.score if miss else 0.0, False,
                                nearest=miss.nearest if miss else None)
 

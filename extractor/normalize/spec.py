@@ -70,6 +70,9 @@ class MatchSpec:
     """Last resort for closed sets (a product-type taxonomy), where any canonical beats a raw value:
     each word of the value votes for the canonicals whose spellings contain it, split by how often
     each uses it, the last word (usually the head noun) twice; the most votes win unless tied."""
+    otherwise: str | None = None
+    """The canonical a value gets when nothing read it (a closed set's catch-all, or its most common
+    member); method ``otherwise`` with score 0, so such guesses can be found and reviewed."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ def _parse_match(block: Any, attribute: str, fuzzy_default: bool) -> MatchSpec:
     if not isinstance(block, dict):
         raise _fail("must be an object", attribute, "match")
     _keys(block, ("fuzzy", "scorer", "processor", "cutoff", "margin", "contains", "several", "fold_plurals",
-                 "words"),
+                 "words", "otherwise"),
           attribute, "match")
     contains = block.get("contains")
     if contains is not None:
@@ -266,6 +269,7 @@ def _parse_match(block: Any, attribute: str, fuzzy_default: bool) -> MatchSpec:
         contains=contains, several_at_least=at_least, several_value=value,
         fold_plurals=_bool(block.get("fold_plurals", True), attribute, "match/fold_plurals"),
         words=_bool(block.get("words", False), attribute, "match/words"),
+        otherwise=_text(block["otherwise"], attribute, "match/otherwise") if "otherwise" in block else None,
     )
 
 
