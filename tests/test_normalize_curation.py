@@ -151,6 +151,13 @@ def test_suggest_clusters_unmatched_values(tmp_path: Path) -> None:
     assert suggest_entries(path, min_count=1)["Color"]["entries"][1]["canonical"] == "Sunset Glow"
 
 
+def test_suggest_also_offers_the_catch_all_guesses(tmp_path: Path) -> None:
+    guess = {"value": "Miscellaneous", "raw": "Boiler", "method": "otherwise", "score": 0.0, "matched": True}
+    path = jsonl(tmp_path / "n.jsonl", [record(str(i), Type=guess) for i in range(2)])
+    assert suggest_entries(path)["Type"]["entries"] == [{"canonical": "Boiler", "aliases": [], "_count": 2,
+                                                        "_nearest": "Miscellaneous"}]
+
+
 def test_suggestions_are_loadable_once_reviewed(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "n.jsonl", [record(str(i), Color=unmatched("Heather Mint")) for i in range(2)])
     proposal = suggest_entries(path)["Color"]

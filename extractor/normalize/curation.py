@@ -184,16 +184,19 @@ def _unmatched(records: Path, attributes: set[str]) -> dict[str, list[tuple[str,
             if attributes and name not in attributes:
                 continue
             for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, dict) and item.get("matched") is False:
+                # A catch-all guess (match.otherwise) is as much in need of an entry as a miss.
+                if isinstance(item, dict) and (item.get("matched") is False or item.get("method") == "otherwise"):
+                    near = item.get("nearest") if item.get("matched") is False else item.get("value")
                     for raw in [item.get("raw")] + list(item.get("merged") or []):
                         if isinstance(raw, str) and raw.strip():
-                            found[name].append((raw.strip(), item.get("nearest")))
+                            found[name].append((raw.strip(), near))
     return found
 
 
 def suggest_entries(records: Path, *, attributes: Iterable[str] = (), min_count: int = 2,
                     threshold: float = 85.0) -> dict[str, dict[str, Any]]:
-    """Cluster the unmatched values in a normalized records file into proposed vocabulary entries.
+    """Cluster the unmatched values (and the ``otherwise`` guesses) in a normalized records file
+    into proposed vocabulary entries.
 
     Values with the same case/punctuation-insensitive key, or a token_sort_ratio of at least
     ``threshold`` to a cluster's leader, join that cluster; the most frequent spelling is proposed
