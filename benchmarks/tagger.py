@@ -281,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append(f"limit={args.limit}")
             if args.no_word_forms:
                 settings.append("word-forms=off")
-            if args.span_threshold is not None:
-                settings.append(f"span-threshold={args.span_threshold}")
+            if base.span_threshold is not None and base.span_threshold != manifest.span_threshold:
+                settings.append(f"span-threshold={base.span_threshold:g}")  # given, or the averaged default
             if args.no_markers:
                 settings.append("markers=off")
             if args.average_with:

@@ -127,7 +127,7 @@ def schemas_check(path: str) -> None:
               help="Tagger (--engine tagger, --with-tagger): a token also joins an attribute's value when that "
                    "attribute's probability reaches this; lower finds more values (higher recall), 1 keeps each "
                    "token's most probable label only. Default: the threshold the tagger chose on its validation "
-                   "texts (its manifest).")
+                   "texts (its manifest); averaged taggers whose manifest chose none: 0.5.")
 @click.option("--null-bias", default=0.0, show_default=True, type=click.FloatRange(-20, 20),
               help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
                    "higher recall; < 0: more nulls, higher precision). With --adapter, the bias calibrated after "

@@ -24,7 +24,7 @@ from extractor.tagger import (LabelSet, LocateReport, Tagger, TaggerConfig, Tagg
                               locate, read_training_file, train_tagger)
 from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_offers, tokenize, value_forms,
                                    window_starts, windows)
-from extractor.tagger.engine import _tidy
+from extractor.tagger.engine import AVERAGED_SPAN_THRESHOLD, _tidy
 from extractor.tagger.model import Manifest
 from extractor.tagger.train import _batches, _loss, _parameter_groups, calibrate, fit, training_windows
 
@@ -359,6 +359,16 @@ def test_averaged_taggers_decode_the_mean_of_their_probabilities(tagger: Tagger)
     assert record.provenance.model == "keyword+keyword"
 
 
+def test_averaged_taggers_default_to_the_averaged_span_threshold(tagger: Tagger) -> None:
+    plain, calibrated = keyword_tagger(tagger, {}), keyword_tagger(tagger, {})
+    calibrated.manifest = replace(calibrated.manifest, span_threshold=0.2)
+    assert TaggerExtractor(plain, "shoes").span_threshold is None  # alone: the labels alone
+    assert TaggerExtractor(plain, "shoes", average=[plain]).span_threshold == AVERAGED_SPAN_THRESHOLD == 0.5
+    assert TaggerExtractor(calibrated, "shoes", average=[plain]).span_threshold == 0.2  # the manifest's choice
+    given = TaggerExtractor(plain, "shoes", TaggerConfig(span_threshold=0.9), average=[plain])
+    assert given.span_threshold == 0.9
+
+
 def test_averaging_needs_the_same_tokens_and_attributes(tagger: Tagger, encoder: str) -> None:
     from transformers import AutoTokenizer
 
@@ -685,25 +695,29 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
         if members == 2:  # the same tagger twice agrees with itself
             assert [line["attributes"] for line in lines] == [tag["attributes"] for tag in tagged]
 
-    # --average-tagger: the same tagger's probabilities averaged with its own are its own
-    averaged = tmp_path / "averaged.jsonl"
-    result = runner.invoke(cli_main, ["extract", str(train), "--engine", "tagger", "--model", str(out),
-                                      "--average-tagger", str(out), "--schema-field", "category", "-o", str(averaged),
-                                      "--no-progress"])
-    assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in averaged.read_text().splitlines()]
-    assert [line["attributes"] for line in lines] == [tag["attributes"] for tag in tagged]
-    assert lines[0]["provenance"]["model"] == f"{out}+{out}"
+    # --average-tagger: the same tagger's probabilities averaged with its own are its own. Averaged
+    # taggers decode at AVERAGED_SPAN_THRESHOLD unless the manifest chose a threshold: compare at that.
+    chosen = Tagger.load(out).manifest.span_threshold or AVERAGED_SPAN_THRESHOLD
+
+    def extract(*args: str) -> tuple[list[dict[str, Any]], list[list[str]]]:
+        """Each line's attributes, and the model of each engine behind it."""
+        target = tmp_path / "run.jsonl"
+        result = runner.invoke(cli_main, ["extract", str(train), *args, "-o", str(target), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in target.read_text().splitlines()]
+        return ([line["attributes"] for line in lines],
+                [[m["model"] for m in line["provenance"].get("members", [line["provenance"]])] for line in lines])
+
+    by_schema = ["--schema-field", "category"]
+    alone, _ = extract("--engine", "tagger", "--model", str(out), "--span-threshold", str(chosen), *by_schema)
+    both, models = extract("--engine", "tagger", "--model", str(out), "--average-tagger", str(out), *by_schema)
+    assert both == alone and models == [[f"{out}+{out}"]] * 8
 
     # ... and beside an LLM, --average-tagger joins the first --with-tagger as one member
-    result = runner.invoke(cli_main, ["extract", str(train), "--with-tagger", str(out), "--average-tagger", str(out),
-                                      "--schema", str(schema_file), "--decoding", "free", "-k", "0",
-                                      "-o", str(averaged), "--no-progress"])
-    assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in averaged.read_text().splitlines()]
-    assert [[m["model"] for m in line["provenance"]["members"]] for line in lines] == [["llm", f"{out}+{out}"]] * 8
-    assert [line["attributes"] for line in lines] == [json.loads(line)["attributes"]
-                                                      for line in merged.read_text().splitlines()]
+    llm = ["--schema", str(schema_file), "--decoding", "free", "-k", "0"]
+    alone, _ = extract("--with-tagger", str(out), "--span-threshold", str(chosen), *llm)
+    both, models = extract("--with-tagger", str(out), "--average-tagger", str(out), *llm)
+    assert both == alone and models == [["llm", f"{out}+{out}"]] * 8
 
 
 @pytest.mark.parametrize("args, message", [
