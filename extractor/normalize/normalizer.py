@@ -87,12 +87,10 @@ def _compile(spec: NormalizeSpec, base_dir: Path | None) -> _Compiled:
             raise NormalizationError(f"attribute {spec.attribute!r}: {exc}") from exc
 
     vocab = Vocabulary.merged([load(r) for r in spec.vocab]) if spec.vocab else None
-    if vocab is not None and spec.match.several_value and spec.match.several_value not in vocab:
-        raise NormalizationError(f"attribute {spec.attribute!r}, x-normalize/match/several/value: "
-                                 f"{spec.match.several_value!r} is not a canonical of {vocab.source}")
-    if vocab is not None and spec.match.otherwise and spec.match.otherwise not in vocab:
-        raise NormalizationError(f"attribute {spec.attribute!r}, x-normalize/match/otherwise: "
-                                 f"{spec.match.otherwise!r} is not a canonical of {vocab.source}")
+    for key, canonical in (("several/value", spec.match.several_value), ("otherwise", spec.match.otherwise)):
+        if vocab is not None and canonical and canonical not in vocab:
+            raise NormalizationError(f"attribute {spec.attribute!r}, x-normalize/match/{key}: "
+                                     f"{canonical!r} is not a canonical of {vocab.source}")
     unit = UnitReader(spec.unit, spec.attribute) if spec.unit else None
     count = None
     if spec.number:
