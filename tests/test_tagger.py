@@ -26,6 +26,7 @@ from extractor.tagger.data import (IGNORE, bio_labels, gold_from_records, tag_of
                                    window_starts, windows)
 from extractor.tagger.engine import AVERAGED_SPAN_THRESHOLD, _tidy
 from extractor.tagger.model import Manifest
+from extractor.tagger.probabilities import token_probabilities
 from extractor.tagger.train import _batches, _loss, _parameter_groups, calibrate, fit, training_windows
 
 CORPUS = [
@@ -348,9 +349,10 @@ def test_averaged_taggers_decode_the_mean_of_their_probabilities(tagger: Tagger)
     config = TaggerConfig(span_threshold=0.3)
     alone, other = TaggerExtractor(sure, "shoes", config), TaggerExtractor(blind, "shoes", config)
     both = TaggerExtractor(sure, "shoes", config, average=[blind])
-    windows_ = list(windows(tokenize(sure.tokenizer, text), sure.frame, 32, 8))
-    mean = (alone._forward(windows_)[0] + other._forward(windows_)[0]) / 2
-    assert torch.allclose(both._forward(windows_)[0], mean)
+    [(_, p_alone)], [(_, p_other)] = (token_probabilities(e.members, [text], 32) for e in (alone, other))
+    [(tokens, p_both)] = token_probabilities(both.members, [text], 32)
+    assert tokens == tokenize(sure.tokenizer, text)
+    assert torch.allclose(p_both, (p_alone + p_other) / 2)
     # alone, "nike" is surely a Brand; averaged with a tagger that sees none, half as surely
     assert alone.predict([text])[0]["Brand"][0].score > 0.85
     [found] = both.predict([text])
@@ -369,18 +371,39 @@ def test_averaged_taggers_default_to_the_averaged_span_threshold(tagger: Tagger)
     assert given.span_threshold == 0.9
 
 
-def test_averaging_needs_the_same_tokens_and_attributes(tagger: Tagger, encoder: str) -> None:
-    from transformers import AutoTokenizer
-
-    wider = AutoTokenizer.from_pretrained(encoder)
-    wider.add_tokens(["sneakerz"])
-    stranger = Tagger(tagger.model, wider, tagger.manifest, name="wider")
-    with pytest.raises(ConfigError, match="does not read keyword's tokens"):
-        TaggerExtractor(keyword_tagger(tagger, {}), "shoes", average=[stranger])
+def test_averaging_needs_the_same_attributes(tagger: Tagger, encoder: str) -> None:
     other_schema = Tagger.from_encoder(encoder, [schema_of("shoes", {"Brand": {"type": ["string", "null"]}})],
                                        window=32, overlap=8, device="cpu")
     with pytest.raises(SchemaError, match="other attributes"):
         TaggerExtractor(tagger, "shoes", average=[other_schema])
+
+
+def test_taggers_that_tokenize_otherwise_average_over_the_first_ones_tokens(tagger: Tagger, encoder: str) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    # another encoder's tokenizer: "airzoom" is one token there, word pieces in the first tagger's
+    wider = AutoTokenizer.from_pretrained(encoder)
+    wider.add_tokens(["airzoom"])
+    text = "nike airzoom shoe"
+    assert len(tokenize(tagger.tokenizer, text).ids) > len(tokenize(wider, text).ids)
+    names = tagger.labels.names
+    model = KeywordModel(len(wider), len(names), {wider.convert_tokens_to_ids("airzoom"):
+                                                  (names.index("B-shoes/Brand"), 4.0, 0.0)})
+    stranger = Tagger(model, wider, replace(tagger.manifest, window=24), name="wider")
+    first = keyword_tagger(tagger, {})  # O everywhere
+    engine = TaggerExtractor(first, "shoes", average=[stranger])
+    assert [m.window for m in engine.members] == [tagger.manifest.window, 24]  # each reads in its own window
+    [(tokens, probs)] = token_probabilities(engine.members, [text], 32)
+    assert tokens == tokenize(tagger.tokenizer, text)
+    brand = names.index("B-shoes/Brand")
+    pieces = [i for i, (s, e) in enumerate(tokens.offsets) if 5 <= s < 12]
+    b, i = engine.allowed.index(brand), engine.allowed.index(brand) + 1
+    assert probs[pieces[0], b] > 0.45 and probs[pieces[0], i] < 0.02  # the word starts: B
+    assert all(probs[t, i] > 0.45 and probs[t, b] < 0.01 for t in pieces[1:])  # inside it: I
+    [found] = engine.predict([text])
+    assert [f.text for f in found["Brand"]] == ["airzoom"]
+    assert torch.allclose(probs.sum(-1), torch.ones(len(tokens.ids)))
 
 
 @pytest.mark.parametrize("text, sizes", [

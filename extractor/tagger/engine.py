@@ -11,8 +11,8 @@ letter that training learned names another attribute ('36"H') moves to that one 
 The value is the text of the highest-scoring span (arrays: every distinct span, in text order),
 exactly as written, with its character offsets (edges moved onto whole values, ``_tidy``; cut
 back to a part of a word where training learned the gold values are that part: ``wordforms``);
-its confidence is that score. Windows overlap; each token takes its probabilities from the
-window where it has the most context on both sides."""
+its confidence is that score. The token probabilities come from :mod:`.probabilities` (windows,
+one tagger or several averaged)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ from ..errors import ConfigError, SchemaError
 from ..records import Document, Provenance, Record
 from ..schemas import Schema, load_schema
 from ..validate import check_record
-from .data import Tokens, Window, tokenize, windows
+from .data import Tokens
 from .model import Tagger, taggable
 from .markers import relocate
+from .probabilities import Member, token_probabilities
 from .wordforms import cut
 
 PROMPT = "tagger"
@@ -108,9 +109,9 @@ class _Job:
 
 class TaggerExtractor(Engine):
     """Extracts attribute records for one schema with a fine-tuned tagger, or with several taggers
-    of one encoder family (``average``: trained with other seeds or data) whose token
-    probabilities are averaged before decoding; the first tagger's manifest (window, threshold,
-    word forms, markers) decides the rest."""
+    (``average``: trained with other seeds, data or encoders) whose token probabilities are
+    averaged before decoding (:mod:`.probabilities`); the first tagger's tokens and manifest
+    (threshold, word forms, markers) decide the rest; each reads in its own window."""
 
     def __init__(self, tagger: Tagger, schema: Schema | str, config: TaggerConfig | None = None,
                  average: Sequence[Tagger] = ()) -> None:
@@ -118,16 +119,12 @@ class TaggerExtractor(Engine):
         self.average = list(average)
         self.schema = self._resolve(schema)
         self.config = config or TaggerConfig()
-        self.window = self.config.window or tagger.manifest.window
-        self.overlap = tagger.manifest.overlap if self.config.overlap is None else self.config.overlap
-        if self.overlap >= self.window // 2:
-            raise ConfigError(f"overlap {self.overlap} must be below half the window ({self.window})")
         self.provenance = Provenance(model="+".join(t.name for t in (tagger, *self.average)), adapter=None,
                                      prompt=PROMPT, schema=self.schema.id, decoding=DECODING)
         labels = tagger.labels
         self.keys = {a: labels.key(self.schema.name, a) for a in labels.attributes(self.schema.name)}
         self.allowed = labels.allowed(self.schema.name)
-        self.members = [(tagger, self.allowed), *((t, self._allowed_in(t)) for t in self.average)]
+        self.members = [self._member(tagger, self.allowed), *(self._member(t, self._allowed_in(t)) for t in self.average)]
         self.span_threshold = (self.config.span_threshold if self.config.span_threshold is not None
                                else tagger.manifest.span_threshold)
         if self.span_threshold is None and self.average:
@@ -143,12 +140,16 @@ class TaggerExtractor(Engine):
 
             self.normalizer = Normalizer.from_schema(self.schema)
 
+    def _member(self, tagger: Tagger, allowed: list[int]) -> Member:
+        window = self.config.window or tagger.manifest.window
+        overlap = tagger.manifest.overlap if self.config.overlap is None else self.config.overlap
+        if overlap >= window // 2:
+            raise ConfigError(f"overlap {overlap} must be below half the window ({window})")
+        return Member(tagger, allowed, window, overlap)
+
     def _allowed_in(self, other: Tagger) -> list[int]:
         """``other``'s label ids in the order of this tagger's (O, then B and I of each attribute),
-        refused unless its tokens and attributes are this tagger's."""
-        if other.tokenizer.get_vocab() != self.tagger.tokenizer.get_vocab() or other.frame != self.tagger.frame:
-            raise ConfigError(f"{other.name} does not read {self.tagger.name}'s tokens: token probabilities average "
-                              "only over taggers of one encoder (merge their records instead: --with-tagger)")
+        refused unless it was trained for this schema's attributes."""
         if sorted(other.labels.attributes(self.schema.name)) != sorted(self.keys):
             raise SchemaError(f"{other.name} was trained for other attributes than {self.tagger.name}",
                               schema=self.schema.name)
@@ -205,57 +206,13 @@ class TaggerExtractor(Engine):
 
     def predict(self, texts: list[str]) -> list[dict[str, list[Found]]]:
         """Per text, per attribute of the schema: the decoded spans, best first."""
-        tokenizer = self.tagger.tokenizer
-        tokenized = [tokenize(tokenizer, t) for t in texts]
-        pieces = [windows(tok, self.tagger.frame, self.window, self.overlap) for tok in tokenized]
-        flat = [(i, w) for i, ws in enumerate(pieces) for w in ws]
-        probs_of: list[list[tuple[Window, Any]]] = [[] for _ in texts]
-        for at in range(0, len(flat), self.config.batch_size):
-            chunk = flat[at:at + self.config.batch_size]
-            for (i, window), probs in zip(chunk, self._forward([w for _, w in chunk])):
-                probs_of[i].append((window, probs))
-        return [self._decode(text, tok, probs_of[i]) for i, (text, tok) in enumerate(zip(texts, tokenized))]
+        found = token_probabilities(self.members, texts, self.config.batch_size)
+        return [self._decode(text, tokens, probs) for text, (tokens, probs) in zip(texts, found)]
 
-    def _forward(self, batch: list[Window]) -> list[Any]:
-        """Probabilities over O and this schema's labels, per position of each window (the mean
-        over the averaged taggers)."""
-        import torch
-
-        width = max(len(w.input_ids) for w in batch)
-        pad = self.tagger.tokenizer.pad_token_id or 0
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, w in enumerate(batch):
-            ids[row, :len(w.input_ids)] = torch.tensor(w.input_ids)
-            mask[row, :len(w.input_ids)] = 1
-        total = None
-        for tagger, allowed in self.members:
-            model = tagger.model
-            was_training = model.training
-            model.eval()
-            with torch.inference_mode():
-                logits = model(input_ids=ids.to(tagger.device), attention_mask=mask.to(tagger.device)).logits
-                probs = logits[:, :, allowed].float().softmax(-1).cpu()
-            model.train(was_training)
-            total = probs if total is None else total + probs
-        probs = total / len(self.members)  # type: ignore[operator]
-        return [probs[row] for row in range(len(batch))]
-
-    def _decode(self, text: str, tokens: Tokens, window_probs: list[tuple[Window, Any]]) -> dict[str, list[Found]]:
-        import torch
-
+    def _decode(self, text: str, tokens: Tokens, probs: Any) -> dict[str, list[Found]]:
         n = len(tokens.ids)
         if n == 0:
             return {a: [] for a in self.keys}
-        probs = torch.zeros((n, len(self.allowed)))
-        best_context = [-1] * n
-        for window, window_probs_ in window_probs:
-            for j in range(window.length):
-                t = window.start + j
-                context = min(j, window.length - 1 - j)
-                if context > best_context[t]:
-                    best_context[t] = context
-                    probs[t] = window_probs_[window.offset + j]
         score, label = probs.max(-1)
         label, score = label.tolist(), score.tolist()
         # a token without letters or digits ('"' after "72") never starts a span of its own
