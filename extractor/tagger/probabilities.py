@@ -90,12 +90,12 @@ def project(source: Tokens, probs: Any, target: Tokens) -> Any:
     if source.offsets == target.offsets:
         return probs
     out = probs.new_zeros((len(target.offsets), probs.shape[1]))
+    if not source.offsets:
+        return out
     s = 0
     for t, (start, _) in enumerate(target.offsets):
         while s + 1 < len(source.offsets) and source.offsets[s][1] <= start:
             s += 1
-        if not source.offsets:
-            break
         row = probs[s].clone()
         if source.offsets[s][0] < start:
             row[2::2] += row[1::2]  # positions: O, then B and I of each attribute
