@@ -119,7 +119,8 @@ def _with_lora(backend: TransformersBackend, config: FinetuneConfig, checkpoint:
     if config.quantize == "4bit":
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model)
+        # Explicit: torch warns that checkpointing without use_reentrant will become an error.
+        model = prepare_model_for_kbit_training(model, gradient_checkpointing_kwargs={"use_reentrant": False})
     if checkpoint is not None:
         return PeftModel.from_pretrained(model, str(checkpoint), is_trainable=True)
     torch.manual_seed(config.seed)
