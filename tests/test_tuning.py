@@ -458,6 +458,41 @@ def test_baseline_first_then_null_bias_calibrated_on_the_kept_weights(toy, tmp_p
     assert trained_settings(out)["null_bias"] == 1.0
 
 
+def test_qlora_wiring_checkpoints_unshared_and_trains_like_the_plain_path(toy, tmp_path, monkeypatch):
+    """`--quantize 4bit` loads a bitsandbytes base (CUDA only), which peft prepares for k-bit
+    training: frozen, with gradient checkpointing. Here the full-precision tiny model is only
+    flagged as 4-bit, so peft takes that branch on CPU: the shared system prefix must be switched
+    off (checkpointing keeps no cache), torch must be told `use_reentrant` (it warns that leaving
+    it out will become an error), and the losses must match a plain run step for step."""
+    import warnings
+
+    import extractor.tuning as tuning
+
+    real_loss = tuning.answer_loss
+    prefixes: dict[str, list[int]] = {"plain": [], "4bit": []}
+    losses: dict[str, list[float]] = {"plain": [], "4bit": []}
+    backends = {}
+    for kind in ("plain", "4bit"):
+        def spy(model, batch, prefix=0, kind=kind):
+            prefixes[kind].append(prefix)
+            return real_loss(model, batch, prefix)
+
+        monkeypatch.setattr(tuning, "answer_loss", spy)
+        backend = backends[kind] = fresh_backend()
+        if kind == "4bit":
+            backend.model.is_loaded_in_4bit = True
+        config = toy_config(toy, tmp_path / kind, max_steps=6, quantize="4bit" if kind == "4bit" else None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tuning.finetune(config, backend, progress=False, echo=lambda s: None,
+                            on_step=lambda f, kind=kind: losses[kind].append(f["loss"]))
+        if kind == "4bit":
+            assert not [w for w in caught if "use_reentrant" in str(w.message)]
+    assert not tuning._checkpointing(backends["plain"].model) and tuning._checkpointing(backends["4bit"].model)
+    assert min(prefixes["plain"]) > 0 and set(prefixes["4bit"]) == {0}
+    assert losses["4bit"] == pytest.approx(losses["plain"], rel=1e-3)
+
+
 # --- the adapter check ---------------------------------------------------------------------
 
 def test_extraction_refuses_a_mismatched_adapter_unless_forced(tmp_path, toy, tiny_backend):

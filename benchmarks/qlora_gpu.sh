@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# QLoRA on one CUDA GPU beside the CPU run of BENCHMARKS.md ("Few-shot LoRA", OA-Mine row): the
+# same config, steps, validations and null-bias grid, with the frozen base in bitsandbytes NF4.
+#   1. train (held-out F1 at steps 0, 20 and 40, then the null-bias calibration),
+#   2. score the validation split with the kept adapter (4-bit base, as it was trained),
+#   3. time training steps without validation, QLoRA and then bf16 LoRA, for the speed ratio.
+# Needs: extractor importable by $PY, bitsandbytes, a CUDA GPU, the data under $DATA. Writes
+# logs, the manifest, the records and a sampled GPU memory trace to $OUT (5 files), the adapters
+# to $ADAPTERS. Each stage runs under a share of $BUDGET seconds, so a short lease still returns
+# the stages that finished.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-runs/qlora-gpu}
+ADAPTERS=${ADAPTERS:-adapters}
+BUDGET=${BUDGET:-3600}
+STEPS=${STEPS:-40}; EVERY=${EVERY:-20}; SPEED_STEPS=${SPEED_STEPS:-20}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/run.log") 2>&1
+T0=$(date +%s)
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+stamp() { echo "=== [$(( $(date +%s) - T0 )) s] $*"; }
+CONFIG=finetune/configs/smollm2-oa-mine-k3.yaml
+TRAIN="$DATA/oa-mine/train.jsonl"
+A="$ADAPTERS/smollm2-oa-mine-k3-qlora"
+
+"$PY" -c "import torch, bitsandbytes; assert torch.cuda.is_available(), 'no CUDA GPU'; print(torch.cuda.get_device_name(), 'torch', torch.__version__, 'bitsandbytes', bitsandbytes.__version__)" || exit 2
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader -lms 500 > "$OUT/gpu.csv" &
+  SAMPLER=$!
+  trap 'kill $SAMPLER 2>/dev/null' EXIT
+fi
+
+stamp "1. QLoRA, the CPU run's settings; $(left) s left"
+timeout $(( $(left) * 6 / 10 )) "$PY" -m extractor finetune -c "$CONFIG" --train "$TRAIN" --quantize 4bit -o "$A" \
+  --max-steps "$STEPS" --eval-every "$EVERY" --null-bias 0 --null-bias 0.5 --null-bias 1 --null-bias 2 --no-progress
+echo "finetune rc=$?"
+cp "$A/extractor_manifest.json" "$OUT/manifest.json" 2>/dev/null
+
+stamp "2. validation split with the adapter; $(left) s left"
+timeout $(( $(left) * 6 / 10 )) "$PY" benchmarks/quality.py --data "$DATA" --dataset oa-mine --adapter "$A" --quantize 4bit \
+  --out "$OUT/oa-mine-validation.qlora.records.jsonl" --benchmarks-file "$OUT/bench.md"
+echo "quality rc=$?"
+
+for kind in qlora lora; do
+  stamp "3. $SPEED_STEPS $kind steps without validation; $(left) s left"
+  quant=(); [ "$kind" = qlora ] && quant=(--quantize 4bit)
+  timeout $(( $(left) / 2 )) "$PY" -m extractor finetune -c "$CONFIG" --train "$TRAIN" --dev-share 0 "${quant[@]}" \
+    -o "$ADAPTERS/speed-$kind" --max-steps "$SPEED_STEPS" --no-progress
+  echo "$kind rc=$?"
+done
+stamp done
