@@ -100,7 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")
     p.add_argument("--span-threshold", type=float, default=None,
                    help="a token also joins an attribute's span when its B+I probability reaches this; 1: the "
-                        "most probable labels alone (default: the tagger's manifest; TaggerConfig.span_threshold)")
+                        "most probable labels alone (default: the tagger's manifest; TaggerConfig.span_threshold); "
+                        "when training, also recorded in the new tagger's manifest instead of a calibrated one")
     p.add_argument("--no-word-forms", action="store_true",
                    help="extract whole words only: do not cut spans back to the word forms training learned")
     p.add_argument("--no-markers", action="store_true",
@@ -242,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             config = TrainConfig(epochs=args.epochs, learning_rate=args.lr, head_learning_rate=args.head_lr,
                                  batch_size=args.batch_size,
                                  window=args.window, overlap=args.overlap, patience=args.patience,
-                                 validation_share=args.validation_share, seed=args.seed, device=args.device)
+                                 validation_share=args.validation_share, seed=args.seed, device=args.device,
+                                 span_threshold=args.span_threshold)
             documents, gold = read_offers(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = Path(args.output_dir) if args.output_dir else \

@@ -134,6 +134,9 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
               help="Share of TRAIN held out when --validation is not given (default 0.1; 0 = no early stopping).")
 @click.option("--seed", type=int, default=None, help="Seed (default 0).")
 @click.option("--device", default=None, help="auto (default), cpu, cuda, ...")
+@click.option("--span-threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Record this span threshold in the manifest instead of calibrating one on the held-out "
+                   "texts (for a tagger trained on all of train: the one its held-out sibling chose).")
 def finetune_tagger_command(train_path: str, output: str, validation_path: str | None, schema: str | None,
                             base_model: str, **options: object) -> None:
     """Fine-tune an encoder that tags attribute spans (the `--engine tagger` of `extract`).
@@ -145,8 +148,8 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
     in "Mens") is labelled on the whole word, and the words, affixes and kinds of glued tail that
     cut such a word back to its value are learned and recorded, for `extract` to apply. The best epoch's model, tokenizer and
     tagger_manifest.json are written to OUTPUT. After training, the span threshold with the best
-    validation F1 is chosen and recorded in the manifest; `extract` uses it unless given
-    --span-threshold.
+    validation F1 is chosen and recorded in the manifest (or the one given with --span-threshold);
+    `extract` uses it unless given --span-threshold.
 
     \b
     Examples:

@@ -638,6 +638,23 @@ def test_train_config_checks_its_values() -> None:
         TrainConfig(head_learning_rate=0)
     with pytest.raises(ConfigError, match="span_threshold"):
         TaggerConfig(span_threshold=1.01)
+    with pytest.raises(ConfigError, match="span_threshold"):
+        TrainConfig(span_threshold=0)
+
+
+def test_a_given_span_threshold_is_recorded_instead_of_calibrated(encoder: str, tmp_path: Path) -> None:
+    """A tagger trained on all of train has no held-out texts to calibrate on; the threshold its
+    held-out sibling chose, given at training, must travel with it (an averaged engine would
+    otherwise fall back to AVERAGED_SPAN_THRESHOLD)."""
+    config = TrainConfig(epochs=1, learning_rate=3e-3, batch_size=4, window=24, overlap=4, validation_share=0,
+                         span_threshold=0.05)
+    result = train_tagger(training_set(), tmp_path / "tagger", base_model=encoder, config=config)
+    manifest = json.loads((result.folder / "tagger_manifest.json").read_text())
+    assert manifest["span_threshold"] == 0.05 and manifest["calibration"] == {}  # nothing calibrated
+    loaded = Tagger.load(result.folder, device="cpu")
+    assert TaggerExtractor(loaded, "shoes", average=[loaded]).span_threshold == 0.05
+    unset = train_tagger(training_set(), tmp_path / "unset", base_model=encoder, config=replace(config, span_threshold=None))
+    assert unset.tagger.manifest.span_threshold is None
 
 
 # --- the CLI ----------------------------------------------------------------------------------------

@@ -53,8 +53,14 @@ class TrainConfig:
     """Seed for the held-out split, the head's initialisation and the shuffling."""
     device: str = "auto"
     """`auto` = CUDA when available, else CPU; or a torch device string."""
+    span_threshold: float | None = None
+    """The span threshold to record in the manifest, which extraction and averaging then use by
+    default; None: calibrate one on the held-out texts (with none held out, the labels alone).
+    For a tagger trained on all of train, give the one its held-out sibling chose."""
 
     def __post_init__(self) -> None:
+        if self.span_threshold is not None and not 0.0 < self.span_threshold <= 1.0:
+            raise ConfigError("span_threshold must be in (0, 1], or None")
         if self.epochs < 1:
             raise ConfigError("epochs must be >= 1")
         if self.learning_rate <= 0:
@@ -281,7 +287,9 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
     history, best_epoch = fit(tagger, train_windows, config, validate, log)
     best_f1 = history[best_epoch - 1]["f1"]
     manifest = tagger.manifest
-    if held is not None:
+    if config.span_threshold is not None:
+        manifest.span_threshold = config.span_threshold
+    elif held is not None:
         manifest.span_threshold, manifest.calibration = calibrate(tagger, held)
         if log:
             log("span threshold " + ", ".join(f"{k}: {v:.2f}" for k, v in manifest.calibration.items())
