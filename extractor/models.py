@@ -118,14 +118,7 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
                 "--quantize 4bit uses bitsandbytes NF4 kernels, which need a CUDA GPU, and none is "
                 "available here (torch.cuda.is_available() is False). Run without --quantize on CPU: "
                 "the embedded 135M model needs about 0.5 GB in float32.")
-        try:
-            from transformers import BitsAndBytesConfig
-            import bitsandbytes  # noqa: F401
-        except ImportError as exc:
-            raise ModelLoadError("--quantize 4bit needs bitsandbytes: pip install 'extractor[gpu]'") from exc
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-            bnb_4bit_use_double_quant=True)
+        kwargs["quantization_config"] = nf4_config()
         kwargs["device_map"] = {"": device}
     else:
         kwargs["dtype"] = _resolve_dtype(config, device)
@@ -139,12 +132,27 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
     if config.quantize is None:
         model.to(device)
     if config.adapter:
-        model = _apply_adapter(model, config.adapter)
+        model = apply_adapter(model, config.adapter)
     model.eval()
     return TransformersBackend(model, tokenizer, name=display, adapter=config.adapter)
 
 
-def _apply_adapter(model: Any, adapter: str) -> Any:
+def nf4_config():
+    """The bitsandbytes settings of ``--quantize 4bit``: NF4 weights with double quantization,
+    bfloat16 compute (QLoRA's recipe)."""
+    import torch
+
+    try:
+        from transformers import BitsAndBytesConfig
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError("--quantize 4bit needs bitsandbytes: pip install 'extractor[gpu]'") from exc
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+                              bnb_4bit_use_double_quant=True)
+
+
+def apply_adapter(model: Any, adapter: str) -> Any:
+    """``model`` wrapped by the peft LoRA weights in folder ``adapter`` (any base: full precision or 4-bit)."""
     from peft import PeftModel
 
     if not (Path(adapter) / "adapter_config.json").is_file():

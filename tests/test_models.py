@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from extractor.config import ModelConfig
 from extractor.errors import ModelLoadError
-from extractor.models import embedded_gguf, load_model
+from extractor.models import embedded_gguf, load_model, nf4_config
 
 torch = pytest.importorskip("torch")
 
@@ -70,6 +72,12 @@ def test_4bit_without_cuda_says_a_gpu_is_needed(model_dir):
         load_model(ModelConfig(model=str(model_dir), quantize="4bit"))
     message = str(info.value)
     assert "CUDA GPU" in message and "--quantize" in message
+
+
+def test_4bit_without_bitsandbytes_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # an import of it now fails
+    with pytest.raises(ModelLoadError, match=r"needs bitsandbytes: pip install 'extractor\[gpu\]'"):
+        nf4_config()
 
 
 @pytest.mark.parametrize("name,needle", [
