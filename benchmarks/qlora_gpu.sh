@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # QLoRA on one CUDA GPU beside the CPU run of BENCHMARKS.md ("Few-shot LoRA", OA-Mine row): the
 # same config, steps, validations and null-bias grid, with the frozen base in bitsandbytes NF4.
-#   1. train (held-out F1 at steps 0, 20 and 40, then the null-bias calibration),
-#   2. score the validation split with the kept adapter (4-bit base, as it was trained),
-#   3. time training steps without validation, QLoRA and then bf16 LoRA, for the speed ratio.
+#   1. time training steps without validation, QLoRA and then bf16 LoRA, for the speed ratio
+#      (first: about a minute each, and a short lease ran out before it when it came last),
+#   2. train (held-out F1 at steps 0, 20 and 40, then the null-bias calibration; about 6 min on
+#      an H200, most of it the 7 validation passes),
+#   3. score the validation split with the kept adapter (4-bit base, as it was trained; over 2 min).
 # Needs: extractor importable by $PY, bitsandbytes, a CUDA GPU, the data under $DATA. Writes
 # logs, the manifest, the records and a sampled GPU memory trace to $OUT (5 files), the adapters
 # to $ADAPTERS. Each stage runs under a share of $BUDGET seconds, so a short lease still returns
@@ -32,22 +34,23 @@ if command -v nvidia-smi >/dev/null; then
   trap 'kill $SAMPLER 2>/dev/null' EXIT
 fi
 
-stamp "1. QLoRA, the CPU run's settings; $(left) s left"
+for kind in qlora lora; do
+  stamp "1. $SPEED_STEPS $kind steps without validation; $(left) s left"
+  quant=(); [ "$kind" = qlora ] && quant=(--quantize 4bit)
+  timeout $(( $(left) / 4 )) "$PY" -m extractor finetune -c "$CONFIG" --train "$TRAIN" --dev-share 0 "${quant[@]}" \
+    -o "$ADAPTERS/speed-$kind" --max-steps "$SPEED_STEPS" --no-progress
+  echo "$kind rc=$?"
+done
+
+stamp "2. QLoRA, the CPU run's settings; $(left) s left"
 timeout $(( $(left) * 6 / 10 )) "$PY" -m extractor finetune -c "$CONFIG" --train "$TRAIN" --quantize 4bit -o "$A" \
   --max-steps "$STEPS" --eval-every "$EVERY" --null-bias 0 --null-bias 0.5 --null-bias 1 --null-bias 2 --no-progress
 echo "finetune rc=$?"
 cp "$A/extractor_manifest.json" "$OUT/manifest.json" 2>/dev/null
 
-stamp "2. validation split with the adapter; $(left) s left"
-timeout $(( $(left) * 6 / 10 )) "$PY" benchmarks/quality.py --data "$DATA" --dataset oa-mine --adapter "$A" --quantize 4bit \
+stamp "3. validation split with the adapter; $(left) s left"
+timeout $(( $(left) - 15 )) "$PY" benchmarks/quality.py --data "$DATA" --dataset oa-mine --adapter "$A" --quantize 4bit \
   --out "$OUT/oa-mine-validation.qlora.records.jsonl" --benchmarks-file "$OUT/bench.md"
 echo "quality rc=$?"
 
-for kind in qlora lora; do
-  stamp "3. $SPEED_STEPS $kind steps without validation; $(left) s left"
-  quant=(); [ "$kind" = qlora ] && quant=(--quantize 4bit)
-  timeout $(( $(left) / 2 )) "$PY" -m extractor finetune -c "$CONFIG" --train "$TRAIN" --dev-share 0 "${quant[@]}" \
-    -o "$ADAPTERS/speed-$kind" --max-steps "$SPEED_STEPS" --no-progress
-  echo "$kind rc=$?"
-done
 stamp done
