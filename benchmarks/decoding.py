@@ -31,7 +31,7 @@ from extractor.decoding.parse import parse_json_object
 from extractor.errors import ExtractorError
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark
 from extractor.evaluate.scorer import score
-from extractor.io import RecordWriter
+from extractor.io import write_records
 from extractor.pipeline import Extractor
 from extractor.prompts import render_messages
 from extractor.records import Document, Record
@@ -385,9 +385,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
                 result.warmup_seconds = warmups[mode][0]
                 results.append(result)
                 path = out_dir / f"{_slug(benchmark.name)}-{args.split}-{mode}-{stamp}.jsonl"
-                with RecordWriter(path) as writer:
-                    for record in records:
-                        writer.write(record)
+                write_records(path, records)
                 print(f"{mode}: {result.offers} offers in {result.seconds:.1f} s ({result.per_second:.3f}/s), "
                       f"F1 {result.f1:.2f}; records in {path}", flush=True)
             block = run_block(benchmark, results, args, command, device, git_commit(),

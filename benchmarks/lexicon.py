@@ -27,7 +27,7 @@ from pathlib import Path
 
 from extractor.errors import ConfigError, ExtractorError
 from extractor.evaluate.scorer import load_gold, score
-from extractor.io import RecordWriter, read_records
+from extractor.io import read_records, write_records
 from extractor.records import Record
 
 GOLD_ABSENT = "n/a"
@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{after.f1:6.2f}  snapped (P {after.precision:.2f}, R {after.recall:.2f}; {changed} records changed, "
           f"VC {before.VC} -> {after.VC}, VW {before.VW} -> {after.VW})")
     if args.out:
-        with RecordWriter(args.out) as writer:
-            for record in snapped:
-                writer.write(record)
+        write_records(args.out, snapped)
         print(f"snapped records written to {args.out}")
     return 0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from extractor.ensemble import ensemble_provenance, merge_records
 from extractor.errors import ConfigError, ExtractorError
 from extractor.evaluate.scorer import load_gold, score
-from extractor.io import RecordWriter, read_records
+from extractor.io import read_records, write_records
 from extractor.records import Record
 
 
@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     m = evaluation.exact.micro
     print(f"{m.f1:6.2f}  merged ({len(args.records)} files; P {m.precision:.2f}, R {m.recall:.2f})")
     if args.out:
-        with RecordWriter(args.out) as writer:
-            for record in merged:
-                writer.write(record)
+        write_records(args.out, merged)
         print(f"merged records written to {args.out}")
     return 0
 

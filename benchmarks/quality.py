@@ -26,7 +26,7 @@ from extractor.errors import ExtractorError
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark
 from extractor.evaluate.report import format_report, plot_attribute_f1
 from extractor.evaluate.scorer import Evaluation, score
-from extractor.io import RecordWriter
+from extractor.io import write_records
 from extractor.pipeline import Extractor
 from extractor.records import Record
 
@@ -252,9 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else \
             REPO / "runs" / "quality" / f"{_slug(benchmark.name)}-{args.split}-{_slug(args.model)}-{stamp}.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
-        with RecordWriter(out) as writer:
-            for record in run.records:
-                writer.write(record)
+        write_records(out, run.records)
         print(format_report(run.evaluation))
         print(f"\n{len(run.records)} offers in {run.seconds:.1f} s ({run.per_second:.2f} products/s), "
               f"{run.valid_percent:.1f}% valid records, peak RSS {peak_rss_gb():.2f} GB; records written to {out}")

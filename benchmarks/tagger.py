@@ -45,7 +45,7 @@ from extractor.errors import ConfigError, ExtractorError, InputError
 from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
 from extractor.evaluate.report import format_report
 from extractor.evaluate.scorer import score
-from extractor.io import RecordWriter, read_records
+from extractor.io import read_records, write_records
 from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
                               train_tagger)
 
@@ -152,9 +152,7 @@ def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Pa
             f" (k={qargs.k} {qargs.selection}, {qargs.decoding}" + \
             (f", null bias {qargs.null_bias:g})" if qargs.null_bias else ")")
         out = folder / f"{args.split}.llm-{name}.records.jsonl"
-        with RecordWriter(out) as writer:
-            for record in run.records:
-                writer.write(record)
+        write_records(out, run.records)
         print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s; records: {out}",
               flush=True)
         runs.append((name, label, run))
@@ -200,9 +198,7 @@ def ensemble_runs(args: argparse.Namespace, quality, tagger_run, llm: list,  # t
         merged = quality.QualityRun(benchmark=tagger_run.benchmark, records=records,
                                     evaluation=score(tagger_run.benchmark.gold, [r.to_dict() for r in records]),
                                     seconds=sum(m.seconds for m in members) + tagger_run.seconds if timed else 0.0)
-        with RecordWriter(folder / f"{args.split}.ensemble-{name}.records.jsonl") as writer:
-            for record in records:
-                writer.write(record)
+        write_records(folder / f"{args.split}.ensemble-{name}.records.jsonl", records)
         print(f"{label}: F1 {merged.evaluation.exact.micro.f1:.2f}", flush=True)
         runs.append((name, label, merged))
     return runs
@@ -263,9 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
-        with RecordWriter(out) as writer:
-            for record in run.records:
-                writer.write(record)
+        write_records(out, run.records)
         print(format_report(run.evaluation))
         print(f"\n{len(run.records)} offers in {run.seconds:.1f} s ({run.per_second:.2f} products/s on "
               f"{tagger.device}), peak RSS {quality.peak_rss_gb():.2f} GB; records written to {out}")

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -224,3 +224,10 @@ class RecordWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def write_records(path: str | Path, records: Iterable[Record]) -> None:
+    """Write ``records`` to a new JSONL file at ``path`` (``-``: standard output)."""
+    with RecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)

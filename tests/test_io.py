@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from extractor.errors import ConfigError, ExtractorError, InputError
-from extractor.io import InputSpec, RecordWriter, count_lines, done_ids, read_documents, read_records
+from extractor.io import (InputSpec, RecordWriter, count_lines, done_ids, read_documents, read_records,
+                          write_records)
 from extractor.records import Provenance, Record
 
 PROVENANCE = Provenance(model="scripted", adapter=None, prompt="extract.v1", schema="apparel@0", decoding="free")
@@ -218,15 +219,15 @@ def test_record_writer_to_missing_folder_raises_library_error(tmp_path):
         RecordWriter(tmp_path / "no-such-folder" / "out.jsonl")
 
 
-def test_read_records_reads_back_what_the_writer_wrote_and_refuses_anything_else(tmp_path: Path) -> None:
+def test_read_records_reads_back_what_write_records_wrote_and_refuses_anything_else(tmp_path: Path) -> None:
     provenance = Provenance(model="m", adapter=None, prompt="p", schema="s", decoding="tagger")
     written = [Record(id="a", attributes={"Brand": "Nike"}, provenance=provenance, confidence={"Brand": 0.9}),
                Record(id="b", attributes={"Brand": None}, provenance=provenance, error="empty text", status="failed")]
     path = tmp_path / "out.jsonl"
-    with RecordWriter(path) as writer:
-        for record in written:
-            writer.write(record)
+    write_records(path, written)
     assert [r.to_dict() for r in read_records(path)] == [r.to_dict() for r in written]
+    write_records(path, iter(written[1:]))  # a new file each time, from any iterable
+    assert [r.id for r in read_records(path)] == ["b"]
     path.write_text('{"id": "a", "attributes": {}}\n', encoding="utf-8")  # no provenance
     with pytest.raises(InputError, match="not a records file this project wrote"):
         read_records(path)
