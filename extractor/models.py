@@ -137,7 +137,7 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
     return TransformersBackend(model, tokenizer, name=display, adapter=config.adapter)
 
 
-def nf4_config():
+def nf4_config() -> Any:
     """The bitsandbytes settings of ``--quantize 4bit``: NF4 weights with double quantization,
     bfloat16 compute (QLoRA's recipe)."""
     import torch
