@@ -2,12 +2,13 @@
 # QLoRA on one CUDA GPU beside the CPU run of BENCHMARKS.md ("Few-shot LoRA", OA-Mine row): the
 # same config, steps, validations and null-bias grid, with the frozen base in bitsandbytes NF4.
 #   1. time training steps without validation, QLoRA and then bf16 LoRA, for the speed ratio
-#      (first: about a minute each, and a short lease ran out before it when it came last),
+#      (first: about a minute each, and a short lease ran out before it when it came last), and
+#      profile 24 validation offers,
 #   2. train (held-out F1 at steps 0, 20 and 40, then the null-bias calibration; about 6 min on
 #      an H200, most of it the 7 validation passes),
 #   3. score the validation split with the kept adapter (4-bit base, as it was trained; over 2 min).
 # Needs: extractor importable by $PY, bitsandbytes, a CUDA GPU, the data under $DATA. Writes
-# logs, the manifest, the records and a sampled GPU memory trace to $OUT (5 files), the adapters
+# logs, the manifest, the records, a profile and a sampled GPU memory trace to $OUT (6 files), the adapters
 # to $ADAPTERS. Each stage runs under a share of $BUDGET seconds, so a short lease still returns
 # the stages that finished.
 set -uo pipefail
@@ -41,6 +42,13 @@ for kind in qlora lora; do
     -o "$ADAPTERS/speed-$kind" --max-steps "$SPEED_STEPS" --no-progress
   echo "$kind rc=$?"
 done
+
+# The H200 sat idle 75 to 87 % of the validation passes; on the CPU 93 % of that time is the
+# model's forward passes. The same 24-offer profile on the GPU shows where its time goes.
+stamp "1b. profile of 24 validation offers, bf16, no adapter; $(left) s left"
+timeout $(( $(left) / 6 )) "$PY" -m cProfile -o /tmp/validation.prof benchmarks/quality.py --data "$DATA" --dataset oa-mine \
+  --limit 24 --no-record --out /tmp/profile.records.jsonl && \
+  "$PY" -c "import pstats; pstats.Stats('/tmp/validation.prof').sort_stats('cumulative').print_stats(40)" > "$OUT/profile.txt"
 
 stamp "2. QLoRA, the CPU run's settings; $(left) s left"
 timeout $(( $(left) * 6 / 10 )) "$PY" -m extractor finetune -c "$CONFIG" --train "$TRAIN" --quantize 4bit -o "$A" \
