@@ -18,7 +18,6 @@ The records must be the gold file's offers in the same order (as benchmarks/merg
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import Counter
@@ -26,23 +25,21 @@ from dataclasses import replace
 from pathlib import Path
 
 from extractor.errors import ConfigError, ExtractorError
-from extractor.evaluate.scorer import load_gold, score
+from extractor.evaluate.scorer import GOLD_ABSENT, GoldOffer, load_gold, read_jsonl, score
 from extractor.io import read_records, write_records
 from extractor.records import Record
 
-GOLD_ABSENT = "n/a"
 Lexicon = dict[tuple[str, str], Counter[str]]
 
 
-def build_lexicon(rows: list[dict]) -> Lexicon:
+def build_lexicon(train: list[GoldOffer]) -> Lexicon:
     """(category, attribute) → how many train offers list each value (every listed surface form)."""
     lexicon: Lexicon = {}
-    for row in rows:
-        for attribute, forms in (row.get("target_scores") or {}).items():
+    for offer in train:
+        for attribute, forms in offer.targets.items():
             for form in forms:
-                form = form.strip()
                 if form and form != GOLD_ABSENT:
-                    lexicon.setdefault((row.get("category", ""), attribute), Counter())[form] += 1
+                    lexicon.setdefault((offer.category, attribute), Counter())[form] += 1
     return lexicon
 
 
@@ -74,11 +71,6 @@ def snap_record(record: Record, text: str, category: str, lexicon: Lexicon, cut:
     return replace(record, attributes=attributes, spans=spans if record.spans is not None else None)
 
 
-def _read_rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", required=True, type=Path, help="train split whose gold values are the known ones")
@@ -89,15 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cut = set(args.cut or ["Brand"])
     try:
-        lexicon = build_lexicon(_read_rows(args.train))
-        rows, gold, records = _read_rows(args.gold), load_gold(args.gold), read_records(args.records)
+        lexicon = build_lexicon(load_gold(args.train))
+        rows = read_jsonl(args.gold)
+        gold, records = load_gold(rows), read_records(args.records)
         if [r.id for r in records] != [g.id for g in gold]:
             raise ConfigError(f"{args.records}: its records are not the offers of {args.gold} in the same order")
-        snapped = [snap_record(r, row.get("input", ""), row.get("category", ""), lexicon, cut)
-                   for r, row in zip(records, rows)]
+        snapped = [snap_record(r, row.get("input", ""), offer.category, lexicon, cut)
+                   for r, row, offer in zip(records, rows, gold)]
         before = score(gold, [r.to_dict() for r in records]).exact.micro
         after = score(gold, [r.to_dict() for r in snapped]).exact.micro
-    except (ExtractorError, OSError, json.JSONDecodeError) as exc:
+    except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     changed = sum(a.attributes != b.attributes for a, b in zip(records, snapped))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from extractor.evaluate.scorer import load_gold
 from extractor.records import Provenance, Record
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ GOLD = [
 
 
 def test_lexicon_lists_every_known_form_but_absent_ones() -> None:
-    known = lexicon.build_lexicon(TRAIN)
+    known = lexicon.build_lexicon(load_gold(TRAIN))
     assert known[("Toothbrush", "Brand")] == Counter({"Oral-B": 2})
     assert known[("Toothbrush", "Specialty")] == Counter({"Kids": 1, "Sensitive Soft": 1})
 
