@@ -512,7 +512,6 @@ def test_extraction_refuses_a_mismatched_adapter_unless_forced(tmp_path, toy, ti
     assert len(adapter_mismatches(manifest, load_schema("apparel"), "extract.v2", "other")) == 3
 
 
-
 def test_an_adapter_trained_on_a_4bit_base_serves_on_a_full_precision_one(tmp_path, toy, tiny_backend):
     # QLoRA on a GPU, extraction on a laptop CPU: measured to work (BENCHMARKS.md, "QLoRA on a GPU").
     from extractor.adapter import write_adapter_files
@@ -526,6 +525,7 @@ def test_an_adapter_trained_on_a_4bit_base_serves_on_a_full_precision_one(tmp_pa
     tiny_backend.adapter = str(tmp_path)
     [record] = Extractor(tiny_backend, schema).extract(["Nike running shoe, black"])
     assert record.ok and record.provenance.adapter == str(tmp_path)
+
 
 # --- command line --------------------------------------------------------------------------
 
