@@ -22,27 +22,16 @@ from extractor.config import ModelConfig
 
 def load_nf4_on_cpu(config: ModelConfig | None = None, **overrides: Any):
     """``extractor.models.load_model`` with the weights quantized to NF4 on the CPU."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from extractor.backends.transformers import TransformersBackend
-
     config = config or ModelConfig(**overrides)
-    quantization = models.nf4_config()  # first: without bitsandbytes, say so before loading anything
-    source, display = models.resolve_model_path(config.model)
-    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, device_map={"": "cpu"},
-                                                 quantization_config=quantization)
-    if config.adapter:
-        model = models.apply_adapter(model, config.adapter)
-    model.eval()
-    return TransformersBackend(model, tokenizer, name=display, adapter=config.adapter)
+    return models.load_pretrained(config, None, quantization_config=models.nf4_config(), device_map={"": "cpu"})
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--device" in {a.split("=")[0] for a in argv}:
+    flags = {a.split("=")[0] for a in argv}
+    if "--device" in flags:
         raise SystemExit("nf4_cpu_quality.py always loads the model on the CPU: drop --device")
-    if "--quantize" not in {a.split("=")[0] for a in argv}:
+    if "--quantize" not in flags:
         argv += ["--quantize", "4bit"]
     sys.path.insert(0, str(Path(__file__).parent))
     from quality import main as quality_main

@@ -105,9 +105,6 @@ def resolve_model_path(name: str) -> tuple[str, str]:
 def load_model(config: ModelConfig | None = None, **overrides: Any):
     """Load a model and tokenizer as ``config`` says and wrap them in a TransformersBackend."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .backends.transformers import TransformersBackend
 
     config = config or ModelConfig(**overrides)
     device = _resolve_device(config)
@@ -122,6 +119,17 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
         kwargs["device_map"] = {"": device}
     else:
         kwargs["dtype"] = _resolve_dtype(config, device)
+    return load_pretrained(config, None if config.quantize else device, **kwargs)
+
+
+def load_pretrained(config: ModelConfig, device: str | None, **kwargs: Any):
+    """``config.model`` (and ``config.adapter``) loaded with ``from_pretrained(**kwargs)``, moved to
+    ``device`` (None: where ``kwargs`` placed it, e.g. by a device_map), in a TransformersBackend.
+    ``load_model`` decides the kwargs; a benchmark may pass others (NF4 on a CPU, say)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .backends.transformers import TransformersBackend
+
     source, display = resolve_model_path(config.model)
     local_only = Path(source).is_dir()
     try:
@@ -129,10 +137,10 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
         model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local_only, **kwargs)
     except OSError as exc:
         raise ModelLoadError(f"cannot load model {config.model!r}: {exc}") from exc
-    if config.quantize is None:
+    if device is not None:
         model.to(device)
     if config.adapter:
-        model = apply_adapter(model, config.adapter)
+        model = _apply_adapter(model, config.adapter)
     model.eval()
     return TransformersBackend(model, tokenizer, name=display, adapter=config.adapter)
 
@@ -151,7 +159,7 @@ def nf4_config() -> Any:
                               bnb_4bit_use_double_quant=True)
 
 
-def apply_adapter(model: Any, adapter: str) -> Any:
+def _apply_adapter(model: Any, adapter: str) -> Any:
     """``model`` wrapped by the peft LoRA weights in folder ``adapter`` (any base: full precision or 4-bit)."""
     from peft import PeftModel
 
