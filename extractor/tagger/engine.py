@@ -81,8 +81,13 @@ class TaggerConfig:
             raise ConfigError("window must be >= 8")
         if self.overlap is not None and self.overlap < 0:
             raise ConfigError("overlap must be >= 0")
-        if self.span_threshold is not None and not 0.0 < self.span_threshold <= 1.0:
-            raise ConfigError("span_threshold must be in (0, 1], or None")
+        check_span_threshold(self.span_threshold)
+
+
+def check_span_threshold(value: float | None) -> None:
+    """Refuse a span threshold outside (0, 1]; None (the manifest's choice) passes."""
+    if value is not None and not 0.0 < value <= 1.0:
+        raise ConfigError("span_threshold must be in (0, 1], or None")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..evaluate.scorer import score
 from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
-from .engine import TaggerConfig, TaggerExtractor
+from .engine import TaggerConfig, TaggerExtractor, check_span_threshold
 from .model import IGNORE, Tagger
 from .markers import learn_markers
 from .wordforms import learn_word_forms
@@ -59,8 +59,7 @@ class TrainConfig:
     For a tagger trained on all of train, give the one its held-out sibling chose."""
 
     def __post_init__(self) -> None:
-        if self.span_threshold is not None and not 0.0 < self.span_threshold <= 1.0:
-            raise ConfigError("span_threshold must be in (0, 1], or None")
+        check_span_threshold(self.span_threshold)
         if self.epochs < 1:
             raise ConfigError("epochs must be >= 1")
         if self.learning_rate <= 0:
