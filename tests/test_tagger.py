@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -657,6 +658,22 @@ def test_a_given_span_threshold_is_recorded_instead_of_calibrated(encoder: str, 
     assert unset.tagger.manifest.span_threshold is None
 
 
+def test_augmented_training_adds_variants_of_the_training_texts_only(encoder: str, tmp_path: Path) -> None:
+    from extractor.tagger.augment import augmented
+
+    lines: list[str] = []
+    config = TrainConfig(epochs=1, learning_rate=3e-3, batch_size=4, window=24, overlap=4, augment=["swap"])
+    data = training_set(repeat=3)
+    result = train_tagger(data, tmp_path / "tagger", base_model=encoder, config=config,
+                          validation=training_set(ROWS[:2]), log=lines.append)
+    variants = len(augmented(data, ["swap"]).documents) - len(data.documents)
+    assert variants > 0 and result.windows == len(data.documents) + variants  # one window per short text
+    assert f"{len(data.documents)} training texts + {variants} augmented" in "\n".join(lines)
+    manifest = json.loads((result.folder / "tagger_manifest.json").read_text())
+    assert manifest["settings"]["augment"] == ["swap"]
+    assert manifest["training_data"] == data.digest()  # the real texts, which the user can hash again
+
+
 # --- the CLI ----------------------------------------------------------------------------------------
 
 def _benchmark_lines(rows: list[tuple[str, dict[str, Any]]]) -> str:
@@ -758,6 +775,21 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     alone, _ = extract("--with-tagger", str(out), "--span-threshold", str(chosen), *llm)
     both, models = extract("--with-tagger", str(out), "--average-tagger", str(out), *llm)
     assert both == alone and models == [["llm", f"{out}+{out}"]] * 8
+
+
+def test_cli_finetune_tagger_augments_the_training_texts(encoder: str, tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text(_benchmark_lines(ROWS * 2))
+    out = tmp_path / "tagger"
+    result = CliRunner().invoke(cli_main, ["finetune-tagger", str(train), "-o", str(out), "--model", encoder,
+                                           "--epochs", "1", "--window", "24", "--overlap", "4", "--validation-share",
+                                           "0.25", "--augment", "swap", "--augment", "drop", "--augment-copies", "2"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"6 training texts \+ [1-9]\d* augmented -> \d+ windows; 2 validation texts", result.output)
+    settings = json.loads((out / "tagger_manifest.json").read_text())["settings"]
+    assert settings["augment"] == ["swap", "drop"] and settings["augment_copies"] == 2
+    result = CliRunner().invoke(cli_main, ["finetune-tagger", str(train), "-o", str(out), "--augment", "mirror"])
+    assert result.exit_code == 2 and "'mirror' is not one of" in result.output
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..evaluate.scorer import score
+from .augment import augmented, check_augmentations
 from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
 from .engine import TaggerConfig, TaggerExtractor, check_span_threshold
 from .model import IGNORE, Tagger
@@ -57,9 +58,17 @@ class TrainConfig:
     """The span threshold to record in the manifest, which extraction and averaging then use by
     default; None: calibrate one on the held-out texts (with none held out, the labels alone).
     For a tagger trained on all of train, give the one its held-out sibling chose."""
+    augment: list[str] = field(default_factory=list)
+    """Synthetic variants added to the training texts (never the held-out ones): `swap` (another
+    offer's value of the same attribute in the title), `drop` (a title segment without gold values
+    removed), `shuffle` (title segments reordered). Empty: none (``extractor.tagger.augment``)."""
+    augment_copies: int = 1
+    """Variants tried per training text and augmentation."""
 
     def __post_init__(self) -> None:
         check_span_threshold(self.span_threshold)
+        self.augment = list(self.augment)
+        check_augmentations(self.augment, self.augment_copies)
         if self.epochs < 1:
             raise ConfigError("epochs must be >= 1")
         if self.learning_rate <= 0:
@@ -268,6 +277,8 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
     train = data
     if validation is None:
         train, validation = data.split(config.validation_share, config.seed)
+    real = train
+    train = augmented(train, config.augment, config.augment_copies, config.seed)
     tagger = Tagger.from_encoder(base_model, list(data.schemas.values()), config.window, config.overlap, config.device)
     report = LocateReport()
     train_windows = training_windows(tagger, train, report)
@@ -279,7 +290,9 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
             counts = {kind: sum(len(f.get(kind, [])) for f in forms) for kind in ("words", "affixes", "tails")}
             log("word forms (values that are part of a word): "
                 + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f", over {len(forms)} attributes")
-        log(f"{len(train.documents)} training texts -> {len(train_windows)} windows; "
+        extra = len(train.documents) - len(real.documents)
+        log(f"{len(real.documents)} training texts" + (f" + {extra} augmented" if config.augment else "")
+            + f" -> {len(train_windows)} windows; "
             f"{len(validation.documents) if validation else 0} validation texts")
     held = validation if validation is not None and validation.documents else None
     validate = (lambda: validation_f1(tagger, held)) if held is not None else None
@@ -293,7 +306,7 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
         if log:
             log("span threshold " + ", ".join(f"{k}: {v:.2f}" for k, v in manifest.calibration.items())
                 + f"; kept {manifest.span_threshold or 'argmax'}")
-    manifest.training_data = train.digest()
+    manifest.training_data = real.digest()
     manifest.settings = asdict(config)
     manifest.validation_f1 = best_f1
     manifest.locate = report.to_dict()
