@@ -79,3 +79,14 @@ def test_the_same_seed_gives_the_same_variants() -> None:
 def test_train_config_refuses_unknown_augmentations(options: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**options)
+
+
+def test_a_variant_takes_the_gold_of_its_own_offer_where_texts_repeat() -> None:
+    data = coffee_set()
+    text, targets = ROWS[0]
+    twin = dict(targets, **{"Roast type": ("n/a",)})  # the same title, annotated without a roast
+    data = TrainingSet(data.documents + [Document(id="4", text=text, category="coffee")],
+                       data.gold + [GoldOffer(id="4", has_id=False, category="coffee", targets=twin)], data.schemas)
+    out = augmented(data, ["drop", "swap"], copies=3, seed=0)
+    twins = [offer for offer in out.gold[len(data.gold):] if offer.id.startswith("4+")]
+    assert twins and all(offer.targets["Roast type"] == ("n/a",) for offer in twins)

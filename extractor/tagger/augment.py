@@ -37,15 +37,14 @@ def augmented(data: TrainingSet, kinds: list[str], copies: int = 1, seed: int = 
     check_augmentations(kinds, copies)
     if not kinds:
         return data
-    examples = [Example(document.text, _record(offer), data.schemas[offer.category], "train", None)
-                for document, offer in zip(data.documents, data.gold)]
-    by_text = {(data.schemas[offer.category].id, document.text): offer
-               for document, offer in zip(data.documents, data.gold)}
+    # the source names each text's index, so a variant finds its own offer even where texts repeat
+    examples = [Example(document.text, _record(offer), data.schemas[offer.category], str(i), None)
+                for i, (document, offer) in enumerate(zip(data.documents, data.gold))]
     documents, gold = list(data.documents), list(data.gold)
     counts: dict[tuple[str, str], int] = {}
     for variant in augment(examples, kinds, copies, seed):
-        kind = variant.source.rsplit("+", 1)[1]
-        source = by_text[(variant.schema.id, variant.origin)]
+        index, kind = variant.source.rsplit("+", 1)
+        source = data.gold[int(index)]
         counts[source.id, kind] = counts.get((source.id, kind), 0) + 1
         identifier = f"{source.id}+{kind}{counts[source.id, kind]}"
         documents.append(Document(id=identifier, text=variant.text, category=source.category))
