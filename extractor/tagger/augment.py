@@ -57,4 +57,3 @@ def augmented(data: TrainingSet, kinds: list[str], copies: int = 1, seed: int = 
 def _record(offer: GoldOffer) -> dict[str, str]:
     """The offer's gold as a record the augmentations edit: the first form of each valued attribute."""
     return {name: forms[0] for name, forms in offer.targets.items() if forms and forms[0] != GOLD_ABSENT}
-
