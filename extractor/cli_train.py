@@ -140,7 +140,8 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
 @click.option("--augment", multiple=True, type=click.Choice(["swap", "drop", "shuffle"]),
               help="Add synthetic variants of the training texts (repeatable; held-out texts stay real): swap "
                    "and drop took all-mpnet-base-v2 from 80.8-80.9 to 82.3 on OA-Mine (one seed) and MiniLM "
-                   "up by 0.1-1.1, within its seed spread: BENCHMARKS.md, \"Tagger: augmented training texts\".")
+                   "up by 0.1-1.1, within its seed spread; on AE-110K MiniLM lost 2.1, so measure it per dataset: "
+                   "BENCHMARKS.md, \"Tagger: augmented training texts\".")
 @click.option("--augment-copies", type=click.IntRange(1), default=None,
               help="Variants tried per training text and augmentation (default 1).")
 def finetune_tagger_command(train_path: str, output: str, validation_path: str | None, schema: str | None,
