@@ -48,6 +48,7 @@ from extractor.evaluate.scorer import score
 from extractor.io import read_records, write_records
 from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
                               train_tagger)
+from extractor.tuning_config import AUGMENTATIONS
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "## Engines: tagger vs LLM"
@@ -96,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--validation-share", type=float, default=defaults.validation_share,
                    help="share of train held out for early stopping")
     p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--augment", action="append", default=[], choices=["swap", "drop", "shuffle"],
+    p.add_argument("--augment", action="append", default=[], choices=AUGMENTATIONS,
                    help="add synthetic variants of the training texts (repeatable; extractor.tagger.augment)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")

@@ -17,6 +17,13 @@ SCHEDULES = ("linear", "cosine", "constant")
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def check_augmentation_kinds(kinds: list[str]) -> None:
+    """ConfigError naming the kinds that are not in AUGMENTATIONS (LoRA tuning and tagger training share them)."""
+    unknown = sorted(set(kinds) - set(AUGMENTATIONS))
+    if unknown:
+        raise ConfigError(f"unknown augmentation(s) {', '.join(unknown)} (known: {', '.join(AUGMENTATIONS)})")
+
+
 @dataclass
 class FinetuneConfig:
     """How to train a LoRA adapter for extraction."""
@@ -138,9 +145,7 @@ class FinetuneConfig:
             raise ConfigError(f"selection must be one of {SELECTIONS}, not {self.selection!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
-        if unknown:
-            raise ConfigError(f"unknown augmentation(s) {', '.join(unknown)} (known: {', '.join(AUGMENTATIONS)})")
+        check_augmentation_kinds(self.augment)
         if not self.target_modules:
             raise ConfigError("target_modules must name at least one layer")
         positive = {"lora_r": self.lora_r, "lora_alpha": self.lora_alpha, "epochs": self.epochs,

@@ -19,16 +19,14 @@ from ..errors import ConfigError
 from ..evaluate.scorer import GOLD_ABSENT, GoldOffer
 from ..records import Document
 from ..tuning_augment import augment
-from ..tuning_config import AUGMENTATIONS
+from ..tuning_config import check_augmentation_kinds
 from ..tuning_data import Example
 from .data import TrainingSet
 
 
 def check_augmentations(kinds: list[str], copies: int) -> None:
     """ConfigError for an unknown augmentation kind or fewer than one copy."""
-    unknown = sorted(set(kinds) - set(AUGMENTATIONS))
-    if unknown:
-        raise ConfigError(f"unknown augmentation(s) {', '.join(unknown)} (known: {', '.join(AUGMENTATIONS)})")
+    check_augmentation_kinds(kinds)
     if copies < 1:
         raise ConfigError("augment_copies must be >= 1")
 
