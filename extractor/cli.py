@@ -298,6 +298,39 @@ def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool
         click.echo(f"plot written to {written}", err=True)
 
 
+# --- merge -------------------------------------------------------------------------------
+
+@main.command("merge")
+@click.argument("records", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True),
+              help="Merged records JSONL (one line per input line); - for standard output.")
+def merge_command(records: tuple[str, ...], output: str) -> None:
+    """Merge the records files that several runs wrote for one input file (taggers of other seeds or
+    encoders, LLM runs, in any mix), line by line, by the rule of extract --with-tagger: per attribute
+    the value the runs are surest of together wins, null only when no run found one.
+
+    \b
+    Runs may be done apart (other machines, other days) and merged here:
+      extractor extract offers.jsonl -s apparel --engine tagger -m tagger-a -o a.jsonl
+      extractor extract offers.jsonl -s apparel --engine tagger -m tagger-b -o b.jsonl
+      extractor merge a.jsonl b.jsonl -o merged.jsonl
+
+    The files must hold the same ids in the same order and the same schema (versions of it
+    that name the same attributes merge). The first file wins ties.
+    Canonical values are not carried over (they belonged to each run's values): run `extractor
+    normalize` on the merged file."""
+    from .ensemble import merge_files
+
+    stats = merge_files(records, output)
+    click.echo(f"{stats.records} merged records -> {output}" + (f" ({stats.errors} error lines)" if stats.errors else ""),
+               err=True)
+    if stats.bad_lines:
+        click.echo(f"{stats.bad_lines} member lines were not records; the others were merged without them", err=True)
+    for name, versions in sorted(stats.schema_versions.items()):
+        click.echo(f"note: the runs used {len(versions)} versions of schema {name} ({', '.join(sorted(versions))}) "
+                   "with the same attributes; merged by attribute name", err=True)
+
+
 # --- tagger (a fine-tuned encoder engine) ----------------------------------------------------
 
 def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: str | None,  # type: ignore[no-untyped-def]

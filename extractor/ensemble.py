@@ -19,12 +19,15 @@ to the winners)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
 from typing import Any
 
 from .engine import Engine
-from .errors import ConfigError, SchemaError
+from .errors import ConfigError, ExtractorError, InputError, SchemaError
 from .records import Document, Provenance, Record
 from .schemas import Schema
 
@@ -135,3 +138,133 @@ class Ensemble(Engine):
         if self.normalizer is not None:
             merged = [self.normalizer.normalize_record(r) for r in merged]
         return merged
+
+
+# --- records files that several runs wrote ---------------------------------------------------
+
+@dataclass
+class MergeStats:
+    """What ``merge_files`` wrote."""
+
+    records: int = 0
+    """Output lines (one per input line)."""
+    errors: int = 0
+    """Output lines that are errors: no member had a usable record for that line."""
+    bad_lines: int = 0
+    """Member lines that were not records; those members sat out their line."""
+    schema_versions: dict[str, set[str]] = field(default_factory=dict)
+    """Schema name → the versions the runs used, where they used more than one."""
+
+
+def _schema_name(schema_id: str) -> str:
+    return schema_id.split("@", 1)[0]
+
+
+def merge_line(names: Sequence[str], number: int, records: Sequence[Record | None]) -> Record:
+    """The merged record of one line of several runs' files (``names``, for messages), by
+    ``merge_records``; a member whose line was unreadable (None) sits it out. Runs of other
+    documents (other ids) or other schemas (another name or other attributes) are refused: merging
+    them would be silently wrong. Versions of one schema (``name@version``) that name the same
+    attributes merge by attribute name: an edited description or example changes the version."""
+    present = [(name, r) for name, r in zip(names, records) if r is not None]
+    if not present:
+        raise InputError(f"line {number}: no file has a record there")
+    first_name, first = present[0]
+    for name, record in present[1:]:
+        if record.id != first.id:
+            raise InputError(f"line {number}: {name} has record {record.id!r} where {first_name} has {first.id!r}; "
+                             "merge only the runs of one input file")
+        schema = record.provenance.schema
+        if _schema_name(schema) != _schema_name(first.provenance.schema) or (
+                record.ok and first.ok and set(record.attributes) != set(first.attributes)):
+            raise SchemaError(f"line {number}: {name} used schema {schema!r} ({', '.join(record.attributes)}), "
+                              f"{first_name} {first.provenance.schema!r} ({', '.join(first.attributes)})", schema=schema)
+    group = [r for _, r in present]
+    return merge_records(group, ensemble_provenance([r.provenance for r in group]))
+
+
+def merge_runs(names: Sequence[str], runs: Sequence[Sequence[Record]]) -> list[Record]:
+    """The records of several runs over the same documents (in memory) merged line by line."""
+    lengths = {len(run) for run in runs}
+    if len(lengths) > 1:
+        raise InputError("the runs hold different numbers of records: "
+                         + ", ".join(f"{name} {len(run)}" for name, run in zip(names, runs)))
+    return [merge_line(names, number, group) for number, group in enumerate(zip(*runs), 1)]
+
+
+def _lines(path: Path, stats: MergeStats) -> Iterator[Record | None]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    yield Record.from_dict(json.loads(line))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    stats.bad_lines += 1
+                    yield None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+
+
+_END: Any = object()
+"""What ``zip_longest`` gives for a file that has run out of lines."""
+
+
+def merge_files(paths: Sequence[str | Path], output: str | Path) -> MergeStats:
+    """Merge the records files several runs wrote for one input file (taggers, LLM runs, in any mix)
+    line by line into ``output`` (``-``: standard output), streaming, so the files may be larger than
+    memory. Every line yields one output line; where no member has a readable record it is an error
+    line. Files of different lengths, ids or schemas are refused, and a refused merge leaves no
+    output file behind."""
+    from .io import RecordWriter
+
+    if len(paths) < 2:
+        raise ConfigError("give two or more records files to merge")
+    sources = [Path(p) for p in paths]
+    names = [str(p) for p in paths]
+    stats = MergeStats()
+    target = str(output)
+    partial = target if target == "-" else f"{target}.partial"
+    try:
+        with RecordWriter(partial) as writer:
+            streams = [_lines(path, stats) for path in sources]
+            for number, group in enumerate(zip_longest(*streams, fillvalue=_END), 1):
+                ended = [name for name, r in zip(names, group) if r is _END]
+                if ended:
+                    raise InputError(f"{', '.join(ended)} ended after {number - 1} records while the other files go on; "
+                                     "merge finished runs of the same input (an interrupted run continues with "
+                                     "extract --resume)")
+                records: list[Record | None] = list(group)  # type: ignore[arg-type]
+                _note_versions(stats, records)
+                if all(r is None for r in records):
+                    line = _unreadable(number)
+                else:
+                    line = merge_line(names, number, records)
+                    line.warnings += [f"{name}: line {number} is not a record" for name, r in zip(names, records)
+                                      if r is None]
+                stats.records += 1
+                stats.errors += not line.ok
+                writer.write(line)
+    except ExtractorError:
+        if partial != target:
+            Path(partial).unlink(missing_ok=True)
+        raise
+    if partial != target:
+        os.replace(partial, target)
+    return stats
+
+
+def _note_versions(stats: MergeStats, records: Sequence[Record | None]) -> None:
+    versions: dict[str, set[str]] = {}
+    for record in records:
+        if record is not None:
+            versions.setdefault(_schema_name(record.provenance.schema), set()).add(record.provenance.schema)
+    for name, ids in versions.items():
+        if len(ids) > 1:
+            stats.schema_versions.setdefault(name, set()).update(ids)
+
+
+def _unreadable(number: int) -> Record:
+    return Record(id=str(number), attributes={}, status="failed", error=f"line {number}: no file has a record there",
+                  provenance=Provenance(model="ensemble", adapter=None, prompt="", schema="", decoding="ensemble"))

@@ -1,17 +1,22 @@
 """Merging several engines' records (extractor/ensemble.py): the merge rule on tables of records,
-then the Ensemble over scripted Extractors end to end (routing, errors, normalization)."""
+then the Ensemble over scripted Extractors end to end (routing, errors, normalization), then
+records files that separate runs wrote (merge_files, `extractor merge`)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from extractor.backends.scripted import ScriptedBackend
 from extractor.config import ExtractConfig
-from extractor.ensemble import Ensemble, ensemble_provenance, merge_records
-from extractor.errors import ConfigError, SchemaError
+from extractor.cli import main
+from extractor.ensemble import Ensemble, ensemble_provenance, merge_files, merge_records, merge_runs
+from extractor.errors import ConfigError, ExtractorError, InputError, SchemaError
+from extractor.io import read_records
 from extractor.pipeline import Extractor, extract_stream
 from extractor.records import Document, Provenance, Record
 from extractor.schemas import load_schema
@@ -158,3 +163,129 @@ def test_ensemble_members_must_agree_on_the_schema() -> None:
         Ensemble([_engine("a", FIRST), other])
     with pytest.raises(ConfigError, match="at least two"):
         Ensemble([_engine("a", FIRST)])
+
+
+# --- records files several runs wrote (merge_files, merge_runs, `extractor merge`) -----------
+
+def _line(model: str, ident: str, values: dict[str, Any], confidence: dict[str, float | None],
+          schema: str = "s@1") -> str:
+    record = Record(id=ident, attributes={name: values.get(name) for name in NAMES}, confidence=confidence,
+                    provenance=Provenance(model=model, adapter=None, prompt="p", schema=schema, decoding=model))
+    return json.dumps(record.to_dict()) + "\n"
+
+
+def _runs(tmp_path: Path) -> tuple[Path, Path]:
+    # a finds brands; b finds colours and, less surely, a wrong brand
+    a = tmp_path / "a.jsonl"
+    a.write_text(_line("a", "1", {"Brand": "Nike"}, {"Brand": 0.9})
+                 + _line("a", "2", {"Brand": "Adidas"}, {"Brand": 0.9}), encoding="utf-8")
+    b = tmp_path / "b.jsonl"
+    b.write_text(_line("b", "1", {"Brand": "Mens", "Color": "Black"}, {"Brand": 0.4, "Color": 0.8})
+                 + "\n" + _line("b", "2", {"Color": "Red"}, {"Color": 0.8}), encoding="utf-8")
+    return a, b
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_merge_files_merges_line_by_line(tmp_path: Path) -> None:
+    a, b = _runs(tmp_path)
+    stats = merge_files([a, b], tmp_path / "merged.jsonl")
+    assert (stats.records, stats.errors, stats.bad_lines) == (2, 0, 0)
+    merged = _read(tmp_path / "merged.jsonl")
+    assert [m["id"] for m in merged] == ["1", "2"]
+    assert [m["attributes"] for m in merged] == [{"Brand": "Nike", "Color": "Black", "Size": None},
+                                                 {"Brand": "Adidas", "Color": "Red", "Size": None}]
+    assert merged[0]["provenance"]["model"] == "a+b" and merged[0]["provenance"]["decoding"] == "ensemble"
+    assert not (tmp_path / "merged.jsonl.partial").exists()
+
+
+def test_merge_files_matches_the_in_memory_merge(tmp_path: Path) -> None:
+    a, b = _runs(tmp_path)
+    merge_files([a, b], tmp_path / "merged.jsonl")
+    in_memory = merge_runs(["a", "b"], [read_records(a), read_records(b)])
+    assert _read(tmp_path / "merged.jsonl") == [r.to_dict() for r in in_memory]
+
+
+def test_a_line_that_is_not_a_record_sits_out_and_is_said(tmp_path: Path) -> None:
+    a, b = _runs(tmp_path)
+    lines = b.read_text(encoding="utf-8").splitlines(keepends=True)
+    b.write_text(lines[0] + "\n" + '{"id": "2", "attri\n', encoding="utf-8")
+    stats = merge_files([a, b], tmp_path / "merged.jsonl")
+    assert (stats.records, stats.errors, stats.bad_lines) == (2, 0, 1)
+    second = _read(tmp_path / "merged.jsonl")[1]
+    assert second["attributes"]["Brand"] == "Adidas" and second["provenance"]["model"] == "a"
+    assert any("line 2 is not a record" in w for w in second["warnings"])
+
+
+def test_a_line_no_file_can_read_is_an_error_line(tmp_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text(_line("a", "1", {"Brand": "Nike"}, {"Brand": 0.9}) + "oops\n", encoding="utf-8")
+    b = tmp_path / "b.jsonl"
+    b.write_text(_line("b", "1", {}, {}) + "[]\n", encoding="utf-8")
+    stats = merge_files([a, b], tmp_path / "merged.jsonl")
+    assert (stats.records, stats.errors, stats.bad_lines) == (2, 1, 2)
+    second = _read(tmp_path / "merged.jsonl")[1]
+    assert second["status"] == "failed" and "line 2" in second["error"]
+
+
+@pytest.mark.parametrize("b_lines, message", [
+    pytest.param([("2", "s@1"), ("1", "s@1")], "has record '2' where", id="other-order"),
+    pytest.param([("1", "s@1")], "ended after 1 records", id="shorter"),
+    pytest.param([("1", "t@1"), ("2", "t@1")], "used schema 't@1'", id="other-schema"),
+])
+def test_runs_of_other_inputs_are_refused_and_leave_no_output(tmp_path: Path, b_lines: list[tuple[str, str]],
+                                                              message: str) -> None:
+    a, _ = _runs(tmp_path)
+    b = tmp_path / "b.jsonl"
+    b.write_text("".join(_line("b", i, {}, {}, schema=s) for i, s in b_lines), encoding="utf-8")
+    with pytest.raises(ExtractorError, match=message):
+        merge_files([a, b], tmp_path / "merged.jsonl")
+    assert not (tmp_path / "merged.jsonl").exists() and not (tmp_path / "merged.jsonl.partial").exists()
+
+
+def test_merge_files_needs_two_files(tmp_path: Path) -> None:
+    a, _ = _runs(tmp_path)
+    with pytest.raises(ConfigError, match="two or more"):
+        merge_files([a], tmp_path / "merged.jsonl")
+
+
+def test_merge_runs_refuses_runs_of_other_lengths() -> None:
+    one = [Record.from_dict(json.loads(_line("a", "1", {}, {})))]
+    with pytest.raises(InputError, match="different numbers of records: a 1, b 0"):
+        merge_runs(["a", "b"], [one, []])
+
+
+def test_merge_command(tmp_path: Path) -> None:
+    a, b = _runs(tmp_path)
+    out = tmp_path / "merged.jsonl"
+    result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 merged records" in result.output
+    assert [m["attributes"]["Color"] for m in _read(out)] == ["Black", "Red"]
+    (tmp_path / "c.jsonl").write_text(_line("c", "9", {}, {}), encoding="utf-8")
+    result = CliRunner().invoke(main, ["merge", str(a), str(tmp_path / "c.jsonl"), "-o", str(out)])
+    assert result.exit_code == 1 and "has record '9' where" in result.output
+
+
+def test_versions_of_one_schema_merge_by_attribute_name_and_are_noted(tmp_path: Path) -> None:
+    a, _ = _runs(tmp_path)
+    b = tmp_path / "b.jsonl"
+    b.write_text(_line("b", "1", {"Color": "Black"}, {"Color": 0.8}, schema="s@2")
+                 + _line("b", "2", {}, {}, schema="s@2"), encoding="utf-8")
+    stats = merge_files([a, b], tmp_path / "merged.jsonl")
+    assert stats.schema_versions == {"s": {"s@1", "s@2"}}
+    assert _read(tmp_path / "merged.jsonl")[0]["attributes"]["Color"] == "Black"
+    result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(tmp_path / "again.jsonl")])
+    assert result.exit_code == 0 and "2 versions of schema s (s@1, s@2)" in result.output
+
+
+def test_a_version_with_other_attributes_is_refused(tmp_path: Path) -> None:
+    a, _ = _runs(tmp_path)
+    other = Record(id="1", attributes={"Brand": None, "Fit": "Slim"}, confidence={"Fit": 0.9},
+                   provenance=Provenance(model="b", adapter=None, prompt="p", schema="s@3", decoding="b"))
+    b = tmp_path / "b.jsonl"
+    b.write_text(json.dumps(other.to_dict()) + "\n" + _line("b", "2", {}, {}), encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"used schema 's@3' \(Brand, Fit\)"):
+        merge_files([a, b], tmp_path / "merged.jsonl")

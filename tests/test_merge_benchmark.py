@@ -60,7 +60,7 @@ def test_files_of_other_offers_are_refused(tmp_path: Path, capsys: pytest.Captur
     b = _write(tmp_path / "b.jsonl", "b", [("2", {"Brand": None, "Color": None}, {}),
                                            ("1", {"Brand": "Nike", "Color": None}, {})])
     assert merge_bench.main(["--gold", str(gold), str(a), str(b)]) == 2
-    assert "not the offers of" in capsys.readouterr().err
+    assert "has record '2' where" in capsys.readouterr().err
     (tmp_path / "c.jsonl").write_text('{"id": "1"}\n', encoding="utf-8")
     assert merge_bench.main(["--gold", str(gold), str(a), str(tmp_path / "c.jsonl")]) == 2
     assert "not a records file" in capsys.readouterr().err
