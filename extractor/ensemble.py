@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
@@ -192,21 +192,6 @@ def merge_runs(names: Sequence[str], runs: Sequence[Sequence[Record]]) -> list[R
     return [merge_line(names, number, group) for number, group in enumerate(zip(*runs), 1)]
 
 
-def _lines(path: Path, stats: MergeStats) -> Iterator[Record | None]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    yield Record.from_dict(json.loads(line))
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    stats.bad_lines += 1
-                    yield None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
-
-
 _END: Any = object()
 """What ``zip_longest`` gives for a file that has run out of lines."""
 
@@ -217,18 +202,17 @@ def merge_files(paths: Sequence[str | Path], output: str | Path) -> MergeStats:
     memory. Every line yields one output line; where no member has a readable record it is an error
     line. Files of different lengths, ids or schemas are refused, and a refused merge leaves no
     output file behind."""
-    from .io import RecordWriter
+    from .io import RecordWriter, iter_records
 
     if len(paths) < 2:
         raise ConfigError("give two or more records files to merge")
-    sources = [Path(p) for p in paths]
     names = [str(p) for p in paths]
     stats = MergeStats()
     target = str(output)
     partial = target if target == "-" else f"{target}.partial"
     try:
         with RecordWriter(partial) as writer:
-            streams = [_lines(path, stats) for path in sources]
+            streams = [iter_records(path) for path in paths]
             for number, group in enumerate(zip_longest(*streams, fillvalue=_END), 1):
                 ended = [name for name, r in zip(names, group) if r is _END]
                 if ended:
@@ -236,6 +220,7 @@ def merge_files(paths: Sequence[str | Path], output: str | Path) -> MergeStats:
                                      "merge finished runs of the same input (an interrupted run continues with "
                                      "extract --resume)")
                 records: list[Record | None] = list(group)  # type: ignore[arg-type]
+                stats.bad_lines += records.count(None)
                 _note_versions(stats, records)
                 if all(r is None for r in records):
                     line = _unreadable(number)

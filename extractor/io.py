@@ -145,6 +145,11 @@ def read_jsonl(path: str | Path, error: type[ExtractorError] = InputError) -> It
         yield number, row
 
 
+NOT_A_RECORD = (ValueError, KeyError, TypeError, AttributeError)
+"""What ``Record.from_dict(json.loads(line))`` raises for a line that is not a record (bad JSON, a
+missing key, a JSON array or number)."""
+
+
 def read_records(path: str | Path) -> list[Record]:
     """The records of an output file this project wrote (``Record.from_dict`` of every non-blank
     line), for reading a run back; anything else raises InputError."""
@@ -152,8 +157,25 @@ def read_records(path: str | Path) -> list[Record]:
     try:
         return [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
                 if line.strip()]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, *NOT_A_RECORD) as exc:
         raise InputError(f"{path}: not a records file this project wrote ({exc!r})") from exc
+
+
+def iter_records(path: str | Path) -> Iterator[Record | None]:
+    """The records of an output file, one per non-blank line, read as they are needed (files larger
+    than memory); None for a line that is not a record. InputError when the file cannot be read."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    yield Record.from_dict(json.loads(line))
+                except NOT_A_RECORD:
+                    yield None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
 
 
 def count_lines(path: str | Path) -> int | None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from extractor.errors import ConfigError, ExtractorError, InputError
-from extractor.io import (InputSpec, RecordWriter, count_lines, done_ids, read_documents, read_records,
-                          write_records)
+from extractor.io import (InputSpec, RecordWriter, count_lines, done_ids, iter_records, read_documents,
+                          read_records, write_records)
 from extractor.records import Provenance, Record
 
 PROVENANCE = Provenance(model="scripted", adapter=None, prompt="extract.v1", schema="apparel@0", decoding="free")
@@ -233,3 +233,17 @@ def test_read_records_reads_back_what_write_records_wrote_and_refuses_anything_e
         read_records(path)
     with pytest.raises(InputError, match="not a records file"):
         read_records(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("line", ['{"id": "a", "attributes": {}}', "[]", "7", '{"id": "a", "attri'])
+def test_a_line_that_is_not_a_record(tmp_path: Path, line: str) -> None:
+    # read_records refuses the file; iter_records yields None for the line and goes on
+    good = Record(id="b", attributes={"Brand": "Nike"},
+                  provenance=Provenance(model="m", adapter=None, prompt="p", schema="s", decoding="tagger"))
+    path = tmp_path / "out.jsonl"
+    path.write_text(line + "\n\n" + json.dumps(good.to_dict()) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not a records file this project wrote"):
+        read_records(path)
+    assert [r if r is None else r.id for r in iter_records(path)] == [None, "b"]
+    with pytest.raises(InputError, match="cannot read"):
+        list(iter_records(tmp_path / "missing.jsonl"))
