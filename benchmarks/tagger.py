@@ -99,6 +99,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--augment", action="append", default=[], choices=AUGMENTATIONS,
                    help="add synthetic variants of the training texts (repeatable; extractor.tagger.augment)")
+    p.add_argument("--augment-copies", type=int, default=defaults.augment_copies,
+                   help="variants tried per training text and augmentation")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--extract-batch-size", type=int, default=32, help="windows per forward pass when extracting")
     p.add_argument("--span-threshold", type=float, default=None,
@@ -243,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                                  batch_size=args.batch_size,
                                  window=args.window, overlap=args.overlap, patience=args.patience,
                                  validation_share=args.validation_share, seed=args.seed, device=args.device,
-                                 span_threshold=args.span_threshold, augment=args.augment)
+                                 span_threshold=args.span_threshold, augment=args.augment,
+                                 augment_copies=args.augment_copies)
             documents, gold = read_offers(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = Path(args.output_dir) if args.output_dir else \
@@ -275,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                           if manifest.settings.get("head_learning_rate") else []),
                         *([f"augment={'+'.join(manifest.settings['augment'])}"]
                           if manifest.settings.get("augment") else []),
+                        *([f"augment-copies={manifest.settings['augment_copies']}"]
+                          if manifest.settings.get("augment_copies", 1) > 1 else []),
                         f"text={benchmark.text_fields}", f"device={tagger.device}"]
             if train_seconds is not None:
                 settings.append(f"train={train_seconds:.0f}s")

@@ -83,6 +83,13 @@ def test_no_llm_options_no_comparison(tmp_path: Path, scripted_quality: list) ->
     assert tagger_bench.SECTION not in (tmp_path / "B.md").read_text(encoding="utf-8")
 
 
+def test_augment_copies_reach_the_training_and_the_recorded_row(tmp_path: Path, scripted_quality: list) -> None:
+    assert tiny_run(tmp_path, tmp_path / "B.md", "--augment", "drop", "--augment-copies", "2") == 0
+    manifest = json.loads((tmp_path / "tagger" / "tagger_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["augment"] == ["drop"] and manifest["settings"]["augment_copies"] == 2
+    assert "augment=drop augment-copies=2" in (tmp_path / "B.md").read_text(encoding="utf-8")
+
+
 def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, scripted_quality: list) -> None:
     bench_file = tmp_path / "BENCHMARKS.md"
     assert tiny_run(tmp_path, bench_file, "--llm-k", "1", "--llm-adapter", "adapters/x", "--ensemble") == 0
