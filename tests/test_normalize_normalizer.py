@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extractor.errors import SchemaError, NormalizationError
+from extractor.errors import InputError, NormalizationError, SchemaError
 from extractor.normalize import Normalizer, normalize_file
 from extractor.records import Provenance, Record
 from extractor.schemas import DRAFT, check_schema, load_schema
@@ -205,6 +205,22 @@ def test_normalize_file_lines_up_and_reports(tmp_path: Path, normalizer: Normali
     assert (stats.records, stats.bad_lines) == (5, 2)
     assert stats.unmatched["Color"] == 1
     assert stats.methods["alias"] == 1 and stats.methods["unit"] == 1
+
+
+def test_normalize_file_in_place_and_nothing_left_by_an_unreadable_file(tmp_path: Path, normalizer: Normalizer) -> None:
+    source = tmp_path / "records.jsonl"
+    source.write_text(json.dumps({"id": "a", "attributes": {"Color": "navy blue"}}) + "\n", encoding="utf-8")
+    stats = normalize_file(source, source, normalizer)  # read as it is written: the output replaces it at the end
+    assert stats.records == 1
+    assert json.loads(source.read_text(encoding="utf-8"))["normalized"]["Color"]["value"] == "Blue"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps({"id": "a", "attributes": {"Color": "red"}}).encode() + b"\n\xff\xfe\n")
+    target = tmp_path / "out.jsonl"
+    target.write_text("an earlier run\n", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot normalize"):
+        normalize_file(bad, target, normalizer)
+    assert target.read_text(encoding="utf-8") == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "out.jsonl", "records.jsonl"]
 
 
 # --- properties --------------------------------------------------------------------------------

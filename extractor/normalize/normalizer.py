@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -225,34 +226,47 @@ class Normalizer:
 
 def normalize_file(source: Path, target: Path, normalizer: Normalizer) -> NormalizeStats:
     """Normalize a JSONL file of records into another; a line that is not a record becomes an
-    error line in the output, so input and output line up."""
+    error line in the output, so input and output line up. Streams (files larger than memory),
+    writing ``<target>.partial`` and moving it into place at the end, so a file unreadable halfway
+    leaves no half output behind and a file can be normalized in place."""
     stats = NormalizeStats()
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {source}: {exc}") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", encoding="utf-8") as out:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            record: Any = None
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise NormalizationError("a record must be a JSON object")
-                result = normalizer.normalize_record_dict(record)
-            except (json.JSONDecodeError, NormalizationError) as exc:
-                stats.bad_lines += 1
-                ident = record.get("id") if isinstance(record, dict) else None
-                result = {"id": ident, "attributes": {}, "error": f"line {number}: {exc}"}
-            stats.records += 1
-            for name, value in (result.get("normalized") or {}).items():
-                for item in value if isinstance(value, list) else [value]:
-                    if item is None:
-                        continue
-                    stats.methods[item["method"]] += 1
-                    if not item["matched"]:
-                        stats.unmatched[name] += 1
-            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with source.open(encoding="utf-8") as lines, partial.open("w", encoding="utf-8") as out:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                result = _normalize_line(normalizer, line, number, stats)
+                out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot normalize {source} into {target}: {exc}") from exc
+    except BaseException:  # an interrupt leaves no .partial file behind either
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
     return stats
+
+
+def _normalize_line(normalizer: Normalizer, line: str, number: int, stats: NormalizeStats) -> dict[str, Any]:
+    """One line's normalized record, or its error line; counted into ``stats``."""
+    record: Any = None
+    try:
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            raise NormalizationError("a record must be a JSON object")
+        result = normalizer.normalize_record_dict(record)
+    except (json.JSONDecodeError, NormalizationError) as exc:
+        stats.bad_lines += 1
+        ident = record.get("id") if isinstance(record, dict) else None
+        result = {"id": ident, "attributes": {}, "error": f"line {number}: {exc}"}
+    stats.records += 1
+    for name, value in (result.get("normalized") or {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            stats.methods[item["method"]] += 1
+            if not item["matched"]:
+                stats.unmatched[name] += 1
+    return result
