@@ -6,6 +6,7 @@ imported inside commands so ``extractor --help`` stays instant."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -258,12 +259,24 @@ def _first_line_schema(input_path: str, spec) -> str:  # type: ignore[no-untyped
     raise click.UsageError(f"no line of {input_path} names a schema in field {spec.schema_field!r}; give --schema")
 
 
-def _progress_bar(enabled: bool, total: int | None, done: int):  # type: ignore[no-untyped-def]
+def _progress_bar(enabled: bool, total: int | None, done: int, unit: str = "product"):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=done, unit="product", dynamic_ncols=True, file=sys.stderr)
+    return tqdm(total=total, initial=done, unit=unit, dynamic_ncols=True, file=sys.stderr)
+
+
+def with_progress(enabled: bool, path: str, run: Callable[[Callable[[], None] | None], Any]) -> Any:
+    """``run(on_line)`` with a progress bar over the lines of ``path`` (none when not ``enabled``)."""
+    from .io import count_lines
+
+    bar = _progress_bar(enabled, count_lines(path), 0, unit="line")
+    try:
+        return run(None if bar is None else lambda: bar.update(1))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 # --- further commands are added below this line --------------------------------------------
@@ -304,7 +317,8 @@ def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool
 @click.argument("records", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True),
               help="Merged records JSONL (one line per input line); - for standard output.")
-def merge_command(records: tuple[str, ...], output: str) -> None:
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def merge_command(records: tuple[str, ...], output: str, progress: bool) -> None:
     """Merge the records files that several runs wrote for one input file (taggers of other seeds or
     encoders, LLM runs, in any mix), line by line, by the rule of extract --with-tagger: per attribute
     the value the runs are surest of together wins, null only when no run found one.
@@ -321,7 +335,7 @@ def merge_command(records: tuple[str, ...], output: str) -> None:
     normalize` on the merged file."""
     from .ensemble import merge_files
 
-    stats = merge_files(records, output)
+    stats = with_progress(progress, records[0], lambda on_line: merge_files(records, output, on_line))
     click.echo(f"{stats.records} merged records -> {output}" + (f" ({stats.errors} error lines)" if stats.errors else ""),
                err=True)
     if stats.bad_lines:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import click
 
-from .cli import main
+from .cli import with_progress, main
 
 # --- normalize, vocab ----------------------------------------------------------------------
 
 @main.command("normalize")
 @click.argument("records", type=click.Path(exists=True, dir_okay=False))
 @click.option("--schema", "schema_ref", required=True, help="Shipped schema name or schema file with x-normalize blocks.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Normalized records JSONL.")
-def normalize_command(records: str, schema_ref: str, output: str) -> None:
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Normalized records JSONL (may be RECORDS itself: it is replaced at the end).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
+def normalize_command(records: str, schema_ref: str, output: str, progress: bool) -> None:
     """Add canonical values beside the raw ones in a records JSONL file.
 
     Each record gets a "normalized" object: per attribute {value, raw, method, score, matched}
@@ -24,7 +26,8 @@ def normalize_command(records: str, schema_ref: str, output: str) -> None:
     from .schemas import load_schema
 
     normalizer = Normalizer.from_schema(load_schema(schema_ref))
-    stats = normalize_file(Path(records), Path(output), normalizer)
+    stats = with_progress(progress, records, lambda on_line: normalize_file(Path(records), Path(output), normalizer,
+                                                                             on_line))
     methods = ", ".join(f"{m} {n}" for m, n in stats.methods.most_common())
     click.echo(f"{stats.records} records -> {output} ({methods or 'no values'})")
     if stats.unmatched:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
@@ -196,12 +196,13 @@ _END: Any = object()
 """What ``zip_longest`` gives for a file that has run out of lines."""
 
 
-def merge_files(paths: Sequence[str | Path], output: str | Path) -> MergeStats:
+def merge_files(paths: Sequence[str | Path], output: str | Path,
+                on_line: Callable[[], None] | None = None) -> MergeStats:
     """Merge the records files several runs wrote for one input file (taggers, LLM runs, in any mix)
     line by line into ``output`` (``-``: standard output), streaming, so the files may be larger than
     memory. Every line yields one output line; where no member has a readable record it is an error
     line. Files of different lengths, ids or schemas are refused, and a refused merge leaves no
-    output file behind."""
+    output file behind. ``on_line`` is called after each line is written (a progress bar)."""
     from .io import RecordWriter, iter_records
 
     if len(paths) < 2:
@@ -231,6 +232,8 @@ def merge_files(paths: Sequence[str | Path], output: str | Path) -> MergeStats:
                 stats.records += 1
                 stats.errors += not line.ok
                 writer.write(line)
+                if on_line is not None:
+                    on_line()
     except ExtractorError:
         if partial != target:
             Path(partial).unlink(missing_ok=True)

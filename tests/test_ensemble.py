@@ -262,8 +262,10 @@ def test_merge_command(tmp_path: Path) -> None:
     out = tmp_path / "merged.jsonl"
     result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "2 merged records" in result.output
+    assert "2 merged records" in result.output and "2/2 [" in result.output  # with a progress bar
     assert [m["attributes"]["Color"] for m in _read(out)] == ["Black", "Red"]
+    quiet = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(out), "--no-progress"])
+    assert quiet.exit_code == 0 and "2/2 [" not in quiet.output
     (tmp_path / "c.jsonl").write_text(_line("c", "9", {}, {}), encoding="utf-8")
     result = CliRunner().invoke(main, ["merge", str(a), str(tmp_path / "c.jsonl"), "-o", str(out)])
     assert result.exit_code == 1 and "has record '9' where" in result.output

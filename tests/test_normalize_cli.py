@@ -37,6 +37,11 @@ def test_normalize_command(tmp_path: Path) -> None:
     assert first["normalized"]["Color"]["value"] == "Blue"
     assert first["normalized"]["Width"] == {"value": "10.2 cm", "raw": "4In", "method": "unit", "score": 1.0,
                                             "matched": True, "unit": "cm"}
+    assert "2/2 [" in result.output  # the progress bar over the records file's lines
+    again = CliRunner().invoke(main, ["normalize", str(out), "--schema", str(schema), "-o", str(out), "--no-progress"])
+    assert again.exit_code == 0 and "2 records" in again.output and "2/2 [" not in again.output
+    assert [json.loads(line)["normalized"]["Color"]["value"] for line in out.read_text(encoding="utf-8").splitlines()] \
+        == ["Blue", "Heliotrope Mist"]  # normalized in place, line for line
 
 
 def test_normalize_command_reports_bad_blocks_clearly(tmp_path: Path) -> None:

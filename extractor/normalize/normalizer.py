@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,11 +224,13 @@ class Normalizer:
         return out
 
 
-def normalize_file(source: Path, target: Path, normalizer: Normalizer) -> NormalizeStats:
+def normalize_file(source: Path, target: Path, normalizer: Normalizer,
+                   on_line: Callable[[], None] | None = None) -> NormalizeStats:
     """Normalize a JSONL file of records into another; a line that is not a record becomes an
     error line in the output, so input and output line up. Streams (files larger than memory),
     writing ``<target>.partial`` and moving it into place at the end, so a file unreadable halfway
-    leaves no half output behind and a file can be normalized in place."""
+    leaves no half output behind and a file can be normalized in place. ``on_line`` is called after
+    each line is written (a progress bar)."""
     stats = NormalizeStats()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -239,6 +241,8 @@ def normalize_file(source: Path, target: Path, normalizer: Normalizer) -> Normal
                     continue
                 result = _normalize_line(normalizer, line, number, stats)
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
+                if on_line is not None:
+                    on_line()
     except (OSError, UnicodeDecodeError) as exc:
         partial.unlink(missing_ok=True)
         raise InputError(f"cannot normalize {source} into {target}: {exc}") from exc
