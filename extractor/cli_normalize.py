@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import with_progress, main
+from .cli import main, with_progress
 
 # --- normalize, vocab ----------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Engine
-from .errors import ConfigError, ExtractorError, InputError, SchemaError
+from .errors import ConfigError, InputError, SchemaError
 from .records import Document, Provenance, Record
 from .schemas import Schema
 
@@ -234,7 +234,7 @@ def merge_files(paths: Sequence[str | Path], output: str | Path,
                 writer.write(line)
                 if on_line is not None:
                     on_line()
-    except ExtractorError:
+    except BaseException:  # a refusal or an interrupt leaves no .partial file behind
         if partial != target:
             Path(partial).unlink(missing_ok=True)
         raise

@@ -257,6 +257,24 @@ def test_merge_runs_refuses_runs_of_other_lengths() -> None:
         merge_runs(["a", "b"], [one, []])
 
 
+def test_an_interrupted_merge_leaves_nothing_behind(tmp_path: Path) -> None:
+    a, b = _runs(tmp_path)
+    out = tmp_path / "merged.jsonl"
+    lines: list[int] = []
+
+    def interrupt_at_the_second_line() -> None:
+        lines.append(1)
+        if len(lines) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        merge_files([a, b], out, interrupt_at_the_second_line)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.jsonl"]
+    ticks: list[int] = []
+    merge_files([a, b], out, lambda: ticks.append(1))
+    assert len(ticks) == 2 == len(_read(out))
+
+
 def test_merge_command(tmp_path: Path) -> None:
     a, b = _runs(tmp_path)
     out = tmp_path / "merged.jsonl"

@@ -223,6 +223,22 @@ def test_normalize_file_in_place_and_nothing_left_by_an_unreadable_file(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "out.jsonl", "records.jsonl"]
 
 
+def test_an_interrupted_normalize_leaves_the_earlier_output(tmp_path: Path, normalizer: Normalizer) -> None:
+    source = tmp_path / "records.jsonl"
+    source.write_text("".join(json.dumps({"id": str(i), "attributes": {"Color": "red"}}) + "\n" for i in range(3)),
+                      encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    target.write_text("an earlier run\n", encoding="utf-8")
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        normalize_file(source, target, normalizer, interrupt)
+    assert target.read_text(encoding="utf-8") == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "records.jsonl"]
+
+
 # --- properties --------------------------------------------------------------------------------
 
 TEXT = st.one_of(
