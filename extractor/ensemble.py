@@ -19,7 +19,6 @@ to the winners)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -203,43 +202,34 @@ def merge_files(paths: Sequence[str | Path], output: str | Path,
     memory. Every line yields one output line; where no member has a readable record it is an error
     line. Files of different lengths, ids or schemas are refused, and a refused merge leaves no
     output file behind. ``on_line`` is called after each line is written (a progress bar)."""
-    from .io import RecordWriter, iter_records
+    from .io import RecordWriter, iter_records, written_whole
 
     if len(paths) < 2:
         raise ConfigError("give two or more records files to merge")
     names = [str(p) for p in paths]
     stats = MergeStats()
-    target = str(output)
-    partial = target if target == "-" else f"{target}.partial"
-    try:
-        with RecordWriter(partial) as writer:
-            streams = [iter_records(path) for path in paths]
-            for number, group in enumerate(zip_longest(*streams, fillvalue=_END), 1):
-                ended = [name for name, r in zip(names, group) if r is _END]
-                if ended:
-                    raise InputError(f"{', '.join(ended)} ended after {number - 1} records while the other files go on; "
-                                     "merge finished runs of the same input (an interrupted run continues with "
-                                     "extract --resume)")
-                records: list[Record | None] = list(group)  # type: ignore[arg-type]
-                stats.bad_lines += records.count(None)
-                _note_versions(stats, records)
-                if all(r is None for r in records):
-                    line = _unreadable(number)
-                else:
-                    line = merge_line(names, number, records)
-                    line.warnings += [f"{name}: line {number} is not a record" for name, r in zip(names, records)
-                                      if r is None]
-                stats.records += 1
-                stats.errors += not line.ok
-                writer.write(line)
-                if on_line is not None:
-                    on_line()
-    except BaseException:  # a refusal or an interrupt leaves no .partial file behind
-        if partial != target:
-            Path(partial).unlink(missing_ok=True)
-        raise
-    if partial != target:
-        os.replace(partial, target)
+    with written_whole(output) as partial, RecordWriter(partial) as writer:
+        streams = [iter_records(path) for path in paths]
+        for number, group in enumerate(zip_longest(*streams, fillvalue=_END), 1):
+            ended = [name for name, r in zip(names, group) if r is _END]
+            if ended:
+                raise InputError(f"{', '.join(ended)} ended after {number - 1} records while the other files go on; "
+                                 "merge finished runs of the same input (an interrupted run continues with "
+                                 "extract --resume)")
+            records: list[Record | None] = list(group)  # type: ignore[arg-type]
+            stats.bad_lines += records.count(None)
+            _note_versions(stats, records)
+            if all(r is None for r in records):
+                line = _unreadable(number)
+            else:
+                line = merge_line(names, number, records)
+                line.warnings += [f"{name}: line {number} is not a record" for name, r in zip(names, records)
+                                  if r is None]
+            stats.records += 1
+            stats.errors += not line.ok
+            writer.write(line)
+            if on_line is not None:
+                on_line()
     return stats
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -246,6 +248,24 @@ class RecordWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+@contextmanager
+def written_whole(target: str | Path) -> Iterator[str]:
+    """The path to write ``target`` through: ``<target>.partial``, moved into place when the block
+    ends and removed when it raises (a refusal, an unreadable input, an interrupt), so ``target`` is
+    never left half written and may be the block's own input. ``-`` (standard output) is written as is."""
+    name = str(target)
+    if name == "-":
+        yield name
+        return
+    partial = name + ".partial"
+    try:
+        yield partial
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    os.replace(partial, name)
 
 
 def write_records(path: str | Path, records: Iterable[Record]) -> None:

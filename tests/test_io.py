@@ -9,7 +9,7 @@ import pytest
 
 from extractor.errors import ConfigError, ExtractorError, InputError
 from extractor.io import (InputSpec, RecordWriter, count_lines, done_ids, iter_records, read_documents,
-                          read_records, write_records)
+                          read_records, write_records, written_whole)
 from extractor.records import Provenance, Record
 
 PROVENANCE = Provenance(model="scripted", adapter=None, prompt="extract.v1", schema="apparel@0", decoding="free")
@@ -247,3 +247,20 @@ def test_a_line_that_is_not_a_record(tmp_path: Path, line: str) -> None:
     assert [r if r is None else r.id for r in iter_records(path)] == [None, "b"]
     with pytest.raises(InputError, match="cannot read"):
         list(iter_records(tmp_path / "missing.jsonl"))
+
+
+def test_written_whole_moves_the_file_into_place_or_leaves_the_old_one(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n", encoding="utf-8")
+    with pytest.raises(InputError), written_whole(target) as partial:
+        Path(partial).write_text("half", encoding="utf-8")
+        assert target.read_text(encoding="utf-8") == "old\n"  # untouched while the block writes
+        raise InputError("refused")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+    assert target.read_text(encoding="utf-8") == "old\n"
+    with written_whole(target) as partial:
+        Path(partial).write_text("new\n", encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+    assert target.read_text(encoding="utf-8") == "new\n"
+    with written_whole("-") as name:
+        assert name == "-"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, NormalizationError
+from ..io import written_whole
 from ..records import Record
 from .numbers import CountReader, to_plain
 from .ops import Op, apply_ops, compile_ops
@@ -233,9 +233,9 @@ def normalize_file(source: Path, target: Path, normalizer: Normalizer,
     each line is written (a progress bar)."""
     stats = NormalizeStats()
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
     try:
-        with source.open(encoding="utf-8") as lines, partial.open("w", encoding="utf-8") as out:
+        with written_whole(target) as partial, source.open(encoding="utf-8") as lines, \
+                open(partial, "w", encoding="utf-8") as out:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
@@ -244,12 +244,7 @@ def normalize_file(source: Path, target: Path, normalizer: Normalizer,
                 if on_line is not None:
                     on_line()
     except (OSError, UnicodeDecodeError) as exc:
-        partial.unlink(missing_ok=True)
         raise InputError(f"cannot normalize {source} into {target}: {exc}") from exc
-    except BaseException:  # an interrupt leaves no .partial file behind either
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
     return stats
 
 
