@@ -1,15 +1,18 @@
-"""Learn a trained tagger's word forms and markers again, with the current
-``extractor.tagger.wordforms`` and ``extractor.tagger.markers``, on the very training texts it was
+"""Learn a trained tagger's word forms, markers and final-stop counts again, with the current
+``extractor.tagger.wordforms``, ``.markers`` and ``.periods``, on the very training texts it was
 trained on, and write a copy of the tagger that carries them:
 
     python benchmarks/relearn.py --dataset wdc-pave --tagger runs/tagger/wdc-pave-minilm-masked-wf \\
         --output-dir runs/tagger/wdc-pave-minilm-masked-tails
+    python benchmarks/relearn.py --dataset oa-mine --tagger runs/tagger/oa-mine-mpnet-full \\
+        --output-dir runs/tagger/oa-mine-mpnet-full-fp --only final-period
 
 So a change to how they are learned can be measured on an existing model without training it
-again (the model's labels do not depend on them). The training split is rebuilt from
-the dataset's train file by the tagger's own settings (held-out share and seed) and must hash to
-the manifest's ``training_data``; the copy's records files are not copied (they belong to the old
-forms)."""
+again (the model's labels do not depend on them); ``--only`` relearns some and keeps the others as
+they are. The training split is rebuilt from the dataset's train file by the tagger's own settings
+(held-out share and seed) and must hash to the manifest's ``training_data``; the augmented
+variants its settings name are rebuilt too, as training made them. The copy's records files are
+not copied (they belong to the old forms)."""
 
 from __future__ import annotations
 
@@ -22,15 +25,22 @@ from pathlib import Path
 from extractor.errors import ConfigError, ExtractorError
 from extractor.evaluate.datasets import load_benchmark, read_offers, resolve_dataset
 from extractor.tagger import LabelSet, TrainingSet
+from extractor.tagger.augment import augmented
 from extractor.tagger.data import LocateReport, tag_offers
 from extractor.tagger.markers import learn_markers
 from extractor.tagger.model import MANIFEST
+from extractor.tagger.periods import learn_final_period
 from extractor.tagger.wordforms import learn_word_forms
 
+LEARNED = {"word-forms": ("word_forms", learn_word_forms), "markers": ("markers", learn_markers),
+           "final-period": ("final_period", lambda tagged, labels: learn_final_period(tagged))}
+"""What can be learned again: option name -> (manifest key, learner)."""
 
-def relearn(dataset: str, data_root: str, source: Path, output: Path,
-            title_only: bool = False) -> tuple[dict, dict]:
-    """Write ``source`` with word forms and markers learned again to ``output``; returns them."""
+
+def relearn(dataset: str, data_root: str, source: Path, output: Path, title_only: bool = False,
+            only: list[str] | None = None) -> dict[str, dict]:
+    """Write ``source`` with the ``only`` tables (default: all of :data:`LEARNED`) learned again to
+    ``output``; returns the manifest keys learned, with their tables."""
     manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
     benchmark = load_benchmark(dataset, "validation", data_root=data_root, title_only=title_only)
     documents, gold = read_offers(resolve_dataset(dataset, data_root) / "train.jsonl", title_only)
@@ -39,14 +49,15 @@ def relearn(dataset: str, data_root: str, source: Path, output: Path,
     if train.digest() != manifest["training_data"]:
         raise ConfigError(f"{source} was not trained on {dataset}'s train split with held-out share "
                           f"{settings['validation_share']} and seed {settings['seed']} (the training data hash differs)")
+    train = augmented(train, settings.get("augment", []), settings.get("augment_copies", 1), settings["seed"])
     labels = LabelSet([tuple(key) for key in manifest["keys"]])
     tagged = tag_offers(train.documents, train.gold, labels, LocateReport())
-    forms, markers = learn_word_forms(tagged, labels), learn_markers(tagged, labels)
+    learned = {key: learn(tagged, labels) for name, (key, learn) in LEARNED.items() if name in (only or LEARNED)}
     if output.resolve() != source.resolve():
         shutil.copytree(source, output, ignore=shutil.ignore_patterns("*.records.jsonl"), dirs_exist_ok=True)
-    manifest["word_forms"], manifest["markers"] = forms, markers
+    manifest.update(learned)
     (output / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return forms, markers
+    return learned
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,20 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title-only", action="store_true", help="WDC-PAVE: the tagger read titles only")
     p.add_argument("--tagger", required=True, type=Path, help="trained tagger folder")
     p.add_argument("--output-dir", required=True, type=Path, help="where the copy goes (may be --tagger itself)")
+    p.add_argument("--only", action="append", choices=list(LEARNED),
+                   help="relearn only this (repeatable); the others stay as the manifest has them (default: all)")
     args = p.parse_args(argv)
     try:
-        forms, markers = relearn(args.dataset, args.data, args.tagger, args.output_dir, args.title_only)
+        learned = relearn(args.dataset, args.data, args.tagger, args.output_dir, args.title_only, args.only)
     except (ExtractorError, OSError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for kind in ("words", "affixes", "tails"):
+    forms = learned.get("word_forms", {})
+    for kind in ("words", "affixes", "tails") if "word_forms" in learned else ():
         print(f"{sum(len(f[kind]) for f in forms.values())} {kind}")
     for key, f in sorted(forms.items()):
         if f["affixes"] or f["tails"]:
             print(f"  {key}: affixes {f['affixes']}, tails {f['tails']}")
-    for schema, letters in markers.items():
+    for schema, letters in learned.get("markers", {}).items():
         print(f"markers of {schema}: " + ", ".join(f"{m} -> {a}" for m, a in letters.items()))
-    print(f"tagger with relearned word forms and markers written to {args.output_dir}")
+    if "final_period" in learned:
+        counts = learned["final_period"]
+        print(f"full stops after values: the gold kept {counts['kept']}, left out {counts['dropped']}")
+    print(f"tagger with relearned {', '.join(learned)} written to {args.output_dir}")
     return 0
 
 

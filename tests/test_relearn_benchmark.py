@@ -70,3 +70,41 @@ def test_another_split_than_the_tagger_was_trained_on_is_refused(tmp_path: Path,
                             str(tmp_path / "out")]) == 2
     assert "training data hash differs" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+
+def _stop_dataset(folder: Path) -> Path:
+    """Titles that end on a final stop right after the width."""
+    rows = [(f"Server rack {name} {w}.", "Server", w)
+            for name, w in (("Alpha", '19"W'), ("Beta", '8"W'), ("Gamma", '17"W'), ("Delta", '4"W'))]
+    folder.mkdir()
+    lines = [{"id": str(i), "category": "Computers", "input": text,
+              "target_scores": {"Product Type": {value: 1}, "Width": {width: 1}}}
+             for i, (text, value, width) in enumerate(rows)]
+    for split in ("train", "validation"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return folder
+
+
+def test_only_the_named_table_is_relearned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _stop_dataset(tmp_path / "computers")
+    source = _tagger(tmp_path / "tagger", data)
+    out = tmp_path / "relearned"
+    assert relearn.main(["--dataset", str(data), "--tagger", str(source), "--output-dir", str(out),
+                         "--only", "final-period"]) == 0
+    manifest = json.loads((out / "tagger_manifest.json").read_text(encoding="utf-8"))
+    # three held-in widths, each followed by the title's final stop (a 'W' ends them: a letter)
+    assert manifest["final_period"] == {"kept": 0, "dropped": 3}
+    assert manifest["word_forms"] == {} and "markers" not in manifest  # left as they were
+    assert "left out 3" in capsys.readouterr().out
+
+
+def test_an_augmented_taggers_variants_are_rebuilt(tmp_path: Path) -> None:
+    data = _stop_dataset(tmp_path / "computers")
+    source = _tagger(tmp_path / "tagger", data)
+    manifest = json.loads((source / "tagger_manifest.json").read_text(encoding="utf-8"))
+    manifest["settings"].update(augment=["swap"], augment_copies=1)
+    (source / "tagger_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    learned = relearn.relearn(str(data), "", source, tmp_path / "out", only=["final-period"])
+    # the swapped variants are titles of their own that end on a width and a stop: more than the three texts
+    assert learned["final_period"]["kept"] == 0 and learned["final_period"]["dropped"] > 3
