@@ -1,11 +1,11 @@
-"""Learn a trained tagger's word forms, markers and final-stop counts again, with the current
-``extractor.tagger.wordforms``, ``.markers`` and ``.periods``, on the very training texts it was
+"""Learn a trained tagger's word forms, markers and endings again, with the current
+``extractor.tagger.wordforms``, ``.markers`` and ``.endings``, on the very training texts it was
 trained on, and write a copy of the tagger that carries them:
 
     python benchmarks/relearn.py --dataset wdc-pave --tagger runs/tagger/wdc-pave-minilm-masked-wf \\
         --output-dir runs/tagger/wdc-pave-minilm-masked-tails
     python benchmarks/relearn.py --dataset oa-mine --tagger runs/tagger/oa-mine-mpnet-full \\
-        --output-dir runs/tagger/oa-mine-mpnet-full-fp --only final-period
+        --output-dir runs/tagger/oa-mine-mpnet-full-fp --only endings
 
 So a change to how they are learned can be measured on an existing model without training it
 again (the model's labels do not depend on them); ``--only`` relearns some and keeps the others as
@@ -29,11 +29,11 @@ from extractor.tagger.augment import augmented
 from extractor.tagger.data import LocateReport, tag_offers
 from extractor.tagger.markers import learn_markers
 from extractor.tagger.model import MANIFEST
-from extractor.tagger.periods import learn_final_period
+from extractor.tagger.endings import learn_endings
 from extractor.tagger.wordforms import learn_word_forms
 
 LEARNED = {"word-forms": ("word_forms", learn_word_forms), "markers": ("markers", learn_markers),
-           "final-period": ("final_period", lambda tagged, labels: learn_final_period(tagged))}
+           "endings": ("endings", lambda tagged, labels: learn_endings(tagged))}
 """What can be learned again: option name -> (manifest key, learner)."""
 
 
@@ -83,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key}: affixes {f['affixes']}, tails {f['tails']}")
     for schema, letters in learned.get("markers", {}).items():
         print(f"markers of {schema}: " + ", ".join(f"{m} -> {a}" for m, a in letters.items()))
-    if "final_period" in learned:
-        counts = learned["final_period"]
-        print(f"full stops after values: the gold kept {counts['kept']}, left out {counts['dropped']}")
+    for kind, counts in learned.get("endings", {}).items():
+        print(f"{kind} after values: the gold kept {counts['kept']}, left out {counts['dropped']}")
     print(f"tagger with relearned {', '.join(learned)} written to {args.output_dir}")
     return 0
 

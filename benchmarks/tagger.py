@@ -112,8 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-markers", action="store_true",
                    help="keep the model's attribute for every span: do not move spans by the markers training "
                         "learned ('36\"H' -> Height)")
-    p.add_argument("--no-final-period", action="store_true",
-                   help="keep a full stop that ends a span even where the training gold leaves those out of values")
+    p.add_argument("--no-endings", action="store_true",
+                   help="end spans where the model ends them: do not cut off or take in a full stop or a possessive "
+                        "\"'s\" as the training gold writes them")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--record", action="store_true",
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
                                TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold,
                                             word_forms=not args.no_word_forms, markers=not args.no_markers,
-                                            final_period=not args.no_final_period),
+                                            endings=not args.no_endings),
                                [Tagger.load(other, device=args.device) for other in args.average_with])
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
@@ -294,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append(f"span-threshold={base.span_threshold:g}")  # given, or the averaged default
             if args.no_markers:
                 settings.append("markers=off")
-            if args.no_final_period:
-                settings.append("final-period=kept")
+            if args.no_endings:
+                settings.append("endings=off")
             if args.average_with:
                 settings.append("averaged-with=" + ",".join(args.average_with))
             row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),

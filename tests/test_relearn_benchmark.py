@@ -91,12 +91,12 @@ def test_only_the_named_table_is_relearned(tmp_path: Path, capsys: pytest.Captur
     source = _tagger(tmp_path / "tagger", data)
     out = tmp_path / "relearned"
     assert relearn.main(["--dataset", str(data), "--tagger", str(source), "--output-dir", str(out),
-                         "--only", "final-period"]) == 0
+                         "--only", "endings"]) == 0
     manifest = json.loads((out / "tagger_manifest.json").read_text(encoding="utf-8"))
     # three held-in widths, each followed by the title's final stop (a 'W' ends them: a letter)
-    assert manifest["final_period"] == {"kept": 0, "dropped": 3}
+    assert manifest["endings"] == {"stop": {"kept": 0, "dropped": 3}}
     assert manifest["word_forms"] == {} and "markers" not in manifest  # left as they were
-    assert "left out 3" in capsys.readouterr().out
+    assert "stop after values: the gold kept 0, left out 3" in capsys.readouterr().out
 
 
 def test_an_augmented_taggers_variants_are_rebuilt(tmp_path: Path) -> None:
@@ -105,6 +105,6 @@ def test_an_augmented_taggers_variants_are_rebuilt(tmp_path: Path) -> None:
     manifest = json.loads((source / "tagger_manifest.json").read_text(encoding="utf-8"))
     manifest["settings"].update(augment=["swap"], augment_copies=1)
     (source / "tagger_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    learned = relearn.relearn(str(data), "", source, tmp_path / "out", only=["final-period"])
+    learned = relearn.relearn(str(data), "", source, tmp_path / "out", only=["endings"])
     # the swapped variants are titles of their own that end on a width and a stop: more than the three texts
-    assert learned["final_period"]["kept"] == 0 and learned["final_period"]["dropped"] > 3
+    assert learned["endings"]["stop"]["kept"] == 0 and learned["endings"]["stop"]["dropped"] > 3

@@ -341,32 +341,42 @@ def test_a_learned_marker_moves_a_span_to_its_attribute(tagger: Tagger) -> None:
     assert plain.attributes["Size"] is None and plain.attributes["Color"] == "10"  # the surer span
 
 
-def test_training_windows_count_the_final_stops_the_gold_leaves_out(tagger: Tagger) -> None:
+def test_training_windows_count_the_endings_the_gold_keeps_or_leaves_out(tagger: Tagger) -> None:
     rows = [(f"Nike black size {size}.", {"Brand": "Nike", "Color": "black", "Size": size}) for size in ("9", "10", "42")]
     rows.append(("Asics navy blue XL.", {"Brand": "Asics", "Color": "navy blue", "Size": "XL."}))
     fresh = Tagger.from_encoder(tagger.name, [SHOES], window=32, overlap=8, device="cpu")
     training_windows(fresh, training_set(rows), LocateReport())
-    assert fresh.manifest.final_period == {"kept": 1, "dropped": 3}
-    assert Manifest.from_dict(json.loads(json.dumps(fresh.manifest.to_dict()))).final_period == {"kept": 1, "dropped": 3}
+    assert fresh.manifest.endings == {"stop": {"kept": 1, "dropped": 3}}
+    assert Manifest.from_dict(json.loads(json.dumps(fresh.manifest.to_dict()))).endings == fresh.manifest.endings
 
 
-@pytest.mark.parametrize("counts, config, size", [
-    ({"kept": 1, "dropped": 3}, TaggerConfig(), "10"),
-    ({"kept": 1, "dropped": 3}, TaggerConfig(final_period=False), "10."),
-    ({"kept": 3, "dropped": 3}, TaggerConfig(), "10."),   # the gold kept stops as often
-    ({}, TaggerConfig(), "10."),                          # a manifest from before stops were counted
+@pytest.mark.parametrize("endings, config, size", [
+    ({"stop": {"kept": 1, "dropped": 3}}, TaggerConfig(), "10"),
+    ({"stop": {"kept": 1, "dropped": 3}}, TaggerConfig(endings=False), "10."),
+    ({"stop": {"kept": 3, "dropped": 3}}, TaggerConfig(), "10."),   # the gold kept stops as often
+    ({}, TaggerConfig(), "10."),                                    # a manifest from before endings were counted
 ])
-def test_a_final_stop_is_dropped_where_the_gold_leaves_them_out(tagger: Tagger, counts: dict[str, int],
-                                                                config: TaggerConfig, size: str) -> None:
+def test_a_stop_is_cut_off_where_the_gold_leaves_them_out(tagger: Tagger, endings: dict[str, dict[str, int]],
+                                                          config: TaggerConfig, size: str) -> None:
     names = tagger.labels.names
     ids = {w: tagger.tokenizer.convert_tokens_to_ids(w) for w in ("nike", "10")}
     # "." is not in the tiny vocabulary: it reads as [UNK], tagged inside the size
     rules = {ids["nike"]: (names.index("B-shoes/Brand"), 4.0, 0.0), ids["10"]: (names.index("B-shoes/Size"), 4.0, 0.0),
              tagger.tokenizer.unk_token_id: (names.index("I-shoes/Size"), 4.0, 0.0)}
     model = KeywordModel(len(tagger.tokenizer), len(names), rules)
-    keyword = Tagger(model, tagger.tokenizer, replace(tagger.manifest, final_period=counts), name="keyword")
+    keyword = Tagger(model, tagger.tokenizer, replace(tagger.manifest, endings=endings), name="keyword")
     [record] = TaggerExtractor(keyword, "shoes", config).extract(["nike shoe 10."])
     assert record.attributes["Size"] == size and record.attributes["Brand"] == "nike"
+
+
+def test_a_possessive_is_taken_in_where_the_gold_keeps_them(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"navy": "B-shoes/Color"})
+    keyword.manifest = replace(keyword.manifest, endings={"possessive": {"kept": 5, "dropped": 0}})
+    # "'" is not in the tiny vocabulary either: an [UNK] token the model leaves outside
+    [record] = TaggerExtractor(keyword, "shoes").extract(["nike navy's shoe"])
+    assert record.attributes["Color"] == "navy's" and record.spans["Color"] == [5, 11]  # type: ignore[index]
+    [plain] = TaggerExtractor(keyword, "shoes", TaggerConfig(endings=False)).extract(["nike navy's shoe"])
+    assert plain.attributes["Color"] == "navy"
 
 
 def test_averaged_taggers_decode_the_mean_of_their_probabilities(tagger: Tagger) -> None:

@@ -11,7 +11,8 @@ letter that training learned names another attribute ('36"H') moves to that one 
 The value is the text of the highest-scoring span (arrays: every distinct span, in text order),
 exactly as written, with its character offsets (edges moved onto whole values, ``_tidy``; cut
 back to a part of a word where training learned the gold values are that part: ``wordforms``;
-without a full stop that ends it where the training gold leaves those out: ``periods``);
+its ending (a full stop, a possessive "'s") cut off or taken in as the training gold writes them:
+``endings``);
 its confidence is that score. The token probabilities come from :mod:`.probabilities` (windows,
 one tagger or several averaged)."""
 
@@ -31,7 +32,7 @@ from ..validate import check_record
 from .data import Tokens
 from .model import Tagger, taggable
 from .markers import relocate
-from .periods import drop_final_period, drops
+from .endings import follow_endings, majority
 from .probabilities import Member, token_probabilities
 from .wordforms import cut
 
@@ -73,9 +74,10 @@ class TaggerConfig:
     """Move a span to the attribute that the letter written right after it names, where training
     learned such markers ('36"H' → Height: the tagger's ``Manifest.markers``); False: the model's
     attributes alone."""
-    final_period: bool = True
-    """Drop a full stop that ends a span ("16 oz." → "16 oz") where the training gold mostly left
-    it out of values (the tagger's ``Manifest.final_period``); False: spans as the model ends them."""
+    endings: bool = True
+    """Cut a full stop or a possessive off a span ("16 oz." → "16 oz"), or take one in ("Kid" →
+    "Kid's"), as the training gold mostly wrote them (the tagger's ``Manifest.endings``); False:
+    spans as the model ends them."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -121,7 +123,7 @@ class TaggerExtractor(Engine):
     """Extracts attribute records for one schema with a fine-tuned tagger, or with several taggers
     (``average``: trained with other seeds, data or encoders) whose token probabilities are
     averaged before decoding (:mod:`.probabilities`); the first tagger's tokens and manifest
-    (threshold, word forms, markers, final stops) decide the rest; each reads in its own window."""
+    (threshold, word forms, markers, endings) decide the rest; each reads in its own window."""
 
     def __init__(self, tagger: Tagger, schema: Schema | str, config: TaggerConfig | None = None,
                  average: Sequence[Tagger] = ()) -> None:
@@ -144,7 +146,8 @@ class TaggerExtractor(Engine):
         learned = tagger.manifest.word_forms if self.config.word_forms else {}
         self.word_forms = {a: learned.get(f"{self.schema.name}/{a}", {}) for a in self.keys}
         self.markers = tagger.manifest.markers.get(self.schema.name, {}) if self.config.markers else {}
-        self.drop_final_period = self.config.final_period and drops(tagger.manifest.final_period)
+        learned_endings = tagger.manifest.endings if self.config.endings else {}
+        self.endings = {kind: rule for kind, counts in learned_endings.items() if (rule := majority(counts))}
         self.normalizer = None
         if self.config.normalize:
             from ..normalize import Normalizer
@@ -251,8 +254,8 @@ class TaggerExtractor(Engine):
                     first, end = _whole_words(text, tokens, t, end)
                     start_char, end_char = _tidy(text, tokens.offsets[first][0], tokens.offsets[end - 1][1])
                     start_char, end_char = cut(text, start_char, end_char, self.word_forms[attribute])
-                    if self.drop_final_period:
-                        start_char, end_char = drop_final_period(text, start_char, end_char)
+                    if self.endings:
+                        start_char, end_char = follow_endings(text, start_char, end_char, self.endings)
                     spans.append(Found(text[start_char:end_char], start_char, end_char, mean))
                     t = end
                 else:

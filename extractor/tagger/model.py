@@ -134,9 +134,10 @@ class Manifest:
     markers: dict[str, dict[str, str]] = field(default_factory=dict)
     """Schema → {letter written right after a value: the attribute it names} ('36"H' → Height),
     learned from the training texts (see ``markers``)."""
-    final_period: dict[str, int] = field(default_factory=dict)
-    """How often the training gold kept (``kept``) or left out (``dropped``) a full stop that ends
-    a value ("16 oz."); extraction drops one when the gold mostly left it out (see ``periods``)."""
+    endings: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Kind of ending ("stop", "possessive") → how often the training gold kept it in a value
+    (``kept``: "16 oz.", "Kid's") or left it out (``dropped``); extraction follows the majority
+    (see ``endings``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "base_model": self.base_model, "labels": LabelSet(self.keys).names,
@@ -144,7 +145,7 @@ class Manifest:
                 "overlap": self.overlap, "training_data": self.training_data, "settings": self.settings,
                 "validation_f1": self.validation_f1, "locate": self.locate, "history": self.history,
                 "span_threshold": self.span_threshold, "calibration": self.calibration,
-                "word_forms": self.word_forms, "markers": self.markers, "final_period": self.final_period}
+                "word_forms": self.word_forms, "markers": self.markers, "endings": self.endings}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -157,7 +158,7 @@ class Manifest:
                        validation_f1=data.get("validation_f1"), locate=data.get("locate", {}),
                        history=data.get("history", []), span_threshold=data.get("span_threshold"),
                        calibration=data.get("calibration", {}), word_forms=data.get("word_forms", {}),
-                       markers=data.get("markers", {}), final_period=data.get("final_period", {}))
+                       markers=data.get("markers", {}), endings=data.get("endings", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{MANIFEST} is incomplete or malformed: {exc!r}") from exc
 

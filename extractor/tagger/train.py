@@ -18,7 +18,7 @@ from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tok
 from .engine import TaggerConfig, TaggerExtractor, check_span_threshold
 from .model import IGNORE, Tagger
 from .markers import learn_markers
-from .periods import drops, learn_final_period
+from .endings import learn_endings, majority
 from .wordforms import learn_word_forms
 
 
@@ -109,11 +109,11 @@ class TrainResult:
 def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) -> list[Window]:
     """Every training text located, labelled and cut into windows. The word forms and markers the
     located values teach go into the tagger's manifest (``Manifest.word_forms``, ``.markers``), as
-    does how the gold treats a full stop after a value (``.final_period``)."""
+    does how the gold treats a full stop or a possessive after a value (``.endings``)."""
     tagged = tag_offers(data.documents, data.gold, tagger.labels, report)
     tagger.manifest.word_forms = learn_word_forms(tagged, tagger.labels)
     tagger.manifest.markers = learn_markers(tagged, tagger.labels)
-    tagger.manifest.final_period = learn_final_period(tagged)
+    tagger.manifest.endings = learn_endings(tagged)
     out = []
     for text in tagged:
         tokens = tokenize(tagger.tokenizer, text.text)
@@ -293,9 +293,9 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
             counts = {kind: sum(len(f.get(kind, [])) for f in forms) for kind in ("words", "affixes", "tails")}
             log("word forms (values that are part of a word): "
                 + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f", over {len(forms)} attributes")
-        stops = tagger.manifest.final_period
-        log(f"full stops after values: the gold kept {stops['kept']}, left out {stops['dropped']}"
-            + (" (extraction drops them)" if drops(stops) else ""))
+        for kind, counts in tagger.manifest.endings.items():
+            log(f"{kind} after values: the gold kept {counts['kept']}, left out {counts['dropped']}"
+                + (f" (extraction follows: {rule})" if (rule := majority(counts)) else ""))
         extra = len(train.documents) - len(real.documents)
         log(f"{len(real.documents)} training texts" + (f" + {extra} augmented" if config.augment else "")
             + f" -> {len(train_windows)} windows; "
