@@ -22,11 +22,16 @@ ROWS = [('Rack ServerAMD Opteron 19"W', "Server", '19"'), ('Tower ServerPart Num
         ('Blade ServerIntel Xeon 17"W', "Server", '17"'), ('Hard Drive kit 4"W', "Drive", '4"')]
 
 
-def _dataset(folder: Path) -> Path:
+STOP_ROWS = [(f"Server rack {name} {w}.", "Server", w)
+             for name, w in (("Alpha", '19"W'), ("Beta", '8"W'), ("Gamma", '17"W'), ("Delta", '4"W'))]
+"""Titles that end on a final stop right after the width."""
+
+
+def _dataset(folder: Path, rows: list[tuple[str, str, str]] = ROWS) -> Path:
     folder.mkdir()
     lines = [{"id": str(i), "category": "Computers", "input": text,
               "target_scores": {"Product Type": {value: 1}, "Width": {width: 1}}}
-             for i, (text, value, width) in enumerate(ROWS)]
+             for i, (text, value, width) in enumerate(rows)]
     for split in ("train", "validation"):
         (folder / f"{split}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return folder
@@ -73,21 +78,8 @@ def test_another_split_than_the_tagger_was_trained_on_is_refused(tmp_path: Path,
 
 
 
-def _stop_dataset(folder: Path) -> Path:
-    """Titles that end on a final stop right after the width."""
-    rows = [(f"Server rack {name} {w}.", "Server", w)
-            for name, w in (("Alpha", '19"W'), ("Beta", '8"W'), ("Gamma", '17"W'), ("Delta", '4"W'))]
-    folder.mkdir()
-    lines = [{"id": str(i), "category": "Computers", "input": text,
-              "target_scores": {"Product Type": {value: 1}, "Width": {width: 1}}}
-             for i, (text, value, width) in enumerate(rows)]
-    for split in ("train", "validation"):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    return folder
-
-
 def test_only_the_named_table_is_relearned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = _stop_dataset(tmp_path / "computers")
+    data = _dataset(tmp_path / "computers", STOP_ROWS)
     source = _tagger(tmp_path / "tagger", data)
     out = tmp_path / "relearned"
     assert relearn.main(["--dataset", str(data), "--tagger", str(source), "--output-dir", str(out),
@@ -100,7 +92,7 @@ def test_only_the_named_table_is_relearned(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_an_augmented_taggers_variants_are_rebuilt(tmp_path: Path) -> None:
-    data = _stop_dataset(tmp_path / "computers")
+    data = _dataset(tmp_path / "computers", STOP_ROWS)
     source = _tagger(tmp_path / "tagger", data)
     manifest = json.loads((source / "tagger_manifest.json").read_text(encoding="utf-8"))
     manifest["settings"].update(augment=["swap"], augment_copies=1)
