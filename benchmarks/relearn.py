@@ -27,9 +27,9 @@ from extractor.evaluate.datasets import load_benchmark, read_offers, resolve_dat
 from extractor.tagger import LabelSet, TrainingSet
 from extractor.tagger.augment import augmented
 from extractor.tagger.data import LocateReport, tag_offers
+from extractor.tagger.endings import learn_endings
 from extractor.tagger.markers import learn_markers
 from extractor.tagger.model import MANIFEST
-from extractor.tagger.endings import learn_endings
 from extractor.tagger.wordforms import learn_word_forms
 
 LEARNED = {"word-forms": ("word_forms", learn_word_forms), "markers": ("markers", learn_markers),

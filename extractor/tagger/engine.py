@@ -30,9 +30,9 @@ from ..records import Document, Provenance, Record
 from ..schemas import Schema, load_schema
 from ..validate import check_record
 from .data import Tokens
+from .endings import follow_endings, majority
 from .model import Tagger, taggable
 from .markers import relocate
-from .endings import follow_endings, majority
 from .probabilities import Member, token_probabilities
 from .wordforms import cut
 

@@ -16,9 +16,9 @@ from ..evaluate.scorer import score
 from .augment import augmented, check_augmentations
 from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
 from .engine import TaggerConfig, TaggerExtractor, check_span_threshold
+from .endings import learn_endings, majority
 from .model import IGNORE, Tagger
 from .markers import learn_markers
-from .endings import learn_endings, majority
 from .wordforms import learn_word_forms
 
 
