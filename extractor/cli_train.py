@@ -154,8 +154,10 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
     its text (exact, else ignoring case; see extractor/tagger/data.py), and the values that cannot
     be located are counted and shown, not dropped silently. A value found only inside a word ("Men"
     in "Mens") is labelled on the whole word, and the words, affixes and kinds of glued tail that
-    cut such a word back to its value are learned and recorded, for `extract` to apply. The best epoch's model, tokenizer and
-    tagger_manifest.json are written to OUTPUT. After training, the span threshold with the best
+    cut such a word back to its value are learned and recorded, for `extract` to apply. So is
+    whether the gold keeps a full stop or a possessive "'s" right after a value ("16 oz." or
+    "16 oz", "Kid's" or "Kid"): `extract` cuts it off or takes it in by the majority. The best
+    epoch's model, tokenizer and tagger_manifest.json are written to OUTPUT. After training, the span threshold with the best
     validation F1 is chosen and recorded in the manifest (or the one given with --span-threshold);
     `extract` uses it unless given --span-threshold.
 
