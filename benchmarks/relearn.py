@@ -27,20 +27,17 @@ from extractor.evaluate.datasets import load_benchmark, read_offers, resolve_dat
 from extractor.tagger import LabelSet, TrainingSet
 from extractor.tagger.augment import augmented
 from extractor.tagger.data import LocateReport, tag_offers
-from extractor.tagger.endings import learn_endings
-from extractor.tagger.markers import learn_markers
 from extractor.tagger.model import MANIFEST
-from extractor.tagger.wordforms import learn_word_forms
+from extractor.tagger.train import LEARNED
 
-LEARNED = {"word-forms": ("word_forms", learn_word_forms), "markers": ("markers", learn_markers),
-           "endings": ("endings", lambda tagged, labels: learn_endings(tagged))}
-"""What can be learned again: option name -> (manifest key, learner)."""
+OPTIONS = {key.replace("_", "-"): key for key in LEARNED}
+"""What can be learned again: option name -> manifest key (the tables training learns)."""
 
 
 def relearn(dataset: str, data_root: str, source: Path, output: Path, title_only: bool = False,
             only: list[str] | None = None) -> dict[str, dict]:
-    """Write ``source`` with the ``only`` tables (default: all of :data:`LEARNED`) learned again to
-    ``output``; returns the manifest keys learned, with their tables."""
+    """Write ``source`` with the ``only`` tables (option names; default: all of :data:`OPTIONS`)
+    learned again to ``output``; returns the manifest keys learned, with their tables."""
     manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
     benchmark = load_benchmark(dataset, "validation", data_root=data_root, title_only=title_only)
     documents, gold = read_offers(resolve_dataset(dataset, data_root) / "train.jsonl", title_only)
@@ -52,7 +49,7 @@ def relearn(dataset: str, data_root: str, source: Path, output: Path, title_only
     train = augmented(train, settings.get("augment", []), settings.get("augment_copies", 1), settings["seed"])
     labels = LabelSet([tuple(key) for key in manifest["keys"]])
     tagged = tag_offers(train.documents, train.gold, labels, LocateReport())
-    learned = {key: learn(tagged, labels) for name, (key, learn) in LEARNED.items() if name in (only or LEARNED)}
+    learned = {key: LEARNED[key](tagged, labels) for name, key in OPTIONS.items() if name in (only or OPTIONS)}
     if output.resolve() != source.resolve():
         shutil.copytree(source, output, ignore=shutil.ignore_patterns("*.records.jsonl"), dirs_exist_ok=True)
     manifest.update(learned)
@@ -67,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--title-only", action="store_true", help="WDC-PAVE: the tagger read titles only")
     p.add_argument("--tagger", required=True, type=Path, help="trained tagger folder")
     p.add_argument("--output-dir", required=True, type=Path, help="where the copy goes (may be --tagger itself)")
-    p.add_argument("--only", action="append", choices=list(LEARNED),
+    p.add_argument("--only", action="append", choices=list(OPTIONS),
                    help="relearn only this (repeatable); the others stay as the manifest has them (default: all)")
     args = p.parse_args(argv)
     try:

@@ -14,12 +14,18 @@ from typing import Any
 from ..errors import ConfigError
 from ..evaluate.scorer import score
 from .augment import augmented, check_augmentations
-from .data import LocateReport, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
+from .data import LocateReport, TaggedText, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
 from .engine import TaggerConfig, TaggerExtractor, check_span_threshold
 from .endings import learn_endings, majority
-from .model import IGNORE, Tagger
+from .model import IGNORE, LabelSet, Tagger
 from .markers import learn_markers
 from .wordforms import learn_word_forms
+
+LEARNED: dict[str, Callable[[Sequence[TaggedText], LabelSet], Any]] = {
+    "word_forms": learn_word_forms, "markers": learn_markers,
+    "endings": lambda tagged, labels: learn_endings(tagged)}
+"""The manifest's tables that the located training values teach, by field, with their learners
+(training fills them; ``benchmarks/relearn.py`` learns them again for a trained tagger)."""
 
 
 @dataclass
@@ -111,9 +117,8 @@ def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) ->
     located values teach go into the tagger's manifest (``Manifest.word_forms``, ``.markers``), as
     does how the gold treats a full stop or a possessive after a value (``.endings``)."""
     tagged = tag_offers(data.documents, data.gold, tagger.labels, report)
-    tagger.manifest.word_forms = learn_word_forms(tagged, tagger.labels)
-    tagger.manifest.markers = learn_markers(tagged, tagger.labels)
-    tagger.manifest.endings = learn_endings(tagged)
+    for key, learn in LEARNED.items():
+        setattr(tagger.manifest, key, learn(tagged, tagger.labels))
     out = []
     for text in tagged:
         tokens = tokenize(tagger.tokenizer, text.text)
