@@ -27,6 +27,7 @@ from extractor.evaluate.datasets import load_benchmark, read_offers, resolve_dat
 from extractor.tagger import LabelSet, TrainingSet
 from extractor.tagger.augment import augmented
 from extractor.tagger.data import LocateReport, tag_offers
+from extractor.tagger.endings import describe
 from extractor.tagger.model import MANIFEST
 from extractor.tagger.train import LEARNED
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     for schema, letters in learned.get("markers", {}).items():
         print(f"markers of {schema}: " + ", ".join(f"{m} -> {a}" for m, a in letters.items()))
     for kind, counts in learned.get("endings", {}).items():
-        print(f"{kind} after values: the gold kept {counts['kept']}, left out {counts['dropped']}")
+        print(describe(kind, counts))
     print(f"tagger with relearned {', '.join(learned)} written to {args.output_dir}")
     return 0
 

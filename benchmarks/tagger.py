@@ -115,6 +115,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-endings", action="store_true",
                    help="end spans where the model ends them: do not cut off or take in a full stop or a possessive "
                         "\"'s\" as the training gold writes them")
+    p.add_argument("--joined-words", action="store_true",
+                   help="also take in (or cut off) a word joined to a span by a hyphen or slash, as the training "
+                        "gold mostly writes them (TaggerConfig.joined_words)")
     p.add_argument("--out", default=None, help="records JSONL (default: beside the tagger, <split>.records.jsonl)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--record", action="store_true",
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
                                TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold,
                                             word_forms=not args.no_word_forms, markers=not args.no_markers,
-                                            endings=not args.no_endings),
+                                            endings=not args.no_endings, joined_words=args.joined_words),
                                [Tagger.load(other, device=args.device) for other in args.average_with])
         run = quality.run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
@@ -297,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append("markers=off")
             if args.no_endings:
                 settings.append("endings=off")
+            if args.joined_words:
+                settings.append("joined-words=on")
             if args.average_with:
                 settings.append("averaged-with=" + ",".join(args.average_with))
             row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),

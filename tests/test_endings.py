@@ -6,7 +6,8 @@ import pytest
 
 from extractor.tagger import LabelSet
 from extractor.tagger.data import Span, TaggedText
-from extractor.tagger.endings import MIN_SUPPORT, ending_at, follow_endings, learn_endings, majority
+from extractor.tagger.endings import (JOINED, MIN_SUPPORT, describe, ending_at, follow_endings, follow_joined, learn_endings,
+                                       majority)
 
 
 @pytest.mark.parametrize("text, at, kind", [
@@ -91,3 +92,45 @@ def test_a_value_found_inside_a_word_counts_by_its_own_characters() -> None:
 ])
 def test_majority_needs_support(counts: dict[str, int], rule: str | None) -> None:
     assert majority(counts) == rule
+
+
+KEEP_JOINED = {kind: "kept" for kind in JOINED}
+DROP_JOINED = {kind: "dropped" for kind in JOINED}
+
+
+@pytest.mark.parametrize("text, span, rules, value", [
+    ("Sperry Women's Angelfish-W, Black, 8 M US", "Angelfish", KEEP_JOINED, "Angelfish-W"),
+    ("Sandal Stars 711-STARLA Yellow-9", "STARLA", KEEP_JOINED, "711-STARLA"),
+    ("Sandal Stars 711-STARLA Yellow-9", "Yellow", KEEP_JOINED, "Yellow-9"),          # at the end of the text
+    ("VIB Lures 5.5cm/7.5g Fishing", "7.5g", KEEP_JOINED, "5.5cm/7.5g"),             # a decimal point inside
+    ("Unisex Multi-Color/Black Snow", "Multi", KEEP_JOINED, "Multi-Color/Black"),    # joined twice
+    ("Unisex Multi-Color/Black Snow", "Multi", {"hyphen word after": "kept"}, "Multi-Color"),
+    ("Unisex Multi-Color Snow", "Multi-Color", DROP_JOINED, "Multi"),
+    ("Unisex Multi-Color Snow", "Multi-Color", {"hyphen word before": "dropped"}, "Color"),
+    ("Unisex Multi-Color Snow", "Multi", {}, "Multi"),                               # nothing learned
+    ("Unisex Multi-Color Snow", "Multi", DROP_JOINED, "Multi"),                      # already stops there
+    ("Masks - Adult Size", "Masks", KEEP_JOINED, "Masks"),                           # a dash between spaces
+    ("Size M-", "M", KEEP_JOINED, "M"),                                              # nothing glued after it
+    ("Mens-9 shorts", "Men", KEEP_JOINED, "Men"),                                    # a value inside a word
+])
+def test_follow_joined(text: str, span: str, rules: dict[str, str], value: str) -> None:
+    start = text.index(span)
+    s, e = follow_joined(text, start, start + len(span), rules)
+    assert text[s:e] == value
+
+
+def test_learning_counts_joined_words_kept_in_values_and_left_beside_them() -> None:
+    tagged = [_text("Yan Tennis-M, Cream", Age="Tennis"),              # the gold stops at the hyphen
+              _text("Stars 711-STARLA Yellow-9", Age="711-STARLA", Net_content="Yellow-9"),
+              _text("Lure 12.5g/50mm", Net_content="12.5g")]           # and at a slash
+    # a value that is one joined run ("711-STARLA") has a joined word at either edge
+    assert learn_endings(tagged) == {"hyphen word after": {"kept": 2, "dropped": 1},
+                                     "hyphen word before": {"kept": 2, "dropped": 0},
+                                     "slash word after": {"kept": 0, "dropped": 1}}
+
+
+def test_describe_names_the_rule_extraction_follows() -> None:
+    assert describe("stop", {"kept": 13, "dropped": 31}) == \
+        "stop after values: the gold kept 13, left out 31 (extraction follows: dropped)"
+    assert describe("hyphen word before", {"kept": 1, "dropped": 1}) == \
+        "hyphen word before values: the gold kept 1, left out 1"

@@ -864,3 +864,15 @@ def test_real_minilm_end_to_end(tmp_path: Path) -> None:
     assert result.validation_f1 is not None and result.validation_f1 > 60
     [record] = TaggerExtractor.from_pretrained(result.folder, "shoes", device="cpu").extract([ROWS[0][0]])
     assert record.attributes["Brand"] == "Nike"
+
+
+def test_a_joined_word_is_taken_in_only_when_asked(tagger: Tagger) -> None:
+    keyword = keyword_tagger(tagger, {"navy": "B-shoes/Color"})
+    keyword.manifest = replace(keyword.manifest, endings={"hyphen word after": {"kept": 9, "dropped": 1}})
+    # "-" is not in the tiny vocabulary: an [UNK] token the model leaves outside, as it does "blue"
+    [record] = TaggerExtractor(keyword, "shoes", TaggerConfig(joined_words=True)).extract(["nike navy-blue shoe"])
+    assert record.attributes["Color"] == "navy-blue" and record.spans["Color"] == [5, 14]  # type: ignore[index]
+    [default] = TaggerExtractor(keyword, "shoes").extract(["nike navy-blue shoe"])
+    assert default.attributes["Color"] == "navy"
+    [off] = TaggerExtractor(keyword, "shoes", TaggerConfig(endings=False, joined_words=True)).extract(["nike navy-blue shoe"])
+    assert off.attributes["Color"] == "navy"

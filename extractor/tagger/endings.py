@@ -14,7 +14,14 @@ Training counts, per kind of ending (:data:`ENDINGS`), the located gold values t
 (``kept``) and those right before one (``dropped``) (:func:`learn_endings`). Extraction follows the
 majority of at least :data:`MIN_SUPPORT` values (:func:`follow_endings`): it cuts the ending off a
 span that ends on it, or takes it into a span that ends right before it. The value stays the
-input's own characters."""
+input's own characters.
+
+The same holds for a word joined to a value by a hyphen or a slash (:data:`JOINERS`): the model
+sometimes stops at the joiner ("Angelfish" of "Angelfish-W", "STARLA" of "711-STARLA"), where
+OA-Mine's train gold takes the joined word in 190 times at a value's end and stops at the joiner 8
+times (241 to 13 at its start; WDC-PAVE's 613 to 5 and 726 to 4 for hyphens; AE-110K's slashes
+split 7 to 7, so its spans stay as the model ends them there). Those kinds are counted per joiner
+and side (:data:`JOINED`) and followed by :func:`follow_joined`."""
 
 from __future__ import annotations
 
@@ -35,6 +42,13 @@ ENDINGS = {
 }
 """Kinds of ending, by name (the name is what a manifest stores), as a pattern matched at the
 position the ending starts."""
+
+
+JOINERS = {"hyphen": "-", "slash": "/"}
+"""Characters that join two words into one run ("Yellow-9", "12.5g/50mm"), by name."""
+JOINED = {f"{name} word {side}": (joiner, side) for name, joiner in JOINERS.items() for side in ("after", "before")}
+"""Kinds of joined word at a value's edge ("hyphen word after": "-W" after "Angelfish"), as
+(joiner, side of the value)."""
 
 
 def ending_at(text: str, at: int) -> str | None:
@@ -67,7 +81,20 @@ def learn_endings(tagged: Sequence[TaggedText]) -> dict[str, dict[str, int]]:
                     counts.setdefault(on[0], {"kept": 0, "dropped": 0})["kept"] += 1
                 elif kind := ending_at(text.text, end):
                     counts.setdefault(kind, {"kept": 0, "dropped": 0})["dropped"] += 1
+                for kind, (joiner, side) in JOINED.items():
+                    if _joined_inside(text.text, start, end, joiner, side) is not None:
+                        counts.setdefault(kind, {"kept": 0, "dropped": 0})["kept"] += 1
+                    elif _joined_outside(text.text, start, end, joiner, side) is not None:
+                        counts.setdefault(kind, {"kept": 0, "dropped": 0})["dropped"] += 1
     return counts
+
+
+def describe(kind: str, counts: dict[str, int]) -> str:
+    """One line on a learned kind: "stop after values: the gold kept 13, left out 31 (extraction
+    follows: dropped)"."""
+    rule = majority(counts)
+    return (f"{kind if kind in JOINED else kind + ' after'} values: the gold kept {counts['kept']}, "
+            f"left out {counts['dropped']}" + (f" (extraction follows: {rule})" if rule else ""))
 
 
 def majority(counts: dict[str, int]) -> str | None:
@@ -86,4 +113,66 @@ def follow_endings(text: str, start: int, end: int, rules: dict[str, str]) -> tu
     kind = ending_at(text, end)
     if kind is not None and rules.get(kind) == "kept":
         return start, ENDINGS[kind].match(text, end).end()  # type: ignore[union-attr]
+    return start, end
+
+
+def _in_word(text: str, at: int) -> bool:
+    """``text[at]`` is part of a joined word: a letter, a digit, or the point of a decimal ("12.5g")."""
+    c = text[at]
+    return c.isalnum() or (c in ".," and 0 < at < len(text) - 1 and text[at - 1].isdigit() and text[at + 1].isdigit())
+
+
+def _joined_outside(text: str, start: int, end: int, joiner: str, side: str) -> int | None:
+    """The far edge of the word ``joiner`` glues to the span on ``side`` ("-W" after "Angelfish":
+    the end of "W"), or None when no word is glued there."""
+    n = len(text)
+    if side == "after":
+        if not (0 < end < n - 1 and text[end] == joiner and text[end - 1].isalnum() and text[end + 1].isalnum()):
+            return None
+        end += 1
+        while end < n and _in_word(text, end):
+            end += 1
+        return end
+    if not (1 < start < n and text[start - 1] == joiner and text[start - 2].isalnum() and text[start].isalnum()):
+        return None
+    start -= 1
+    while start > 0 and _in_word(text, start - 1):
+        start -= 1
+    return start
+
+
+def _joined_inside(text: str, start: int, end: int, joiner: str, side: str) -> int | None:
+    """Where the span would end (``side`` "after") or start ("before") without the word ``joiner``
+    glues to its inside edge ("Tennis-M" → the end of "Tennis"), or None when it has none. A span
+    that ends or starts inside a word (a value that is part of one) has none."""
+    if side == "after":
+        if end < len(text) and text[end].isalnum():
+            return None
+        at = end
+        while at > start and _in_word(text, at - 1):
+            at -= 1
+        ok = start + 1 < at < end and text[at - 1] == joiner and text[at - 2].isalnum()
+        return at - 1 if ok else None
+    if start > 0 and text[start - 1].isalnum():
+        return None
+    at = start
+    while at < end and _in_word(text, at):
+        at += 1
+    return at + 1 if start < at < end - 1 and text[at] == joiner and text[at + 1].isalnum() else None
+
+
+def follow_joined(text: str, start: int, end: int, rules: dict[str, str]) -> tuple[int, int]:
+    """Span [start, end) grown over the words glued to it where ``rules`` (kind → majority) say
+    ``kept`` for their joiner and side ("Angelfish" → "Angelfish-W", "12.5g/50mm" whole), or with
+    the word glued to its edge cut off where they say ``dropped`` ("Multi-Color" → "Multi")."""
+    grown = True
+    while grown:
+        grown = False
+        for kind, (joiner, side) in JOINED.items():
+            if rules.get(kind) == "kept" and (edge := _joined_outside(text, start, end, joiner, side)) is not None:
+                start, end = (start, edge) if side == "after" else (edge, end)
+                grown = True
+    for kind, (joiner, side) in JOINED.items():
+        if rules.get(kind) == "dropped" and (edge := _joined_inside(text, start, end, joiner, side)) is not None:
+            start, end = (start, edge) if side == "after" else (edge, end)
     return start, end

@@ -135,9 +135,9 @@ class Manifest:
     """Schema → {letter written right after a value: the attribute it names} ('36"H' → Height),
     learned from the training texts (see ``markers``)."""
     endings: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Kind of ending ("stop", "possessive") → how often the training gold kept it in a value
-    (``kept``: "16 oz.", "Kid's") or left it out (``dropped``); extraction follows the majority
-    (see ``endings``)."""
+    """Kind of ending ("stop", "possessive", "hyphen word after", ...) → how often the training
+    gold kept it in a value (``kept``: "16 oz.", "Kid's", "Angelfish-W") or left it out
+    (``dropped``); extraction follows the majority (see ``endings``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "base_model": self.base_model, "labels": LabelSet(self.keys).names,

@@ -16,7 +16,7 @@ from ..evaluate.scorer import score
 from .augment import augmented, check_augmentations
 from .data import LocateReport, TaggedText, TrainingSet, Window, bio_labels, tag_offers, tokenize, windows
 from .engine import TaggerConfig, TaggerExtractor, check_span_threshold
-from .endings import learn_endings, majority
+from .endings import describe, learn_endings
 from .model import IGNORE, LabelSet, Tagger
 from .markers import learn_markers
 from .wordforms import learn_word_forms
@@ -115,7 +115,7 @@ class TrainResult:
 def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) -> list[Window]:
     """Every training text located, labelled and cut into windows. The word forms and markers the
     located values teach go into the tagger's manifest (``Manifest.word_forms``, ``.markers``), as
-    does how the gold treats a full stop or a possessive after a value (``.endings``)."""
+    does how the gold treats a full stop, a possessive or a joined word at a value's edge (``.endings``)."""
     tagged = tag_offers(data.documents, data.gold, tagger.labels, report)
     for key, learn in LEARNED.items():
         setattr(tagger.manifest, key, learn(tagged, tagger.labels))
@@ -299,8 +299,7 @@ def train_tagger(data: TrainingSet, output: str | Path, base_model: str = "minil
             log("word forms (values that are part of a word): "
                 + ", ".join(f"{n} {kind}" for kind, n in counts.items()) + f", over {len(forms)} attributes")
         for kind, counts in tagger.manifest.endings.items():
-            log(f"{kind} after values: the gold kept {counts['kept']}, left out {counts['dropped']}"
-                + (f" (extraction follows: {rule})" if (rule := majority(counts)) else ""))
+            log(describe(kind, counts))
         extra = len(train.documents) - len(real.documents)
         log(f"{len(real.documents)} training texts" + (f" + {extra} augmented" if config.augment else "")
             + f" -> {len(train_windows)} windows; "
