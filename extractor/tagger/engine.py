@@ -30,7 +30,7 @@ from ..records import Document, Provenance, Record
 from ..schemas import Schema, load_schema
 from ..validate import check_record
 from .data import Tokens
-from .endings import JOINED, follow_endings, follow_joined, majority
+from .endings import JOINED, JOINERS, follow_endings, follow_joined, majority
 from .model import Tagger, taggable
 from .markers import relocate
 from .probabilities import Member, token_probabilities
@@ -309,8 +309,9 @@ class TaggerExtractor(Engine):
                       spans=spans, confidence=confidence, attempts=1)
 
 
-GLUE = "-/"
-"""Characters that join a compound value into one run ("35-1/2", "Single-core", "12/Carton")."""
+GLUE = "".join(JOINERS.values())
+"""Characters that join a compound value into one run ("35-1/2", "Single-core", "12/Carton"): the
+joiners whose joined words ``endings`` counts."""
 CONNECTORS = "-\u2013\u2014/&,;:|"
 """Characters that link values rather than belong to one ("Multivitamin - Chewable", "SPF 30, 8")."""
 
