@@ -30,7 +30,7 @@ from ..records import Document, Provenance, Record
 from ..schemas import Schema, load_schema
 from ..validate import check_record
 from .data import Tokens
-from .endings import JOINED, JOINERS, follow_endings, follow_joined, majority
+from .endings import JOINERS, follow_endings, follow_joined, majority
 from .model import Tagger, taggable
 from .markers import relocate
 from .probabilities import Member, token_probabilities
@@ -153,8 +153,7 @@ class TaggerExtractor(Engine):
         self.word_forms = {a: learned.get(f"{self.schema.name}/{a}", {}) for a in self.keys}
         self.markers = tagger.manifest.markers.get(self.schema.name, {}) if self.config.markers else {}
         learned_endings = tagger.manifest.endings if self.config.endings else {}
-        self.endings = {kind: rule for kind, counts in learned_endings.items()
-                        if (rule := majority(counts)) and (self.config.joined_words or kind not in JOINED)}
+        self.endings = {kind: rule for kind, counts in learned_endings.items() if (rule := majority(counts))}
         self.normalizer = None
         if self.config.normalize:
             from ..normalize import Normalizer
