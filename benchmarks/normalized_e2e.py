@@ -52,13 +52,14 @@ def normalize_records(records: list[dict[str, Any]], categories: dict[str, str],
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("records", type=Path, help="extraction records of the WDC-PAVE validation split")
+    parser.add_argument("records", type=Path, help="extraction records of one WDC-PAVE split (--split)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data",
                         help="data root holding wdc-pave/ (default: ../shared/data)")
+    parser.add_argument("--split", default="validation", help="split the records are of (default: validation)")
     parser.add_argument("--out", type=Path, help="write the normalized records here")
     args = parser.parse_args(argv)
     wdc = args.data / "wdc-pave"
-    gold_rows = read_jsonl(wdc / "normalized" / "validation.jsonl")
+    gold_rows = read_jsonl(wdc / "normalized" / f"{args.split}.jsonl")
     categories = {str(row["id"]): row["category"] for row in gold_rows}
     records = read_jsonl(args.records)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,146 @@
+"""benchmarks/rebuild.py: each recipe's commands parse with the scripts they call, and a rebuild goes
+on from what is on disk (trained taggers reused, unfinished adapters resumed, whole records kept)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from extractor.cli import main as cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str, file: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / file)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+rebuild = _load("benchmarks_rebuild", "rebuild.py")
+tagger_bench = _load("benchmarks_tagger_for_rebuild", "tagger.py")
+
+OFFERS = [{"id": str(i), "category": "Shorts", "input": f"Nike Shorts {i}",
+           "target_scores": {"Brand": {"Nike": 1}}} for i in range(3)]
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for folder in ("ae-110k", "oa-mine", "wdc-pave/extraction", "wdc-pave/normalized"):
+        (root / folder).mkdir(parents=True)
+        for split in ("train", "validation"):
+            (root / folder / f"{split}.jsonl").write_text("".join(json.dumps(o) + "\n" for o in OFFERS))
+    return root
+
+
+def places(tmp_path: Path, data: Path, dataset: str = "ae-110k", encoder: str | None = "/enc") -> "rebuild.Places":
+    return rebuild.Places(dataset, "validation", data, tmp_path / "runs", tmp_path / "adapters", encoder,
+                          python="python")
+
+
+@pytest.mark.parametrize("dataset", sorted(rebuild.RECIPES))
+def test_every_command_of_a_recipe_parses_with_the_script_it_calls(tmp_path: Path, data: Path, dataset: str) -> None:
+    recipe = rebuild.RECIPES[dataset]
+    at = places(tmp_path, data, dataset)
+    names = {step.name for step in recipe.steps}
+    assert set(recipe.merge) <= names and len(names) == len(recipe.steps)
+    for step in recipe.steps:
+        if isinstance(step, rebuild.Average):
+            assert set(step.members) <= names
+        for command in rebuild.pending(step, at, len(OFFERS)):
+            script, args = command[1], command[2:]
+            if script == "benchmarks/tagger.py":
+                parsed = tagger_bench.parse_args(args)
+                assert parsed.dataset == dataset and parsed.out.endswith(f"{step.name}/validation.records.jsonl")
+                if isinstance(step, rebuild.Tagger):
+                    assert parsed.output_dir.endswith(step.name)
+                    assert parsed.model == ("/enc" if step.mpnet else "minilm-l6")
+            elif args[:2] == ["extractor", "finetune"]:
+                assert (REPO / args[3]).is_file()
+                cli.commands["finetune"].make_context("finetune", args[2:])  # parses and type-checks, runs nothing
+            else:
+                assert script == "benchmarks/quality.py" and "--adapter" in args
+
+
+def test_a_trained_tagger_only_extracts_and_whole_records_are_kept(tmp_path: Path, data: Path) -> None:
+    at = places(tmp_path, data)
+    step = rebuild.Tagger("ae-110k-minilm-x", "--epochs 2 --seed 1")
+    [train] = rebuild.pending(step, at, 3)
+    assert "--output-dir" in train and "--model" not in train
+    (at.runs / step.name).mkdir(parents=True)
+    (at.runs / step.name / "tagger_manifest.json").write_text("{}")
+    [extract] = rebuild.pending(step, at, 3)
+    assert extract[extract.index("--tagger") + 1] == str(at.runs / step.name) and "--epochs" not in extract
+    records = at.records(step.name)
+    records.write_text('{"id": "0"}\n{"id": "1"}\n')  # a writer killed after two of three offers
+    assert rebuild.pending(step, at, 3) == [extract]
+    records.write_text('{"id": "0"}\n{"id": "1"}\n{"id": "2"}\n')
+    assert rebuild.pending(step, at, 3) == []
+
+
+def test_an_mpnet_member_needs_the_encoder_folder(tmp_path: Path, data: Path) -> None:
+    step = rebuild.Tagger("ae-110k-mpnet-x", "--seed 1", mpnet=True)
+    with pytest.raises(SystemExit, match="--encoder"):
+        rebuild.pending(step, places(tmp_path, data, encoder=None), 3)
+
+
+@pytest.mark.parametrize("manifest, checkpoint, trains, resumes", [
+    (None, False, True, False),                                         # never started
+    ({"history": [{"step": 0}]}, False, True, False),                   # killed before its first checkpoint
+    ({"history": [{"step": 0}]}, True, True, True),                     # interrupted: resume
+    ({"history": [{"step": 0}], "run_steps": 60}, False, False, False),  # finished
+    ({"history": []}, False, False, False),                             # finished, trained without validation
+])
+def test_an_adapter_is_trained_resumed_or_reused(tmp_path: Path, data: Path, manifest: dict | None,
+                                                 checkpoint: bool, trains: bool, resumes: bool) -> None:
+    at = places(tmp_path, data)
+    step = rebuild.Adapter("a", "finetune/configs/smollm2-ae110k-k3.yaml", "--max-steps 60")
+    folder = at.adapters / "a"
+    folder.mkdir(parents=True)
+    if manifest is not None:
+        (folder / "extractor_manifest.json").write_text(json.dumps(manifest))
+    if checkpoint:
+        (folder / "checkpoint").mkdir()
+    commands = rebuild.pending(step, at, 3)
+    assert len(commands) == 1 + trains
+    assert ("--resume" in commands[0]) == resumes
+    assert commands[-1][1] == "benchmarks/quality.py"
+
+
+def test_dry_run_prints_the_recipe_and_runs_nothing(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rebuild.subprocess, "run", lambda *a, **k: pytest.fail("ran a command"))
+    assert rebuild.main(["wdc-pave", "--dry-run", "--data", str(data), "--runs", str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("wdc-pave, validation (3 offers): the recipe of 90.73")
+    assert sum("<all-mpnet-base-v2 folder>" in line for line in lines) == 3
+    results = [shlex.split(line.split("] ", 1)[1]) for line in lines if line.startswith("[result]")]
+    assert [r[1:3] for r in results] == [["-m", "extractor"], ["benchmarks/normalized_e2e.py", "--data"]]
+
+
+def test_a_missing_split_is_refused_before_anything_runs(tmp_path: Path, data: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert rebuild.main(["oa-mine", "--split", "test", "--data", str(data)]) == 2
+    assert "oa-mine/test.jsonl" in capsys.readouterr().err
+
+
+def test_a_failed_step_stops_the_rebuild(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+
+    class Failed:
+        returncode = 1
+
+    monkeypatch.setattr(rebuild.subprocess, "run", lambda command, cwd: ran.append(command) or Failed())
+    args = ["ae-110k", "--encoder", "/enc", "--data", str(data), "--runs", str(tmp_path / "r"),
+            "--adapters", str(tmp_path / "a")]
+    assert rebuild.main(args) == 1
+    assert len(ran) == 1 and "failed; run the same command again" in capsys.readouterr().err
