@@ -90,13 +90,13 @@ def _ae110k() -> Recipe:
     mpnet = "--lr 6e-5 --head-lr 2e-3 --epochs 15 --patience 15 --validation-share 0 --span-threshold 0.1 --seed"
     return Recipe(
         "87.49: 'AE-110K: the LLM adapters rebuilt and merged', merge (p+a)",
-        (Tagger("ae-110k-mpnet-full-r", f"{mpnet} 1", mpnet=True),
-         Tagger("ae-110k-mpnet-full-s2", f"{mpnet} 2", mpnet=True),
-         Tagger("ae-110k-minilm-full-r", f"{minilm} 1"),
+        (Tagger("ae-110k-minilm-full-r", f"{minilm} 1"),
          Tagger("ae-110k-minilm-full-s2", f"{minilm} 2"),
-         Average("ae-110k-mpnet-pair", ("ae-110k-mpnet-full-r", "ae-110k-mpnet-full-s2")),
          Average("ae-110k-minilm-pair", ("ae-110k-minilm-full-r", "ae-110k-minilm-full-s2")),
-         Adapter("smollm2-ae110k-k3", "finetune/configs/smollm2-ae110k-k3.yaml", "--max-steps 60 --null-bias 0.5")),
+         Adapter("smollm2-ae110k-k3", "finetune/configs/smollm2-ae110k-k3.yaml", "--max-steps 60 --null-bias 0.5"),
+         Tagger("ae-110k-mpnet-full-r", f"{mpnet} 1", mpnet=True),
+         Tagger("ae-110k-mpnet-full-s2", f"{mpnet} 2", mpnet=True),
+         Average("ae-110k-mpnet-pair", ("ae-110k-mpnet-full-r", "ae-110k-mpnet-full-s2"))),
         merge=("ae-110k-mpnet-pair", "ae-110k-minilm-pair", "smollm2-ae110k-k3"))
 
 
