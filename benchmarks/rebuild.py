@@ -27,6 +27,7 @@ times). Added up, AE-110K's recipe takes about 2.5 h, WDC-PAVE's about 5 h and O
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -75,6 +76,8 @@ Step = Tagger | Average | Adapter
 
 @dataclass(frozen=True)
 class Recipe:
+    """How one best figure was made: its members in training order, then how they were combined."""
+
     figure: str
     """What the recipe scored on validation, and where BENCHMARKS.md tells it."""
     steps: tuple[Step, ...]
