@@ -28,14 +28,16 @@ Another 2-core machine here ran the same jobs 1.8 to 2.2 times slower."""
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from extractor.adapter import read_manifest
 from extractor.evaluate.datasets import DATASETS
+from extractor.tagger.model import MANIFEST as TAGGER_MANIFEST
+from extractor.tuning_checkpoint import find_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,8 +156,12 @@ class Places:
     python: str = sys.executable
 
     @property
+    def folder(self) -> Path:
+        return self.data / DATASETS[self.dataset]
+
+    @property
     def gold(self) -> Path:
-        return self.data / DATASETS[self.dataset] / f"{self.split}.jsonl"
+        return self.folder / f"{self.split}.jsonl"
 
     def records(self, name: str) -> Path:
         return self.runs / name / f"{self.split}.records.jsonl"
@@ -171,15 +177,17 @@ def complete(path: Path, offers: int) -> bool:
     return path.is_file() and count_lines(path) == offers
 
 
+def resumable(folder: Path) -> bool:
+    """Whether `finetune --resume` has a checkpoint to go on from (its own test)."""
+    return find_checkpoint(folder / "checkpoint") is not None
+
+
 def adapter_finished(folder: Path) -> bool:
     """`finetune` writes the manifest at every best validation and adds ``run_steps`` when the run
     ends, so a manifest without it (or beside a checkpoint) is an unfinished run."""
-    import json
-
-    manifest = folder / "extractor_manifest.json"
-    if not manifest.is_file() or (folder / "checkpoint").exists():
+    fields = read_manifest(folder)
+    if fields is None or resumable(folder):
         return False
-    fields = json.loads(manifest.read_text(encoding="utf-8"))
     return "run_steps" in fields or not fields.get("history")
 
 
@@ -192,7 +200,7 @@ def pending(step: Step, at: Places, offers: int) -> list[list[str]]:
     tagger = [at.python, "benchmarks/tagger.py", *split]
     if isinstance(step, Tagger):
         folder = at.runs / step.name
-        if (folder / "tagger_manifest.json").is_file():  # written once training has ended
+        if (folder / TAGGER_MANIFEST).is_file():  # written once training has ended
             return [[*tagger, "--tagger", str(folder), "--out", str(records)]]
         if step.mpnet and not at.encoder:
             raise SystemExit(f"error: {step.name} fine-tunes all-mpnet-base-v2: give its folder with --encoder "
@@ -206,9 +214,9 @@ def pending(step: Step, at: Places, offers: int) -> list[list[str]]:
     folder = at.adapters / step.name
     commands = []
     if not adapter_finished(folder):
-        resume = ["--resume"] if (folder / "checkpoint").exists() else []
-        train = at.data / DATASETS[at.dataset] / "train.jsonl"
-        commands.append([at.python, "-m", "extractor", "finetune", "-c", step.config, "--train", str(train),
+        resume = ["--resume"] if resumable(folder) else []
+        commands.append([at.python, "-m", "extractor", "finetune", "-c", step.config,
+                         "--train", str(at.folder / "train.jsonl"),
                          "-o", str(folder), *shlex.split(step.flags), "--no-progress", *resume])
     commands.append([at.python, "benchmarks/quality.py", *split, "--adapter", str(folder),
                      "--out", str(records), "--no-record"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from extractor.adapter import FORMAT, MANIFEST
 from extractor.cli import main as cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,22 +94,26 @@ def test_an_mpnet_member_needs_the_encoder_folder(tmp_path: Path, data: Path) ->
 
 
 @pytest.mark.parametrize("manifest, checkpoint, trains, resumes", [
-    (None, False, True, False),                                         # never started
-    ({"history": [{"step": 0}]}, False, True, False),                   # killed before its first checkpoint
-    ({"history": [{"step": 0}]}, True, True, True),                     # interrupted: resume
-    ({"history": [{"step": 0}], "run_steps": 60}, False, False, False),  # finished
-    ({"history": []}, False, False, False),                             # finished, trained without validation
+    (None, None, True, False),                                          # never started
+    ({"history": [{"step": 0}]}, None, True, False),                    # killed before its first checkpoint
+    ({"history": [{"step": 0}]}, "checkpoint", True, True),             # interrupted: resume
+    ({"history": [{"step": 0}]}, "checkpoint.old", True, True),         # interrupted during a save
+    ({"history": [{"step": 0}]}, "checkpoint.tmp", True, False),        # a save cut short, nothing to resume
+    ({"history": [{"step": 0}], "run_steps": 60}, None, False, False),  # finished
+    ({"history": []}, None, False, False),                              # finished, trained without validation
 ])
 def test_an_adapter_is_trained_resumed_or_reused(tmp_path: Path, data: Path, manifest: dict | None,
-                                                 checkpoint: bool, trains: bool, resumes: bool) -> None:
+                                                 checkpoint: str | None, trains: bool, resumes: bool) -> None:
     at = places(tmp_path, data)
     step = rebuild.Adapter("a", "finetune/configs/smollm2-ae110k-k3.yaml", "--max-steps 60")
     folder = at.adapters / "a"
     folder.mkdir(parents=True)
     if manifest is not None:
-        (folder / "extractor_manifest.json").write_text(json.dumps(manifest))
-    if checkpoint:
-        (folder / "checkpoint").mkdir()
+        (folder / MANIFEST).write_text(json.dumps({"format": FORMAT, **manifest}))
+    if checkpoint:  # the files finetune's own find_checkpoint looks for
+        (folder / checkpoint).mkdir()
+        for name in ("state.json", "trainer.pt"):
+            (folder / checkpoint / name).write_text("{}")
     commands = rebuild.pending(step, at, 3)
     assert len(commands) == 1 + trains
     assert ("--resume" in commands[0]) == resumes
