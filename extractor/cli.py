@@ -1,7 +1,8 @@
 """The command line: each command parses options, calls one library function and prints.
 
 Library errors (ExtractorError) become one clear message and exit status 1; heavy libraries are
-imported inside commands so ``extractor --help`` stays instant."""
+imported inside commands so ``extractor --help`` stays instant. The exit statuses are the EXIT_*
+constants below, listed in ``extractor --help`` for scripts."""
 
 from __future__ import annotations
 
@@ -15,12 +16,27 @@ import click
 from .errors import ExtractorError
 
 
+EXIT_OK = 0
+"""Every line gave an ``ok`` record (or the command had no lines to judge)."""
+EXIT_ERROR = 1
+"""The command could not run: an unreadable file, a bad schema, a model that did not load."""
+EXIT_USAGE = 2
+"""The command line itself is wrong (click's own status for usage errors)."""
+EXIT_SOME_LINES = 3
+"""The run finished and wrote one line per input line, but some are ``failed`` or ``invalid``."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (SIGINT); what was written stays whole, and ``--resume`` continues it."""
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except ExtractorError as exc:
             raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            click.echo("interrupted; what was written is whole (extract --resume continues it)", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +48,14 @@ def main() -> None:
     Quick start (embedded SmolLM2-135M model, runs on a laptop CPU):
       extractor extract examples/products.jsonl --schema apparel -o records.jsonl
       extractor schemas list
+
+    \b
+    Exit status:
+      0    every line gave an ok record
+      1    the command could not run (unreadable file, bad schema, model not loaded)
+      2    usage error (a wrong option or argument)
+      3    finished, one line per input line, but some lines are failed or invalid
+      130  interrupted (Ctrl-C); output written so far is whole, --resume continues it
     """
 
 
@@ -151,7 +175,12 @@ def schemas_check(path: str) -> None:
                    "else query, else input.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
               help="Input format (auto: by extension).")
-@click.option("--resume", is_flag=True, help="Skip ids already in the output file and append the rest.")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="Text encoding of INPUT when it has no byte order mark (e.g. latin-1, cp1252); a line that "
+                   "does not decode becomes an error record naming its line.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run: keep the output's records (line k is input line k's record), "
+                   "check their ids against the input, and append the rest.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
             with_tagger: tuple[str, ...], average_tagger: tuple[str, ...], adapter: str | None,
@@ -160,7 +189,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             null_bias: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
-            resume: bool, progress: bool) -> None:
+            encoding: str, resume: bool, progress: bool) -> None:
     """Extract attribute records from INPUT (JSONL or CSV; - for standard input).
 
     Every input line yields exactly one output line: a record whose `attributes` hold every schema
@@ -175,7 +204,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     from dataclasses import replace
 
     from .config import ExtractConfig
-    from .io import InputSpec, RecordWriter, count_lines, done_ids, read_documents
+    from .io import InputSpec, RecordWriter, check_output, count_lines, read_documents, resume_point
+    from .lines import check_encoding
     from .pipeline import Extractor, extract_stream
     from .schemas import load_schema
 
@@ -183,6 +213,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
+    if resume and input_path == "-":
+        raise click.UsageError("--resume needs an input file (standard input cannot be read twice)")
     if average_tagger and engine != "tagger" and not with_tagger:
         raise click.UsageError("--average-tagger averages with --engine tagger's --model or the first --with-tagger")
     if span_threshold is not None and engine == "llm" and not with_tagger:
@@ -190,6 +222,12 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     if input_path != "-" and not Path(input_path).is_file():
         raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
+    # Everything about the files is checked before the model loads: a typo should cost no waiting.
+    check_encoding(encoding)
+    check_output(output, [input_path])
+    if input_path != "-":
+        read_documents(input_path, spec, encoding)  # a CSV file's header is checked here
+    skip = resume_point(output, read_documents(input_path, spec, encoding)) if resume else 0
     if adapter and engine == "llm":
         k, selection, max_text_tokens, max_shot_tokens, null_bias = _adapter_defaults(
             adapter, k=k, selection=selection, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens,
@@ -198,16 +236,15 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
                            max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
                            max_shot_tokens=max_shot_tokens, max_new_tokens=max_new_tokens, min_confidence=min_confidence,
                            null_bias=null_bias, normalize=normalize_values)
-    skip = done_ids(output) if resume else None
     if engine == "tagger":
-        extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec),
+        extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec, encoding),
                                       replace(config, normalize=False) if with_tagger else config, device,
                                       adapter=adapter, shots=shots, quantize=quantize, span_threshold=span_threshold,
                                       average=average_tagger)
     else:
         first_schema = load_schema(schema) if schema else None
         llm_config = replace(config, normalize=False) if with_tagger else config  # the ensemble normalizes
-        extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec),
+        extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec, encoding),
                                               shots=shots, adapter=adapter, quantize=quantize, dtype=dtype,
                                               device=device, force_adapter=force_adapter, **vars(llm_config))
         if extractor.requested.k and not extractor.config.k:  # an adapter tuned on k shots does badly without them
@@ -217,18 +254,20 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
         extractor = _with_taggers(extractor, with_tagger, config, device, span_threshold,
                                   average=average_tagger if engine == "llm" else ())
     total = count_lines(input_path) if input_path != "-" else None
-    bar = _progress_bar(progress, total, len(skip or ()))
-    with RecordWriter(output, append=resume) as writer:
+    bar = _progress_bar(progress, total, skip)
+    with RecordWriter(output, append=resume, inputs=[input_path]) as writer:
 
         def on_record(record):  # type: ignore[no-untyped-def]
             writer.write(record)
             if bar is not None:
                 bar.update(1)
 
-        summary = extract_stream(extractor, read_documents(input_path, spec), skip, on_record)
+        summary = extract_stream(extractor, read_documents(input_path, spec, encoding), skip, on_record)
     if bar is not None:
         bar.close()
     click.echo(summary.line(), err=True)
+    if summary.failed or summary.invalid:
+        raise click.exceptions.Exit(EXIT_SOME_LINES)
 
 
 def _adapter_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
@@ -250,10 +289,10 @@ def _adapter_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
     return tuple(given.values())
 
 
-def _first_line_schema(input_path: str, spec) -> str:  # type: ignore[no-untyped-def]
+def _first_line_schema(input_path: str, spec, encoding: str = "utf-8") -> str:  # type: ignore[no-untyped-def]
     from .io import read_documents
 
-    for doc in read_documents(input_path, spec):
+    for doc in read_documents(input_path, spec, encoding):
         if doc.schema:
             return doc.schema
     raise click.UsageError(f"no line of {input_path} names a schema in field {spec.schema_field!r}; give --schema")
@@ -330,7 +369,8 @@ def merge_command(records: tuple[str, ...], output: str, progress: bool) -> None
       extractor merge a.jsonl b.jsonl -o merged.jsonl
 
     The files must hold the same ids in the same order and the same schema (versions of it
-    that name the same attributes merge). The first file wins ties.
+    that name the same attributes merge). The first file wins ties. A line no file has a record
+    for becomes an error line (exit status 3).
     Canonical values are not carried over (they belonged to each run's values): run `extractor
     normalize` on the merged file."""
     from .ensemble import merge_files
@@ -343,6 +383,8 @@ def merge_command(records: tuple[str, ...], output: str, progress: bool) -> None
     for name, versions in sorted(stats.schema_versions.items()):
         click.echo(f"note: the runs used {len(versions)} versions of schema {name} ({', '.join(sorted(versions))}) "
                    "with the same attributes; merged by attribute name", err=True)
+    if stats.errors:
+        raise click.exceptions.Exit(EXIT_SOME_LINES)
 
 
 # --- tagger (a fine-tuned encoder engine) ----------------------------------------------------

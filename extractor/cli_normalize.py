@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import click
 
-from .cli import main, with_progress
+from .cli import EXIT_SOME_LINES, main, with_progress
 
 # --- normalize, vocab ----------------------------------------------------------------------
 
 @main.command("normalize")
 @click.argument("records", type=click.Path(exists=True, dir_okay=False))
 @click.option("--schema", "schema_ref", required=True, help="Shipped schema name or schema file with x-normalize blocks.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Normalized records JSONL (may be RECORDS itself: it is replaced at the end).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Normalized records JSONL (may be RECORDS itself: it is replaced at the end); - for standard output.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def normalize_command(records: str, schema_ref: str, output: str, progress: bool) -> None:
     """Add canonical values beside the raw ones in a records JSONL file.
 
     Each record gets a "normalized" object: per attribute {value, raw, method, score, matched}
-    (see docs/normalization.md); unmatched values are kept raw and flagged, never dropped."""
+    (see docs/normalization.md); unmatched values are kept raw and flagged, never dropped.
+    Every line gives one output line; a line that is not a record becomes an error line
+    (exit status 3)."""
     from pathlib import Path
 
     from .normalize import Normalizer, normalize_file
@@ -29,12 +31,13 @@ def normalize_command(records: str, schema_ref: str, output: str, progress: bool
     stats = with_progress(progress, records, lambda on_line: normalize_file(Path(records), Path(output), normalizer,
                                                                              on_line))
     methods = ", ".join(f"{m} {n}" for m, n in stats.methods.most_common())
-    click.echo(f"{stats.records} records -> {output} ({methods or 'no values'})")
+    click.echo(f"{stats.records} records -> {output} ({methods or 'no values'})", err=True)
     if stats.unmatched:
         click.echo("unmatched: " + ", ".join(f"{a} {n}" for a, n in stats.unmatched.most_common())
-                   + "  (see `extractor vocab suggest`)")
+                   + "  (see `extractor vocab suggest`)", err=True)
     if stats.bad_lines:
         click.echo(f"{stats.bad_lines} lines were not records; they are error lines in the output", err=True)
+        raise click.exceptions.Exit(EXIT_SOME_LINES)
 
 
 @main.group()

@@ -252,10 +252,15 @@ class Summary:
                 + f" in {self.seconds:.1f} s ({self.per_second:.2f} products/s)")
 
 
-def extract_stream(extractor: Engine, documents: Iterable[Document], skip_ids: set[str] | None = None,
+def extract_stream(extractor: Engine, documents: Iterable[Document], skip: int = 0,
                    on_record: Callable[[Record], None] | None = None) -> Summary:
     """Run ``documents`` through ``extractor`` (per-document schemas routed to sibling engines on
-    the same model), calling ``on_record`` for each record in input order; returns the Summary."""
+    the same model), calling ``on_record`` for each record in input order; returns the Summary.
+
+    ``skip``: how many documents at the start a resumed run already wrote (``io.resume_point``);
+    they are counted, not extracted. A document that makes its engine raise something other than
+    an ExtractorError (a tokenizer failing on odd text) gets a ``failed`` record of its own: its
+    batch is retried one document at a time, so the others of the batch still get theirs."""
     summary = Summary()
     siblings: dict[str, Engine] = {}
     start = time.perf_counter()
@@ -267,6 +272,19 @@ def extract_stream(extractor: Engine, documents: Iterable[Document], skip_ids: s
             siblings[doc.schema] = extractor.with_schema(doc.schema)
         return siblings[doc.schema]
 
+    def failed(doc: Document, message: str) -> Record:
+        return extractor._error_record(_Job(doc, doc.text, []), "failed", message)
+
+    def run(engine: Engine, docs: list[Document]) -> list[Record]:
+        try:
+            return engine.extract_batch(docs)
+        except ExtractorError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (one document's failure must not lose the others)
+            if len(docs) > 1:
+                return [record for doc in docs for record in run(engine, [doc])]
+            return [failed(docs[0], f"engine error: {type(exc).__name__}: {exc}")]
+
     def flush(batch: list[Document]) -> None:
         groups: dict[int, tuple[Engine, list[int]]] = {}
         results: list[Record | None] = [None] * len(batch)
@@ -274,11 +292,11 @@ def extract_stream(extractor: Engine, documents: Iterable[Document], skip_ids: s
             try:
                 ex = pick(doc)
             except ExtractorError as exc:
-                results[i] = extractor._error_record(_Job(doc, doc.text, []), "failed", str(exc))
+                results[i] = failed(doc, str(exc))
                 continue
             groups.setdefault(id(ex), (ex, []))[1].append(i)
         for ex, idx in groups.values():
-            for i, record in zip(idx, ex.extract_batch([batch[i] for i in idx])):
+            for i, record in zip(idx, run(ex, [batch[i] for i in idx])):
                 results[i] = record
         for record in results:
             assert record is not None
@@ -287,8 +305,8 @@ def extract_stream(extractor: Engine, documents: Iterable[Document], skip_ids: s
                 on_record(record)
 
     def unskipped() -> Iterator[Document]:
-        for doc in documents:
-            if skip_ids is not None and doc.id in skip_ids:
+        for position, doc in enumerate(documents):
+            if position < skip:
                 summary.skipped += 1
             else:
                 yield doc

@@ -5,6 +5,7 @@ null attributes rather than disappearing, so output files line up with input fil
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +114,27 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
         """A record read back from an output line (``to_dict``'s inverse); a line without its
-        provenance or attributes is a KeyError."""
+        provenance or attributes is a KeyError, and attributes that are not an object of values
+        (strings, finite numbers, booleans, null, or lists of them) a ValueError, so a merge or a
+        normalization never passes on a value no engine could have written."""
+        check_values(data["attributes"])
         return cls(id=str(data["id"]), attributes=data["attributes"], provenance=Provenance.from_dict(data["provenance"]),
                    error=data.get("error"), status=data.get("status", "ok"), warnings=data.get("warnings", []),
                    spans=data.get("spans"), confidence=data.get("confidence"), removed_mass=data.get("removed_mass"),
                    normalized=data.get("normalized"), raw=data.get("raw"), attempts=data.get("attempts", 0))
+
+
+def check_values(attributes: Any) -> None:
+    """ValueError unless ``attributes`` is an object of values an engine writes: strings, finite
+    numbers, booleans, null, or lists of them (array attributes). Read-back records pass through
+    here, so a merge or a normalization never carries on an object, a NaN or an infinity."""
+    if not isinstance(attributes, dict):
+        raise ValueError("'attributes' must be an object")
+    for name, value in attributes.items():
+        if not (_is_value(value) or isinstance(value, list) and all(_is_value(v) for v in value)):
+            raise ValueError(f"attribute {name!r}: {value!r} is not a value")
+
+
+def _is_value(value: Any) -> bool:
+    """Whether ``value`` can be an attribute's value: a string, a finite number, a boolean or null."""
+    return value is None or isinstance(value, (str, bool, int)) or isinstance(value, float) and math.isfinite(value)

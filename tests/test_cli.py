@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from extractor.backends.scripted import ScriptedBackend
-from extractor.cli import main
+from extractor.cli import EXIT_SOME_LINES, main
 from extractor.schemas import load_schema, shipped_schemas
 
 APPAREL = load_schema("apparel")
@@ -126,7 +126,7 @@ def test_extract_writes_one_line_per_input_line(loads, offers, tmp_path):
     out = tmp_path / "records.jsonl"
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "--schema", "apparel", "-o", str(out),
                                        "-k", "1", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_SOME_LINES, result.output  # three lines failed
     records = _records(out)
     assert len(records) == len(INPUT_LINES)
     assert [r["id"] for r in records] == ["ap-01", "ap-02", "3", "4", "ap-05", "6"]
@@ -144,7 +144,7 @@ def test_extract_writes_one_line_per_input_line(loads, offers, tmp_path):
 
 def test_extract_to_stdout(loads, offers):
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_SOME_LINES, result.output
     lines = result.stdout.splitlines()
     assert len(lines) == len(INPUT_LINES)
     assert json.loads(lines[1])["attributes"]["Brand"] == "Nike"
@@ -154,21 +154,24 @@ def test_extract_to_stdout(loads, offers):
 def test_extract_with_progress_bar(loads, offers, tmp_path):
     out = tmp_path / "records.jsonl"
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_SOME_LINES, result.output
     assert len(_records(out)) == len(INPUT_LINES)
+    # the bar counts every input line, on stderr only
+    assert f"{len(INPUT_LINES)}/{len(INPUT_LINES)}" in result.stderr and "product/s" in result.stderr
+    assert "product/s" not in result.stdout
 
 
 def test_extract_resume_skips_written_ids_and_appends(loads, offers, tmp_path):
     out = tmp_path / "records.jsonl"
     first = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out), "--no-progress"])
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == EXIT_SOME_LINES, first.output
     complete = _records(out)
     # Simulate an interrupted run: two whole records and half of the third.
     lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
     out.write_text(lines[0] + lines[1] + lines[2][:25], encoding="utf-8")
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out), "--resume",
                                        "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_SOME_LINES, result.output
     assert _records(out) == complete
     assert "2 skipped" in result.stderr and "4 records" in result.stderr
 
@@ -207,7 +210,7 @@ def test_extract_passes_model_options(loads, offers, tmp_path):
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-m", "some/model",
                                        "--adapter", str(adapter), "--dtype", "float32", "--device", "cpu",
                                        "--no-progress", "-o", str(tmp_path / "out.jsonl")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_SOME_LINES, result.output
     [config] = loads
     assert (config.model, config.adapter, config.dtype, config.device) == ("some/model", str(adapter),
                                                                            "float32", "cpu")
@@ -241,6 +244,7 @@ def test_extract_unwritable_output_is_clear_error(loads, offers, tmp_path):
                                        "-o", str(tmp_path / "no-such-folder" / "out.jsonl")])
     assert result.exit_code == 1
     assert "cannot write" in result.output and "no-such-folder" in result.output
+    assert not loads  # said before the model loads
 
 
 def test_constrained_decoding_on_a_backend_without_token_access_is_clear_error(loads, offers):
@@ -270,7 +274,112 @@ def test_extract_says_when_a_schema_has_no_demonstrations(loads, offers, tmp_pat
     schema.write_text(json.dumps({**APPAREL.document, "title": "plain"}))  # a schema with no shipped shots
     args = [*EXTRACT, str(offers), "-s", str(schema), "--no-progress", "-o", str(tmp_path / "out.jsonl")]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_SOME_LINES, result.output
     assert "no demonstrations for schema plain: zero-shot instead of k=3 (give --shots)" in result.output
     assert "no demonstrations" not in CliRunner().invoke(main, [*args, "-k", "0"]).output
     assert "no demonstrations" not in CliRunner().invoke(main, [*args[:3], "apparel", *args[4:]]).output
+
+
+# --- hostile input: nothing lost, exit statuses scripts can rely on -------------------------------
+
+def test_output_naming_the_input_is_refused_and_the_input_kept(loads, offers, tmp_path):
+    before = offers.read_bytes()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(offers)
+    for output in (str(offers), str(link)):
+        for extra in ([], ["--resume"]):
+            result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", output, *extra])
+            assert result.exit_code == 1 and "is the input file" in result.output, result.output
+    assert offers.read_bytes() == before
+    assert not loads  # refused before the model loads
+
+
+def test_all_ok_exits_0(loads, tmp_path):
+    path = tmp_path / "ok.jsonl"
+    path.write_text('{"id": "a", "text": "Hanes Tee"}\n{"id": "b", "text": "Nike Shoes"}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, [*EXTRACT, str(path), "-s", "apparel", "-o", str(tmp_path / "o.jsonl"),
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "2 records: 2 ok, 0 invalid, 0 failed" in result.stderr
+
+
+def test_resume_with_repeated_ids_finishes_every_line(loads, tmp_path):
+    path = tmp_path / "dups.jsonl"
+    # line 2 has no id, so it is "2", which line 4 also says; line 5 repeats line 1
+    path.write_text("".join(json.dumps(row) + "\n" for row in [
+        {"id": "1", "text": "Hanes Tee"}, {"text": "Nike Shoes"}, {"id": "x", "text": "Gap Chinos"},
+        {"id": "2", "text": "Levis Jeans"}, {"id": "1", "text": "Carhartt Beanie"}]), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    args = [*EXTRACT, str(path), "-s", "apparel", "-o", str(out), "--no-progress"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    complete = out.read_text(encoding="utf-8")
+    lines = complete.splitlines(keepends=True)
+    for cut in (lines[0], lines[0] + lines[1][:-1], "".join(lines[:3]) + lines[3][:40]):
+        out.write_text(cut, encoding="utf-8")
+        result = CliRunner().invoke(main, [*args, "--resume"])
+        assert result.exit_code == 0, result.output
+        assert out.read_text(encoding="utf-8") == complete
+    assert "2 records" in result.stderr and "3 skipped" in result.stderr
+
+
+def test_resume_refuses_another_inputs_output(loads, offers, tmp_path):
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"id": "zz", "status": "ok", "attributes": {}, "provenance": {
+        "model": "m", "adapter": None, "prompt": "p", "schema": "s", "decoding": "free"}}) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out), "--resume"])
+    assert result.exit_code == 1 and "not a run of this input" in result.output
+    assert not loads
+
+
+def test_a_bad_byte_fails_its_line_and_the_run_goes_on(loads, tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "Hanes Tee"}\n{"id": "b", "text": "Caf\xe9 Tee"}\n'
+                     b'{"id": "c", "text": "\\udc80"}\n' + b"[" * 100_000 + b'\n{"id": "e", "text": "Nike"}\n')
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, [*EXTRACT, str(path), "-s", "apparel", "-o", str(out), "--no-progress"])
+    assert result.exit_code == EXIT_SOME_LINES, result.output
+    records = _records(out)
+    assert [r["status"] for r in records] == ["ok", "failed", "failed", "failed", "ok"]
+    assert records[1]["error"].startswith("line 2: not utf-8 text (byte 0xe9")
+    assert "line 3: field 'text' holds a lone surrogate" in records[2]["error"]
+    assert records[3]["error"] == "line 4: not valid JSON (nested too deeply)"
+    again = CliRunner().invoke(main, [*EXTRACT, str(path), "-s", "apparel", "-o", str(out), "--no-progress",
+                                      "--encoding", "latin-1"])
+    assert _records(out)[1]["status"] == "ok" and again.exit_code == EXIT_SOME_LINES
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--encoding", "klingon"], "unknown text encoding 'klingon'"),
+    (["--text-field", "name"], "names no text column (name)"),
+])
+def test_input_problems_are_said_before_the_model_loads(loads, tmp_path, args, message):
+    path = tmp_path / "no-header.csv"
+    path.write_text("S1,Hanes Tee\nS2,Gap Chinos\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*EXTRACT, str(path), "-s", "apparel", "-o", str(tmp_path / "o.jsonl"), *args])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert not loads and "Traceback" not in result.output
+
+
+def test_ctrl_c_exits_130_and_leaves_whole_lines(monkeypatch, offers, tmp_path):
+    calls = []
+
+    def reply(prompt: str) -> str:
+        calls.append(prompt)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return _reply(prompt)
+
+    monkeypatch.setattr("extractor.models.load_model", lambda config=None, **kw: ScriptedBackend(reply, name="m"))
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "-o", str(out), "--no-progress",
+                                       "--batch-size", "1"])
+    assert result.exit_code == 130 and "--resume continues it" in result.stderr
+    assert [r["id"] for r in _records(out)] == ["ap-01"]
+
+
+def test_exit_statuses_are_documented():
+    from extractor import cli
+
+    listed = {int(line.split()[0]) for line in CliRunner().invoke(main, ["--help"]).output.split("Exit status:")[1]
+              .split("\n\n")[0].splitlines()[1:]}
+    assert listed == {value for name, value in vars(cli).items() if name.startswith("EXIT_")} == {0, 1, 2, 3, 130}

@@ -181,7 +181,7 @@ def _runs(tmp_path: Path) -> tuple[Path, Path]:
                  + _line("a", "2", {"Brand": "Adidas"}, {"Brand": 0.9}), encoding="utf-8")
     b = tmp_path / "b.jsonl"
     b.write_text(_line("b", "1", {"Brand": "Mens", "Color": "Black"}, {"Brand": 0.4, "Color": 0.8})
-                 + "\n" + _line("b", "2", {"Color": "Red"}, {"Color": 0.8}), encoding="utf-8")
+                 + _line("b", "2", {"Color": "Red"}, {"Color": 0.8}), encoding="utf-8")
     return a, b
 
 
@@ -211,7 +211,7 @@ def test_merge_files_matches_the_in_memory_merge(tmp_path: Path) -> None:
 def test_a_line_that_is_not_a_record_sits_out_and_is_said(tmp_path: Path) -> None:
     a, b = _runs(tmp_path)
     lines = b.read_text(encoding="utf-8").splitlines(keepends=True)
-    b.write_text(lines[0] + "\n" + '{"id": "2", "attri\n', encoding="utf-8")
+    b.write_text(lines[0] + '{"id": "2", "attri\n', encoding="utf-8")
     stats = merge_files([a, b], tmp_path / "merged.jsonl")
     assert (stats.records, stats.errors, stats.bad_lines) == (2, 0, 1)
     second = _read(tmp_path / "merged.jsonl")[1]
@@ -309,3 +309,27 @@ def test_a_version_with_other_attributes_is_refused(tmp_path: Path) -> None:
     b.write_text(json.dumps(other.to_dict()) + "\n" + _line("b", "2", {}, {}), encoding="utf-8")
     with pytest.raises(SchemaError, match=r"used schema 's@3' \(Brand, Fit\)"):
         merge_files([a, b], tmp_path / "merged.jsonl")
+
+
+@pytest.mark.parametrize("value", [{"rgb": [0, 0, 128]}, float("nan"), float("inf"), [["nested"]]])
+def test_a_member_value_no_engine_writes_sits_out_and_the_output_stays_json(tmp_path: Path, value: Any) -> None:
+    a, b = _runs(tmp_path)
+    lines = b.read_text(encoding="utf-8").splitlines(keepends=True)
+    bad = json.loads(lines[0])
+    bad["attributes"]["Color"] = value
+    b.write_text(json.dumps(bad) + "\n" + lines[1], encoding="utf-8")  # json.dumps writes NaN as Python does
+    out = tmp_path / "merged.jsonl"
+    result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "1 member lines were not records" in result.output
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0], parse_constant=pytest.fail)
+    assert first["attributes"]["Color"] is None and first["provenance"]["model"] == "a"
+
+
+def test_merge_with_an_error_line_exits_3(tmp_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text(_line("a", "1", {"Brand": "Nike"}, {"Brand": 0.9}) + "oops\n", encoding="utf-8")
+    b = tmp_path / "b.jsonl"
+    b.write_text(_line("b", "1", {}, {}) + "[]\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(tmp_path / "m.jsonl"), "--no-progress"])
+    assert result.exit_code == 3 and "(1 error lines)" in result.output

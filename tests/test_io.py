@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from extractor.errors import ConfigError, ExtractorError, InputError
-from extractor.io import (InputSpec, RecordWriter, count_lines, done_ids, iter_records, read_documents,
-                          read_records, write_records, written_whole)
+from extractor.io import (InputSpec, RecordWriter, check_output, count_lines, iter_records, read_documents,
+                          read_records, resume_point, write_records, written_whole)
 from extractor.records import Provenance, Record
 
 PROVENANCE = Provenance(model="scripted", adapter=None, prompt="extract.v1", schema="apparel@0", decoding="free")
@@ -138,10 +138,6 @@ def test_byte_order_mark_is_ignored(tmp_path, name, content):
 def test_unreadable_inputs_raise_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         list(read_documents(tmp_path / "absent.jsonl"))
-    latin1 = tmp_path / "latin1.jsonl"
-    latin1.write_bytes('{"text": "Caf\xe9"}\n'.encode("latin-1"))
-    with pytest.raises(InputError, match="not UTF-8"):
-        list(read_documents(latin1))
 
 
 def test_bad_input_spec():
@@ -170,14 +166,6 @@ def _record(rid: str) -> Record:
     return Record(id=rid, attributes={"Brand": "Hanes"}, provenance=PROVENANCE, attempts=1)
 
 
-def test_done_ids_ignores_a_broken_last_line(tmp_path):
-    out = tmp_path / "out.jsonl"
-    out.write_text(json.dumps({"id": "a"}) + "\n" + json.dumps({"id": 2}) + "\n" + '{"id": "c", "attri',
-                   encoding="utf-8")
-    assert done_ids(out) == {"a", "2"}
-    assert done_ids(tmp_path / "absent.jsonl") == set()
-
-
 def test_record_writer_writes_one_json_line_per_record(tmp_path):
     out = tmp_path / "out.jsonl"
     with RecordWriter(out) as writer:
@@ -191,7 +179,6 @@ def test_record_writer_writes_one_json_line_per_record(tmp_path):
 def test_record_writer_append_cuts_partial_last_line(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text(json.dumps(_record("a").to_dict()) + "\n" + '{"id": "b", "status": "o', encoding="utf-8")
-    assert done_ids(out) == {"a"}
     with RecordWriter(out, append=True) as writer:
         writer.write(_record("b"))
     lines = out.read_text(encoding="utf-8").splitlines()
@@ -211,7 +198,7 @@ def test_record_writer_without_append_overwrites(tmp_path):
     out.write_text('{"id": "old"}\n', encoding="utf-8")
     with RecordWriter(out) as writer:
         writer.write(_record("new"))
-    assert done_ids(out) == {"new"}
+    assert [r.id for r in read_records(out)] == ["new"]
 
 
 def test_record_writer_to_missing_folder_raises_library_error(tmp_path):
@@ -231,7 +218,7 @@ def test_read_records_reads_back_what_write_records_wrote_and_refuses_anything_e
     path.write_text('{"id": "a", "attributes": {}}\n', encoding="utf-8")  # no provenance
     with pytest.raises(InputError, match="not a records file this project wrote"):
         read_records(path)
-    with pytest.raises(InputError, match="not a records file"):
+    with pytest.raises(InputError, match="cannot read"):
         read_records(tmp_path / "missing.jsonl")
 
 
@@ -244,7 +231,7 @@ def test_a_line_that_is_not_a_record(tmp_path: Path, line: str) -> None:
     path.write_text(line + "\n\n" + json.dumps(good.to_dict()) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="not a records file this project wrote"):
         read_records(path)
-    assert [r if r is None else r.id for r in iter_records(path)] == [None, "b"]
+    assert [r if r is None else r.id for r in iter_records(path)] == [None, None, "b"]  # a blank line is a line
     with pytest.raises(InputError, match="cannot read"):
         list(iter_records(tmp_path / "missing.jsonl"))
 
@@ -264,3 +251,183 @@ def test_written_whole_moves_the_file_into_place_or_leaves_the_old_one(tmp_path:
     assert target.read_text(encoding="utf-8") == "new\n"
     with written_whole("-") as name:
         assert name == "-"
+
+
+# --- hostile input: every line one Document, whatever it holds ----------------------------------
+
+def test_a_lone_surrogate_fails_its_line_only(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, ['{"id": "a", "text": "Hanes Tee \\udc80"}', '{"id": "\\udc80", "text": "Gap Chinos"}',
+                             '{"id": "c", "title": "Gap", "description": "\\ud800"}'])
+    first, second, third = read_documents(path)
+    assert first.error == "line 1: field 'text' holds a lone surrogate (\\udc80), which is not text"
+    assert first.id == "a" and first.text == ""
+    assert (second.id, second.text, second.error) == ("\udc80", "Gap Chinos", None)  # the id is kept as given
+    assert "field 'description' holds a lone surrogate" in third.error
+
+
+def test_an_undecodable_line_fails_alone_and_names_its_line(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": f"p{i}", "text": f"Tee {i}"}).encode() for i in range(1, 1201)]
+    lines[1000] = '{"id": "p1001", "text": "Caf\u00e9"}'.encode("latin-1")
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    docs = list(read_documents(path))
+    assert len(docs) == 1200
+    assert [d.id for d in docs if d.error] == ["1001"]
+    assert docs[1000].error.startswith("line 1001: not utf-8 text (byte 0xe9")
+    assert docs[1001].text == "Tee 1002"
+    latin1 = list(read_documents(path, encoding="latin-1"))
+    assert latin1[1000].text == "Caf\u00e9" and not any(d.error for d in latin1)
+
+
+def test_utf16_input_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "excel.jsonl"
+    path.write_bytes('{"id": "u1", "text": "Caf\u00e9 Tee"}\n{"id": "u2", "text": "Gap"}\n'.encode("utf-16"))
+    assert [(d.id, d.text, d.error) for d in read_documents(path)] == [("u1", "Caf\u00e9 Tee", None),
+                                                                         ("u2", "Gap", None)]
+
+
+def test_deep_nesting_fails_its_line_only(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, ['{"id": "a", "text": "Tee"}', "[" * 100_000, '{"id": "c", "text": "x", "n": '
+                             + "[" * 100_000 + "]" * 100_000 + "}"])
+    docs = list(read_documents(path))
+    assert [d.error for d in docs] == [None, "line 2: not valid JSON (nested too deeply)",
+                                       "line 3: not valid JSON (nested too deeply)"]
+
+
+def test_line_separators_inside_a_line_stay_in_it(tmp_path: Path) -> None:
+    path = tmp_path / "seps.jsonl"
+    # a bare CR between JSON tokens is whitespace, not the end of a line
+    path.write_bytes('{"id": "a",\r"text": "Tee\u2028Navy\x85XL"}\n{"id": "b", "text": "Gap"}\n'.encode())
+    assert [(d.id, d.text) for d in read_documents(path)] == [("a", "Tee\u2028Navy\x85XL"), ("b", "Gap")]
+
+
+# (CSV text, expected per row: (id, text) or an error fragment)
+CSV_CASES = [
+    ("id,title\n1,Hanes Tee\n", [("1", "Hanes Tee")]),
+    ('id,title\n1,"Hanes Tee, 6-Pack"\n', [("1", "Hanes Tee, 6-Pack")]),
+    ("id,title\n1,Hanes Tee, 6-Pack\n2,Gap\n", ["line 2: 3 fields where the header names 2", ("2", "Gap")]),
+    ("id,title\n1\n", ["line 2: 1 fields where the header names 2"]),
+    ("id,title\n\n2,Gap\n", ["line 2: empty line", ("2", "Gap")]),
+    ('id,title\n1,"Tee\nNavy"\n2,Gap\n', [("1", "Tee\nNavy"), ("2", "Gap")]),  # a quoted newline
+    ("id,title\r\n1,Tee\r\n", [("1", "Tee")]),
+    ("id,title\n", []),
+    ("", []),
+]
+
+
+@pytest.mark.parametrize("content,expected", CSV_CASES)
+def test_csv_rows(tmp_path: Path, content: str, expected: list) -> None:
+    path = tmp_path / "offers.csv"
+    path.write_text(content, encoding="utf-8", newline="")
+    docs = list(read_documents(path))
+    assert len(docs) == len(expected)
+    for doc, want in zip(docs, expected):
+        if isinstance(want, str):
+            assert want in doc.error
+        else:
+            assert (doc.id, doc.text, doc.error) == (*want, None)
+
+
+def test_a_csv_field_longer_than_the_csv_module_default(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    long_text = "Organic cotton tee " * 10_000  # 190,000 characters; csv's default limit is 131,072
+    path.write_text(f'id,text\n1,"{long_text}"\n2,Gap\n', encoding="utf-8")
+    docs = list(read_documents(path))
+    assert [d.id for d in docs] == ["1", "2"] and docs[0].text == long_text.strip()
+
+
+@pytest.mark.parametrize("content,spec,message", [
+    ("1,Hanes Tee\n2,Gap Chinos\n", InputSpec(), "names no text column (text or title or query or input)"),
+    ("S1,Hanes Tee\n", InputSpec(text_fields=("name",)), "the first row ('S1', 'Hanes Tee') names no text column"),
+    ("id,text,text\n1,a,b\n", InputSpec(), "names 'text' more than once"),
+])
+def test_a_csv_file_without_a_usable_header_is_refused_before_any_row(tmp_path: Path, content: str,
+                                                                      spec: InputSpec, message: str) -> None:
+    path = tmp_path / "offers.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_documents(path, spec)  # at the call, before a single row is read
+
+
+def test_a_csv_row_that_does_not_decode_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "offers.csv"
+    path.write_bytes(b"id,text\n1,Tee\n2,Caf\xe9\n3,Gap\n")
+    docs = list(read_documents(path))
+    assert [d.error for d in docs][0] is None and docs[2].text == "Gap"
+    assert docs[1].error.startswith("line 3: not utf-8 text (byte 0xe9")
+
+
+# --- resuming by position ------------------------------------------------------------------------
+
+def _docs(ids: list[str]) -> list:
+    from extractor.records import Document
+
+    return [Document(i, f"text {n}") for n, i in enumerate(ids, 1)]
+
+
+def _written(tmp_path: Path, ids: list[str], tail: str = "") -> Path:
+    out = tmp_path / "out.jsonl"
+    out.write_text("".join(json.dumps(_record(i).to_dict()) + "\n" for i in ids) + tail, encoding="utf-8")
+    return out
+
+
+def test_resume_goes_by_position_so_repeated_ids_lose_nothing(tmp_path: Path) -> None:
+    # line 2 has no id (so it is "2"), line 4 says "2" too, line 5 repeats line 1's id
+    ids = ["1", "2", "x", "2", "1"]
+    assert resume_point(_written(tmp_path, ids[:3]), _docs(ids)) == 3
+    assert resume_point(tmp_path / "absent.jsonl", _docs(ids)) == 0
+
+
+def test_resume_keeps_a_whole_last_record_without_its_newline(tmp_path: Path) -> None:
+    out = _written(tmp_path, ["a"], json.dumps(_record("b").to_dict()))
+    assert resume_point(out, _docs(["a", "b", "c"])) == 2
+    assert out.read_text(encoding="utf-8").endswith("}\n")  # given its newline, so the next line starts clean
+
+
+@pytest.mark.parametrize("tail", ['{"id": "b", "attri', '{"id": "b"}', "\xe9"])
+def test_resume_cuts_half_a_last_line(tmp_path: Path, tail: str) -> None:
+    out = _written(tmp_path, ["a"], tail)
+    before = json.dumps(_record("a").to_dict()) + "\n"
+    assert resume_point(out, _docs(["a", "b"])) == 1
+    assert out.read_text(encoding="utf-8") == before
+
+
+def test_resume_refuses_the_output_of_another_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="out.jsonl:2 is the record of 'b' but input line 2 is 'z'"):
+        resume_point(_written(tmp_path, ["a", "b"]), _docs(["a", "z", "c"]))
+    with pytest.raises(InputError, match="more records than the input has lines"):
+        resume_point(_written(tmp_path, ["a", "b"]), _docs(["a"]))
+    out = tmp_path / "out.jsonl"
+    out.write_text("not a record\n" + json.dumps(_record("b").to_dict()) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="out.jsonl:1 is not a record"):
+        resume_point(out, _docs(["a", "b"]))
+
+
+# --- never writing over an input ---------------------------------------------------------------------
+
+def test_check_output_refuses_the_input_file_however_named(tmp_path: Path) -> None:
+    source = _jsonl(tmp_path, ['{"text": "Tee"}'])
+    (tmp_path / "link.jsonl").symlink_to(source)
+    (tmp_path / "hard.jsonl").hardlink_to(source)
+    for name in (str(source), str(tmp_path / "." / "in.jsonl"), str(tmp_path / "link.jsonl"), str(tmp_path / "hard.jsonl")):
+        with pytest.raises(InputError, match="is the input file"):
+            check_output(name, [source])
+        with pytest.raises(InputError, match="is the input file"):
+            RecordWriter(name, inputs=[source])
+    assert source.read_text(encoding="utf-8") == '{"text": "Tee"}\n'
+    check_output(tmp_path / "new.jsonl", [source])
+    check_output("-", [source])
+    with pytest.raises(InputError, match="it is a folder"):
+        check_output(tmp_path, [source])
+
+
+def test_a_record_that_is_not_json_becomes_its_error_line(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with RecordWriter(out) as writer:
+        writer.write(Record(id="a", attributes={"Weight": float("nan")}, provenance=PROVENANCE))
+        writer.write(Record(id="b\u2028c", attributes={"Brand": "Tee\u2028Navy"}, provenance=PROVENANCE))
+    lines = out.read_text(encoding="utf-8").splitlines()  # splitlines: the strictest reader there is
+    assert len(lines) == 2
+    first, second = map(json.loads, lines)
+    assert first["status"] == "failed" and "not JSON" in first["error"] and first["attributes"] == {"Weight": None}
+    assert second["attributes"]["Brand"] == "Tee\u2028Navy" and second["id"] == "b\u2028c"

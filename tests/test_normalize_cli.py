@@ -96,3 +96,22 @@ def test_vocab_build_bad_pairs_file(tmp_path: Path) -> None:
     pairs = write(tmp_path / "pairs.jsonl", "not json\n")
     result = CliRunner().invoke(main, ["vocab", "build", str(pairs), "-o", str(tmp_path / "v")])
     assert result.exit_code == 1 and "pairs.jsonl:1: not valid JSON" in result.output
+
+
+def test_normalize_to_standard_output_and_bad_lines_exit_3(tmp_path: Path) -> None:
+    schema = write(tmp_path / "shop.schema.json", json.dumps(SCHEMA))
+    records = write(tmp_path / "records.jsonl", "\n".join([
+        json.dumps({"id": "1", "attributes": {"Color": "Navy Blue", "Width": None}}),
+        json.dumps({"id": "2", "attributes": {"Color": {"rgb": [0, 0, 128]}}}),  # not a value an engine writes
+        json.dumps({"id": "3", "attributes": {"Width": float("nan")}}),  # NaN: Python writes it, JSON has none
+        "",
+    ]) + "\n")
+    result = CliRunner().invoke(main, ["normalize", str(records), "--schema", str(schema), "-o", "-", "--no-progress"])
+    assert result.exit_code == 3, result.output
+    assert not (Path.cwd() / "-").exists()
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # stdout holds the records alone
+    assert [line["id"] for line in lines] == ["1", "2", "3", None]
+    assert lines[0]["normalized"]["Color"]["value"] == "Blue"
+    assert [line["status"] for line in lines[1:]] == ["failed"] * 3
+    assert "attribute 'Color'" in lines[1]["error"] and "line 4: empty line" in lines[3]["error"]
+    assert "4 records" in result.stderr and "3 lines were not records" in result.stderr

@@ -213,12 +213,17 @@ def test_normalize_file_in_place_and_nothing_left_by_an_unreadable_file(tmp_path
     stats = normalize_file(source, source, normalizer)  # read as it is written: the output replaces it at the end
     assert stats.records == 1
     assert json.loads(source.read_text(encoding="utf-8"))["normalized"]["Color"]["value"] == "Blue"
-    bad = tmp_path / "bad.jsonl"
+    bad = tmp_path / "bad.jsonl"  # one undecodable line costs that line, not the file
     bad.write_bytes(json.dumps({"id": "a", "attributes": {"Color": "red"}}).encode() + b"\n\xff\xfe\n")
     target = tmp_path / "out.jsonl"
+    stats = normalize_file(bad, target, normalizer)
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").split("\n")[:-1]]
+    assert (stats.records, stats.bad_lines) == (2, 1)
+    assert lines[0]["normalized"]["Color"]["value"] == "Red"
+    assert lines[1]["status"] == "failed" and "line 2: not utf-8 text (byte 0xff" in lines[1]["error"]
     target.write_text("an earlier run\n", encoding="utf-8")
-    with pytest.raises(InputError, match="cannot normalize"):
-        normalize_file(bad, target, normalizer)
+    with pytest.raises(InputError, match="cannot read"):
+        normalize_file(tmp_path / "missing.jsonl", target, normalizer)
     assert target.read_text(encoding="utf-8") == "an earlier run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "out.jsonl", "records.jsonl"]
 

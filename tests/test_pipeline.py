@@ -215,12 +215,12 @@ def test_extract_stream_routes_per_document_schemas_in_input_order():
     assert (summary.ok, summary.invalid, summary.failed, summary.total) == (5, 0, 1, 6)
 
 
-def test_extract_stream_counts_skipped_ids():
+def test_extract_stream_skips_the_first_documents_by_position():
     backend = ScriptedBackend(_answer)
-    docs = [Document(str(i), t) for i, t in enumerate(OFFERS, 1)]
+    docs = [Document("same", t) for t in OFFERS]  # ids need not be unique: resuming goes by position
     records = []
-    summary = extract_stream(_extractor(backend, batch_size=2), docs, skip_ids={"2", "5"}, on_record=records.append)
-    assert [r.id for r in records] == ["1", "3", "4", "6", "7"]
+    summary = extract_stream(_extractor(backend, batch_size=2), docs, skip=2, on_record=records.append)
+    assert [r.attributes["Brand"] for r in records] == [OFFERS[t]["Brand"] for t in list(OFFERS)[2:]]
     assert summary.skipped == 2 and summary.ok == 5
     assert "2 skipped" in summary.line() and "5 records: 5 ok" in summary.line()
     assert len(backend.prompts) == 5
@@ -237,6 +237,22 @@ def test_backend_exception_fails_only_that_batch():
     assert [r.status for r in records] == ["failed", "failed", "ok", "ok"]
     assert "model error: RuntimeError: CUDA out of memory" in records[0].error
     assert list(records[0].attributes) == APPAREL.names
+
+
+def test_a_document_its_engine_chokes_on_fails_alone_in_a_stream():
+    class Choking(ScriptedBackend):
+        def truncate(self, text: str, max_tokens: int) -> str:  # prompt building, before the model is asked
+            if "Levis" in text:
+                raise UnicodeEncodeError("utf-8", text, 0, 1, "surrogates not allowed")
+            return super().truncate(text, max_tokens)
+
+    backend = Choking(_answer)
+    docs = [Document(str(i), t) for i, t in enumerate(list(OFFERS)[:4], 1)]  # batches: [Hanes, Levis], [Nike, Carhartt]
+    records = []
+    summary = extract_stream(_extractor(backend, batch_size=2), docs, on_record=records.append)
+    assert [r.status for r in records] == ["ok", "failed", "ok", "ok"]
+    assert records[1].id == "2" and records[1].error.startswith("engine error: UnicodeEncodeError")
+    assert records[0].attributes["Brand"] == "Hanes" and (summary.ok, summary.failed) == (3, 1)
 
 
 def _write_shots(folder: Path, schema_name: str, text: str, record: dict) -> None:

@@ -31,11 +31,12 @@ def evaluation_to_dict(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-_HEAD = "".join(f"{k:>6}" for k in KINDS) + f"{'P':>8}{'R':>8}{'F1':>8}"
+def _head(cell: int) -> str:
+    return "".join(f"{k:>{cell}}" for k in KINDS) + f"{'P':>8}{'R':>8}{'F1':>8}"
 
 
-def _row(label: str, width: int, counts: Counts) -> str:
-    cells = "".join(f"{getattr(counts, k):>6}" for k in KINDS)
+def _row(label: str, width: int, counts: Counts, cell: int) -> str:
+    cells = "".join(f"{getattr(counts, k):>{cell}}" for k in KINDS)
     return f"{label:<{width}}{cells}{counts.precision:>8.2f}{counts.recall:>8.2f}{counts.f1:>8.2f}"
 
 
@@ -46,19 +47,22 @@ def format_report(evaluation: Evaluation) -> str:
     error_share = evaluation.error_records / evaluation.offers * 100 if evaluation.offers else 0.0
     lines = [f"{evaluation.offers} offers matched by {evaluation.matched_by}, {exact.micro.slots} slots scored; "
              f"{evaluation.error_records} error record(s) ({error_share:.2f}%)", ""]
-    lines += [f"{'micro':<10}{_HEAD}", _row("exact", 10, exact.micro), _row("lenient", 10, lenient.micro), ""]
+    # count columns as wide as the largest count (micro holds the largest) and two spaces, at least 6
+    cell = max(6, 2 + max(len(str(getattr(level.micro, k))) for level in (exact, lenient) for k in KINDS))
+    lines += [f"{'micro':<10}{_head(cell)}", _row("exact", 10, exact.micro, cell),
+              _row("lenient", 10, lenient.micro, cell), ""]
 
     width = max([len("category")] + [len(c) for c in exact.categories]) + 2
-    lines.append(f"{'category':<{width}}{_HEAD}{'F1~':>8}")
+    lines.append(f"{'category':<{width}}{_head(cell)}{'F1~':>8}")
     for category, counts in exact.categories.items():
-        lines.append(_row(category, width, counts) + f"{lenient.categories[category].f1:>8.2f}")
+        lines.append(_row(category, width, counts, cell) + f"{lenient.categories[category].f1:>8.2f}")
     lines.append("")
 
     labels = {key: f"{key[0]} / {key[1]}" for key in exact.attributes}
     width = max([len("category / attribute")] + [len(v) for v in labels.values()]) + 2
-    lines.append(f"{'category / attribute':<{width}}{_HEAD}{'F1~':>8}")
+    lines.append(f"{'category / attribute':<{width}}{_head(cell)}{'F1~':>8}")
     for key, counts in exact.attributes.items():
-        lines.append(_row(labels[key], width, counts) + f"{lenient.attributes[key].f1:>8.2f}")
+        lines.append(_row(labels[key], width, counts, cell) + f"{lenient.attributes[key].f1:>8.2f}")
 
     if evaluation.unscored:
         listed = ", ".join(f"{name} ({n})" for name, n in evaluation.unscored.items())

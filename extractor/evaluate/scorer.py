@@ -200,12 +200,21 @@ def load_predictions(source: Source) -> list[dict[str, Any]]:
 
 def pair(gold: list[GoldOffer], predictions: list[dict[str, Any]],
          subset: bool = False) -> tuple[list[tuple[GoldOffer, dict[str, Any]]], str]:
-    """Pair each gold offer with its prediction: by id when every gold line has its own id and
-    every prediction has one, else by line order (then the counts must be equal).
+    """Pair each gold offer with its prediction. Records line up with input lines by position (the
+    rule extract, --resume and merge follow), so line order comes first: when the predictions are
+    the gold lines' records in order (ids agree wherever both have one; ids need not be unique),
+    line k pairs with line k (a gold line without an id is known by its 0-based line number, as
+    the dataset adapters name its document). Otherwise by id when every gold line has its own id and every
+    prediction has one (then ids must be unique), else the counts must be equal.
 
-    ``subset`` scores only the gold offers that have a prediction (a ``--limit`` run); it always
-    pairs by id, taking a gold line's 0-based line number where it has no id of its own (the id
-    the dataset adapters give its document)."""
+    ``subset`` scores only the gold offers that have a prediction (a ``--limit`` run): the first
+    lines when the predictions are those lines' records in order, else by id, taking a gold line's
+    0-based line number where it has no id of its own (the id the dataset adapters give its
+    document)."""
+    in_order = len(predictions) <= len(gold) and all(
+        p.get("id") is None or str(p["id"]) == g.id for g, p in zip(gold, predictions))
+    if in_order and (len(predictions) == len(gold) or subset and predictions):
+        return list(zip(gold, predictions)), "order"
     predictions_have_ids = all(p.get("id") is not None for p in predictions)
     if subset and not predictions_have_ids:
         raise EvaluationError("scoring a subset needs an id on every prediction")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, NormalizationError
 from ..io import written_whole
-from ..records import Record
+from ..records import Record, check_values
 from .numbers import CountReader, to_plain
 from .ops import Op, apply_ops, compile_ops
 from .spec import NormalizeSpec, parse_spec
@@ -224,42 +224,64 @@ class Normalizer:
         return out
 
 
-def normalize_file(source: Path, target: Path, normalizer: Normalizer,
+def normalize_file(source: Path, target: Path | str, normalizer: Normalizer,
                    on_line: Callable[[], None] | None = None) -> NormalizeStats:
-    """Normalize a JSONL file of records into another; a line that is not a record becomes an
-    error line in the output, so input and output line up. Streams (files larger than memory),
+    """Normalize a JSONL file of records into another (``-``: standard output), one output line per
+    input line: a line that is not a record (blank, not JSON, not UTF-8, values no record holds)
+    becomes an error line, so input and output line up. Streams (files larger than memory),
     writing ``<target>.partial`` and moving it into place at the end, so a file unreadable halfway
     leaves no half output behind and a file can be normalized in place. ``on_line`` is called after
     each line is written (a progress bar)."""
+    import sys
+
+    from ..io import check_output
+    from ..lines import dump_line, read_lines
+
     stats = NormalizeStats()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if str(target) != "-":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    check_output(target)
     try:
-        with written_whole(target) as partial, source.open(encoding="utf-8") as lines, \
-                open(partial, "w", encoding="utf-8") as out:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                result = _normalize_line(normalizer, line, number, stats)
-                out.write(json.dumps(result, ensure_ascii=False) + "\n")
-                if on_line is not None:
-                    on_line()
-    except (OSError, UnicodeDecodeError) as exc:
+        with written_whole(target) as partial:
+            out = sys.stdout if partial == "-" else open(partial, "w", encoding="utf-8")
+            try:
+                for line in read_lines(source):
+                    result = _normalize_line(normalizer, line.text, line.number, stats, line.error)
+                    out.write(dump_line(result))
+                    out.flush()
+                    if on_line is not None:
+                        on_line()
+            finally:
+                if out is not sys.stdout:
+                    out.close()
+    except OSError as exc:
         raise InputError(f"cannot normalize {source} into {target}: {exc}") from exc
     return stats
 
 
-def _normalize_line(normalizer: Normalizer, line: str, number: int, stats: NormalizeStats) -> dict[str, Any]:
+def _normalize_line(normalizer: Normalizer, line: str, number: int, stats: NormalizeStats,
+                    undecoded: str | None = None) -> dict[str, Any]:
     """One line's normalized record, or its error line; counted into ``stats``."""
-    record: Any = None
-    try:
-        record = json.loads(line)
-        if not isinstance(record, dict):
-            raise NormalizationError("a record must be a JSON object")
-        result = normalizer.normalize_record_dict(record)
-    except (json.JSONDecodeError, NormalizationError) as exc:
+    from ..lines import parse_line
+
+    record, error = (None, undecoded or "empty line") if undecoded or not line.strip() else parse_line(line)
+    result: dict[str, Any] | None = None
+    if error is None:
+        try:
+            if not isinstance(record, dict):
+                raise NormalizationError("a record must be a JSON object")
+            if "attributes" in record:
+                check_values(record["attributes"])  # values an engine writes, or the line is refused
+            result = normalizer.normalize_record_dict(record)
+        except NormalizationError as exc:
+            error = str(exc)
+        except (KeyError, ValueError, TypeError) as exc:
+            error = f"not a record ({type(exc).__name__}: {exc})"
+    if result is None:
         stats.bad_lines += 1
         ident = record.get("id") if isinstance(record, dict) else None
-        result = {"id": ident, "attributes": {}, "error": f"line {number}: {exc}"}
+        result = {"id": ident, "status": "failed", "attributes": {},
+                  "error": f"line {number}: {error}"}
     stats.records += 1
     for name, value in (result.get("normalized") or {}).items():
         for item in value if isinstance(value, list) else [value]:
