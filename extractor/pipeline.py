@@ -17,11 +17,11 @@ from .decoding.parse import parse_json_object
 from .demos import DemoPool, Shot, load_shots
 from .engine import Engine, batches
 from .errors import ConfigError, ExtractorError, PromptError
-from .prompts import render_messages
+from .prompts import render_messages, restore_escaped
 from .records import Document, Provenance, Record
 from .resources import schemas_dir
 from .schemas import Schema, load_schema
-from .validate import check_record, reask_messages
+from .validate import check_record, not_in_text, reask_messages
 
 ShotsArg = str | Path | list[Shot] | None
 
@@ -206,7 +206,14 @@ class Extractor(Engine):
                             warnings.append("dropped keys outside the schema: " + ", ".join(checked.dropped))
                         if checked.coerced:
                             warnings.append("coerced to the schema's type: " + ", ".join(checked.coerced))
-                        job.record = Record(id=job.doc.id, attributes=checked.attributes,
+                        # Values as the input writes them (the prompt showed it escaped, same length);
+                        # nothing kept the model to the text, so say which values it does not hold.
+                        shown = self.backend.escape(job.text)
+                        attributes = {k: restore_escaped(v, shown, job.text) for k, v in checked.attributes.items()}
+                        missing = not_in_text(attributes, self.schema, job.text)
+                        if missing:
+                            warnings.append("not found in the text: " + ", ".join(missing))
+                        job.record = Record(id=job.doc.id, attributes=attributes,
                                             provenance=self.provenance, warnings=warnings, attempts=job.attempts)
                         continue
                 if attempt < self.config.max_retries:

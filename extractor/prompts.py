@@ -72,3 +72,74 @@ def render_messages(schema: Schema, text: str, shots: list[Shot] | tuple[Shot, .
         messages.append({"role": "assistant", "content": str(module.answer(format_answer(shot.record, schema)))})
     messages.append({"role": "user", "content": str(module.user(text))})
     return messages
+
+
+# --- product text is data: control tokens defused ---------------------------------------------
+
+_LOOKALIKES = {"<": "\u2039", ">": "\u203a", "[": "\u2045", "]": "\u2046", "|": "\u00a6", "{": "\u2774",
+               "}": "\u2775"}
+"""Stand-ins for a control token's first character (``<|im_end|>`` -> ``‹|im_end|>``): the model
+still reads a bracket, and the tokenizer no longer finds the control token."""
+_FALLBACKS = ("\ufffd", "\ue000")
+
+
+def control_strings(tokenizer: Any) -> tuple[str, ...]:
+    """The strings ``tokenizer`` turns into one added token wherever they occur in its input, and
+    that mean something to the model: every special token (``<|im_start|>``, ``<s>``, ``[SEP]``)
+    and every other added token that is more than letters, digits and spaces (``<think>``).
+    Added plain words and whitespace runs are left alone: they are ordinary text."""
+    found = set(getattr(tokenizer, "all_special_tokens", None) or ())
+    for token in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        content = str(getattr(token, "content", token))
+        if getattr(token, "special", False) or any(not (ch.isalnum() or ch.isspace()) for ch in content):
+            found.add(content)
+    return tuple(sorted(s for s in found if s))
+
+
+@lru_cache(maxsize=16)
+def _control_pattern(strings: tuple[str, ...]) -> tuple[Any, dict[str, str]]:
+    import re
+
+    used = set("".join(strings))
+    swap = {}
+    for ch in {s[0] for s in strings}:
+        # A stand-in no control string contains, so each replacement removes an occurrence for good.
+        swap[ch] = next(c for c in (_LOOKALIKES.get(ch), *_FALLBACKS) if c and c not in used)
+    pattern = re.compile("|".join(re.escape(s) for s in sorted(strings, key=len, reverse=True)))
+    return pattern, swap
+
+
+def escape_control_tokens(text: str, tokenizer: Any) -> str:
+    """``text`` with every control string of ``tokenizer`` (``control_strings``) defused by
+    swapping its first character for a look-alike: ``<|im_end|>`` becomes ``‹|im_end|>``.
+
+    Product text (and anything else put into a chat message) is data: encoded as it is, an offer
+    holding ``<|im_end|>`` would end its user turn and could open a fake one. The chat template's
+    own control tokens are added around the escaped contents, so they stay real. The result has
+    the same length as ``text``, so character offsets into it are offsets into ``text`` (a value
+    copied from the escaped text maps back: ``restore_escaped``)."""
+    strings = control_strings(tokenizer)
+    if not strings or not text:
+        return text
+    pattern, swap = _control_pattern(strings)
+    while True:  # one pass can leave a control string that overlapped a replaced one
+        escaped = pattern.sub(lambda m: swap[m.group()[0]] + m.group()[1:], text)
+        if escaped == text:
+            return text
+        text = escaped
+
+
+def restore_escaped(value: Any, shown: str, original: str) -> Any:
+    """``value`` as ``original`` writes it, when it was copied from ``shown`` (``original`` after
+    ``escape_control_tokens``, the same length): a string (or list item) found in ``shown`` but
+    not in ``original`` becomes ``original``'s characters at the same place. Anything else is
+    returned as it is."""
+    if shown == original:
+        return value
+    if isinstance(value, list):
+        return [restore_escaped(item, shown, original) for item in value]
+    if isinstance(value, str) and value and value not in original:
+        at = shown.find(value)
+        if at >= 0:
+            return original[at: at + len(value)]
+    return value

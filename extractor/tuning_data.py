@@ -272,10 +272,7 @@ class RowBuilder:
         """The tokens of the system turn alone (what the constrained decoder caches per schema)."""
         ids = self._system_ids.get(schema.id)
         if ids is None:
-            tok = self.backend.tokenizer
-            messages = [{"role": "system", "content": self._extractor_for(schema).system_message()}]
-            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False) \
-                if getattr(tok, "chat_template", None) else ""
+            text = self.backend.render_system(self._extractor_for(schema).system_message())
             ids = self._system_ids[schema.id] = self.backend.encode(text) if text else []
         return ids
 
@@ -290,7 +287,10 @@ class RowBuilder:
             # As with shortened demonstrations: never teach a value the prompt no longer shows.
             record = {k: (None if isinstance(v, str) and v not in job.text else v) for k, v in record.items()}
         prompt = self.backend.render_chat(job.messages)
-        return prompt, answer_text(example.schema, record, self.config.prompt) + self.eot
+        # The answer copies values from the text as the prompt shows it (control strings escaped),
+        # which is also what constrained decoding lets the model write.
+        answer = self.backend.escape(answer_text(example.schema, record, self.config.prompt))
+        return prompt, answer + self.eot
 
     def row(self, example: Example) -> Row:
         prompt, answer = self.prompt_and_answer(example)

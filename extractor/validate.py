@@ -87,6 +87,69 @@ def check_record(obj: dict[str, Any], schema: Schema) -> Validation:
     return Validation(attributes, errors, dropped, [c for c in coerced if obj.get(c) is not None], invalid)
 
 
+_WRITTEN_NUMBER = re.compile(r"(?<!\d)((?<![\w.])-)?(\d{1,3}(?:,\d{3})+(?!\d)|\d+)(\.\d+)?")
+MAX_WRITTEN_DIGITS = 12
+"""Longer digit runs (barcodes, part numbers) are not numbers an attribute takes."""
+
+
+def written_numbers(text: str) -> list[int | float]:
+    """The numbers ``text`` writes in digits, for grounding number attributes: "3 pack" and
+    "3-pack" give 3, "1,000" gives 1000 (commas before groups of three digits separate
+    thousands; any other comma separates numbers: "8,10" gives 8 and 10), "2.5" gives 2.5 and
+    "2.0" gives 2, "-5" gives -5 and 5 (a minus only right after a space or the start, so "10-12"
+    is 10 and 12). Number words ("three") are not numbers here. Sorted, without repeats."""
+    found: set[int | float] = set()
+    for match in _WRITTEN_NUMBER.finditer(text):
+        whole, fraction = match.group(2).replace(",", ""), match.group(3) or ""
+        if len(whole) + len(fraction) - (1 if fraction else 0) > MAX_WRITTEN_DIGITS:
+            continue
+        value: int | float = float(whole + fraction) if fraction else int(whole)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        found.add(value)
+        if match.group(1):
+            found.add(-value)
+    return sorted(found)
+
+
+def grounded_attribute(attr: Attribute) -> bool:
+    """Whether ``attr``'s values must be found in the text: grounded strings (spans) and numbers
+    (written in digits), not enums or booleans, nor ``x-grounded: false`` attributes."""
+    if not attr.grounded:
+        return False
+    if attr.is_array:
+        return attr.item_enum is None and any(t in attr.item_types for t in ("string", "number", "integer"))
+    return attr.enum is None and any(t in attr.types for t in ("string", "number", "integer"))
+
+
+def not_in_text(attributes: dict[str, Any], schema: Schema, text: str) -> list[str]:
+    """Names of the grounded attributes (``grounded_attribute``) whose value does not occur in
+    ``text``: a string not contained in it (case ignored), a number not among its
+    ``written_numbers``; a list when any of its items does not. Free decoding, which nothing
+    keeps from inventing values, warns with these; constrained decoding cannot produce them."""
+    folded = text.casefold()
+    numbers: list[int | float] | None = None
+    missing = []
+    for attr in schema.attributes:
+        value = attributes.get(attr.name)
+        if value is None or not grounded_attribute(attr):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool):
+                continue
+            if isinstance(item, str):
+                found = item.casefold() in folded
+            elif isinstance(item, (int, float)):
+                numbers = written_numbers(text) if numbers is None else numbers
+                found = item in numbers
+            else:
+                continue
+            if not found:
+                missing.append(attr.name)
+                break
+    return missing
+
+
 def reask_messages(messages: list[dict[str, str]], raw: str, problems: list[str]) -> list[dict[str, str]]:
     """The conversation so far plus the invalid reply and a request to correct it."""
     listing = "\n".join(f"- {p}" for p in problems[:8])

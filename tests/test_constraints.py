@@ -23,6 +23,7 @@ from extractor.decoding.constraints import (
     Literals,
     Number,
     Value,
+    WrittenNumber,
     needs_source,
     typed_constraint,
 )
@@ -492,12 +493,15 @@ def _attr(spec: dict) -> Any:
     ({"type": ["string", "null"]}, Grounded, True),
     ({"type": ["string", "null"], "x-grounded": False}, FreeString, False),
     ({"enum": ["Men", "Women", None]}, Literals, False),
-    ({"type": ["integer", "null"]}, Number, False),
-    ({"type": ["number", "null"]}, Number, False),
+    ({"type": ["integer", "null"]}, WrittenNumber, True),
+    ({"type": ["number", "null"]}, WrittenNumber, True),
+    ({"type": ["integer", "null"], "x-grounded": False}, Number, False),
+    ({"type": ["number", "null"], "x-grounded": False}, Number, False),
     ({"type": ["boolean", "null"]}, Literals, False),
     ({"type": ["array", "null"], "items": {"type": "string"}}, Array, True),
     ({"type": ["array", "null"], "items": {"enum": ["S", "M"]}}, Array, False),
-    ({"type": ["array", "null"], "items": {"type": "integer"}}, Array, False),
+    ({"type": ["array", "null"], "items": {"type": "integer"}}, Array, True),
+    ({"type": ["array", "null"], "items": {"type": "integer"}, "x-grounded": False}, Array, False),
 ])
 def test_typed_constraint_picks_the_automaton(spec, kind, reads_text):
     attr = _attr(spec)
@@ -510,7 +514,11 @@ def test_typed_constraint_picks_the_automaton(spec, kind, reads_text):
     ({"type": ["string", "null"], "maxLength": 3}, q("Nike"), False),
     ({"type": ["integer", "null"]}, b"42", True),
     ({"type": ["integer", "null"]}, b"4.5", False),
-    ({"type": ["number", "null"]}, b"4.5", True),
+    ({"type": ["integer", "null"]}, b"41", False),           # numbers are grounded: 42 is the text's only one
+    ({"type": ["number", "null"]}, b"4.5", False),
+    ({"type": ["number", "null"], "x-grounded": False}, b"4.5", True),
+    ({"type": ["array", "null"], "items": {"type": "integer"}}, b"[42]", True),
+    ({"type": ["array", "null"], "items": {"type": "integer"}}, b"[4]", False),
     ({"enum": [1, 2, None]}, b"2", True),
     ({"enum": [1, 2, None]}, b'"2"', False),
     ({"enum": ["Men", None]}, q("Men"), True),

@@ -35,6 +35,12 @@ class Backend(ABC):
         """Greedy continuations of ``prompts``, one per prompt, stopped at end of turn or once a
         top-level JSON object has closed. Must not depend on how prompts are batched."""
 
+    def escape(self, text: str) -> str:
+        """``text`` as this backend's prompts show it: strings its tokenizer would read as control
+        tokens defused, the length unchanged (``prompts.escape_control_tokens``). Backends
+        without a tokenizer show text as it is."""
+        return text
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "adapter": self.adapter, "context_window": self.context_window}
 

@@ -26,10 +26,26 @@ class TransformersBackend(Backend):
     def device(self) -> Any:
         return next(self.model.parameters()).device
 
+    def escape(self, text: str) -> str:
+        from ..prompts import escape_control_tokens
+
+        return escape_control_tokens(text, self.tokenizer)
+
     def render_chat(self, messages: list[dict[str, str]]) -> str:
+        # Every message's content is data (product texts, demonstrations, schema descriptions):
+        # escaped, so the only control tokens in the prompt are the template's own.
+        messages = [{**m, "content": self.escape(m["content"])} for m in messages]
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+    def render_system(self, content: str) -> str:
+        """The system turn alone, as ``render_chat`` starts every prompt with it ("" without a chat
+        template): the shared prefix that extraction caches and training computes once."""
+        if not getattr(self.tokenizer, "chat_template", None):
+            return ""
+        messages = [{"role": "system", "content": self.escape(content)}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -38,14 +54,16 @@ class TransformersBackend(Backend):
         return len(self.encode(text))
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        # Counted as the prompt will show it (escaped, the same length), so offsets cut ``text`` too.
+        shown = self.escape(text)
+        enc = self.tokenizer(shown, add_special_tokens=False, return_offsets_mapping=True)
         offsets = enc["offset_mapping"]
         if len(offsets) <= max_tokens:
             return text
         # Byte-level BPE splits a non-ASCII character over several tokens that all map to the
         # whole character, so a cut inside one would keep a token too many: step back until it fits.
         cut = max_tokens
-        while cut > 0 and self.count_tokens(text[: offsets[cut - 1][1]]) > max_tokens:
+        while cut > 0 and self.count_tokens(shown[: offsets[cut - 1][1]]) > max_tokens:
             cut -= 1
         return text[: offsets[cut - 1][1]] if cut else ""
 

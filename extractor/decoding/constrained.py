@@ -2,8 +2,8 @@
 
 For each attribute, in schema order, the fixed text (``{"Brand":``, ``, "Color":`` ... ``}``) is
 ours and the model chooses the value's tokens under that attribute's constraint (a grounded span
-of the input, an enum member, a number, null). The record is valid JSON by construction and
-always closes, because every value has a token budget and a shortest way to finish.
+of the input, an enum member, a number the input writes, null). The record is valid JSON by
+construction and always closes, because every value has a token budget and a shortest way to finish.
 
 Seams. Fixed text ends right after the colon; the value's own leading space is the model's to
 write, so the natural token `` "`` (space + quote) stays available, and a value's last token may
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..prompts import restore_escaped
 from ..records import Record
 from ..validate import check_record
 from .constraints import Grounded, Value, needs_source, typed_constraint
@@ -99,11 +100,13 @@ class Slot:
 
 
 def build_slots(extractor: Extractor, text: str, shared: dict[str, Slot]) -> list[Slot]:
-    """One slot per attribute; slots whose constraint does not read the text are shared."""
+    """One slot per attribute; slots whose constraint does not read the text are shared.
+    ``text`` is the input as the prompt shows it (``backend.escape``): the model copies from that."""
     attrs = extractor.schema.attributes
+    escape = extractor.backend.escape
     slots = []
     for i, attr in enumerate(attrs):
-        suffix = (", " + json.dumps(attrs[i + 1].name, ensure_ascii=False) + ":").encode("utf-8") \
+        suffix = escape(", " + json.dumps(attrs[i + 1].name, ensure_ascii=False) + ":").encode("utf-8") \
             if i + 1 < len(attrs) else b"}"
         if needs_source(attr):
             slots.append(Slot(Value(typed_constraint(attr, text)), suffix))
@@ -119,6 +122,8 @@ class _Row:
     job: _Job
     names: list[str]
     slots: list[Slot]
+    shown: str
+    """The input as the prompt shows it (control strings escaped, the same length as job.text)."""
     attr: int = 0
     state: tuple = ()
     vstate: Any = None
@@ -152,12 +157,13 @@ def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
                           f"{backend.name!r} supports only --decoding free")
     index = token_index(backend)  # type: ignore[arg-type]
     shared: dict[str, Slot] = extractor._decoding_state.setdefault("shared_slots", {})
-    first_key = (("{" + json.dumps(extractor.schema.names[0], ensure_ascii=False) + ":"))
+    first_key = backend.escape("{" + json.dumps(extractor.schema.names[0], ensure_ascii=False) + ":")
     rows = []
     prompts_ids = []
     for job in jobs:
-        slots = build_slots(extractor, job.text, shared)
-        rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, state=slots[0].start(),
+        shown = backend.escape(job.text)
+        slots = build_slots(extractor, shown, shared)
+        rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, shown=shown, state=slots[0].start(),
                          null_bias=extractor.config.null_bias))
         prompts_ids.append(backend.encode(backend.render_chat(job.messages) + first_key))
     t0 = time.perf_counter()
@@ -325,11 +331,14 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
                                 f"({math.exp(sum(row.logprobs)):.3g} < {math.exp(row.null_logprob):.3g}); set to null")
         value = None
         row.vstate = None
-    row.values[name] = value
     typed = slot.value.typed
     if isinstance(value, str) and isinstance(typed, Grounded) and row.vstate and row.vstate[0] == "typed":
         span = typed.span(row.vstate[1], value)
         row.spans[name] = list(span) if span else None
+        if span:  # as the input writes it: the model copied the escaped text (same offsets)
+            value = row.job.text[span[0]: span[1]]
+    value = restore_escaped(value, row.shown, row.job.text)
+    row.values[name] = value
     if row.logprobs:
         # Four significant digits, never rounded to zero: 0.0 would read as "certainly wrong".
         row.confidence[name] = float(f"{math.exp(sum(row.logprobs) / len(row.logprobs)):.4g}")

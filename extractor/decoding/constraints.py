@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from ..schemas import Attribute
+from ..validate import grounded_attribute, written_numbers
 
 QUOTE, BACKSLASH, COMMA, SPACE = ord('"'), ord("\\"), ord(","), ord(" ")
 DIGITS = frozenset(range(ord("0"), ord("9") + 1))
@@ -96,6 +97,16 @@ class Number:
 
     def close(self, state: tuple[str, int]) -> bytes | None:
         return {"sign": b"0", "minus": b"0", "dot": b"0"}.get(state[0], b"")
+
+
+class WrittenNumber(Literals):
+    """A number the source text writes in digits (``validate.written_numbers``: "3-pack" gives 3,
+    "1,000" gives 1000), as JSON writes it; an integer attribute takes only whole numbers. Numbers
+    are grounded like strings: a text without digits leaves a number attribute nothing but null,
+    where ``Number`` would let the model invent one."""
+
+    def __init__(self, source: str, integer: bool) -> None:
+        super().__init__([_json_bytes(n) for n in written_numbers(source) if not integer or isinstance(n, int)])
 
 
 class Grounded:
@@ -416,19 +427,20 @@ def typed_constraint(attr: Attribute, source: str) -> Any:
         elif "string" in attr.item_types:
             item = Grounded(source, attr.item_max_length) if attr.grounded else FreeString(attr.item_max_length or 64)
         else:
-            item = Number(integer="number" not in attr.item_types)
+            item = _number(source, "number" not in attr.item_types, attr.grounded)
         return Array(item, attr.max_items or 4)
     if "string" in attr.types:
         return Grounded(source, attr.max_length) if attr.grounded else FreeString(attr.max_length or 64)
     if "number" in attr.types or "integer" in attr.types:
-        return Number(integer="number" not in attr.types)
+        return _number(source, "number" not in attr.types, attr.grounded)
     return Literals([b"true", b"false"])
 
 
+def _number(source: str, integer: bool, grounded: bool) -> Any:
+    return WrittenNumber(source, integer) if grounded else Number(integer=integer)
+
+
 def needs_source(attr: Attribute) -> bool:
-    """Whether the constraint depends on the input text (so it cannot be shared across inputs)."""
-    if attr.enum is not None:
-        return False
-    if attr.is_array:
-        return attr.item_enum is None and "string" in attr.item_types and attr.grounded
-    return "string" in attr.types and attr.grounded
+    """Whether the constraint depends on the input text (so it cannot be shared across inputs):
+    grounded strings and numbers (``validate.grounded_attribute``)."""
+    return grounded_attribute(attr)

@@ -88,10 +88,7 @@ def shared_prefix(extractor: Extractor, backend: TransformersBackend, prompts: l
     state = extractor._decoding_state
     system = state.get("prefix")
     if system is None:
-        tok = backend.tokenizer
-        messages = [{"role": "system", "content": extractor.system_message()}]
-        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False) \
-            if getattr(tok, "chat_template", None) else ""
+        text = backend.render_system(extractor.system_message())
         ids = backend.encode(text) if text else []
         system = _extend(backend, None, ids) if len(ids) >= MIN_SHARED else False
         state["prefix"] = system

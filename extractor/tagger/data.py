@@ -268,8 +268,11 @@ class Tokens:
 
 
 def tokenize(tokenizer: Any, text: str) -> Tokens:
-    """The whole text's tokens; a fast tokenizer is needed for the offsets."""
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    """The whole text's tokens; a fast tokenizer is needed for the offsets. The text is data:
+    strings such as ``[SEP]`` or ``<|im_end|>`` in it are read as ordinary text, never as the
+    special tokens they spell (``split_special_tokens``), in training and extraction alike."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False,
+                        split_special_tokens=True)
     return Tokens(ids=list(encoded["input_ids"]), offsets=[tuple(o) for o in encoded["offset_mapping"]])
 
 
