@@ -79,13 +79,20 @@ def schemas_list() -> None:
 @schemas.command("show")
 @click.argument("name_or_path")
 def schemas_show(name_or_path: str) -> None:
-    """Print a schema (shipped name or file path) after checking it."""
+    """Print a schema (shipped name or file path) after checking it.
+
+    Standard output is the schema itself, so `schemas show NAME > my.schema.json` gives a file
+    that `schemas check` accepts with the same id; the id goes to standard error."""
     import json
 
     from .schemas import load_schema
 
     schema = load_schema(name_or_path)
-    click.echo(f"# id: {schema.id}")
+    click.echo(f"# id: {schema.id}", err=True)
+    if not schema.document.get("title"):
+        # The name, and so the id, of a schema without a title comes from its file name.
+        click.echo(f"# no \"title\": named {schema.name!r} after its file; saved under another file name it "
+                   "gets another name and id (add a \"title\" to keep them)", err=True)
     click.echo(json.dumps(schema.document, indent=2, ensure_ascii=False))
 
 

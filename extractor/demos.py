@@ -54,6 +54,20 @@ def load_shots(path: str | Path, schema: Schema | None = None) -> list[Shot]:
     return shots
 
 
+def shots_file(folder: str | Path, schema_name: str) -> Path:
+    """``<folder>/<schema_name>.jsonl``: where a shots folder keeps a schema's demonstrations.
+
+    The name must be a plain name (``schemas.name_problem``), else PromptError: a schema's name
+    comes from its file (``"title": "../../x"``), and must never pick a file outside ``folder``."""
+    from .schemas import name_problem
+
+    problem = name_problem(schema_name)
+    if problem is not None:
+        raise PromptError(f"schema name {schema_name[:60]!r} cannot name a demonstrations file in {folder}: "
+                          f"{problem}")
+    return Path(folder) / f"{schema_name}.jsonl"
+
+
 class DemoPool:
     """A pool of demonstrations with first / random (seeded) / similar (BM25) selection."""
 

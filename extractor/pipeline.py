@@ -28,15 +28,22 @@ ShotsArg = str | Path | list[Shot] | None
 
 def resolve_shots(shots: ShotsArg, schema: Schema) -> list[Shot]:
     """Demonstrations for ``schema``: a list as given; a JSONL file; a folder holding
-    ``<schema name>.jsonl``; or None for the ones shipped with the schema (if any)."""
+    ``<schema name>.jsonl``; or None for the ones shipped with the schema (if any). The name
+    never reaches outside the folder: one that is not a plain name (a ``"title": "../../x"``) has
+    no shipped shots, and in a folder of the user's it is a PromptError."""
+    from .demos import shots_file
+    from .schemas import name_problem
+
     if isinstance(shots, list):
         return shots
     if shots is None:
-        shipped = schemas_dir() / "shots" / f"{schema.name}.jsonl"
+        if name_problem(schema.name) is not None:  # not a plain name: never a file, so no shipped shots
+            return []
+        shipped = shots_file(schemas_dir() / "shots", schema.name)
         return load_shots(shipped, schema) if shipped.is_file() else []
     path = Path(shots)
     if path.is_dir():
-        path = path / f"{schema.name}.jsonl"
+        path = shots_file(path, schema.name)  # PromptError for a name that is not a plain name
         if not path.is_file():
             raise PromptError(f"shots folder {shots} has no {schema.name}.jsonl")
     return load_shots(path, schema)
@@ -80,6 +87,19 @@ class Extractor(Engine):
         self.provenance = Provenance(model=backend.name, adapter=backend.adapter, prompt=self.config.prompt,
                                      schema=self.schema.id, decoding=self.config.decoding)
         self.budget = self.config.max_new_tokens or output_budget(self.schema, backend)
+        # A prompt that cannot hold even a one-word product, plus its reply, would fail every line
+        # (or leave a model generating past its window): say so now, with the numbers.
+        least = backend.count_tokens(backend.render_chat(render_messages(self.schema, "x", (), self.config.prompt)))
+        if least + self.budget > backend.context_window:
+            reply = ("max_new_tokens (--max-new-tokens)" if self.config.max_new_tokens
+                     else f"the output budget of its {len(self.schema.attributes)} attributes")
+            raise ConfigError(
+                f"schema {self.schema.name!r} does not fit the context window of model {backend.name!r}: the "
+                f"instructions alone (zero-shot, a one-word product) take {least} tokens and a reply up to "
+                f"{self.budget} ({reply}), {least + self.budget} in all, over the window of "
+                f"{backend.context_window} tokens. Use a schema with fewer attributes (split it into several), "
+                "or a model with a larger context window" + (", or a smaller max_new_tokens"
+                                                             if self.config.max_new_tokens else ""))
         self.normalizer = None
         if self.config.normalize:
             from .normalize import Normalizer
@@ -104,9 +124,12 @@ class Extractor(Engine):
     def with_schema(self, schema: Schema | str, shots: ShotsArg = None) -> Extractor:
         """Another Extractor on the same loaded model, for another schema. Without ``shots`` it
         takes ``<schema>.jsonl`` from this one's shots folder, else the schema's shipped shots."""
-        name = schema.name if isinstance(schema, Schema) else Path(str(schema)).name.split(".")[0]
+        from .demos import shots_file
+        from .schemas import name_problem
+
+        schema = schema if isinstance(schema, Schema) else load_schema(schema)
         if shots is None and self.shots_source is not None and not isinstance(self.shots_source, list) \
-                and (Path(self.shots_source) / f"{name}.jsonl").is_file():
+                and name_problem(schema.name) is None and shots_file(self.shots_source, schema.name).is_file():
             shots = self.shots_source
         return Extractor(self.backend, schema, self.requested, shots=shots, force_adapter=self.force_adapter)
 

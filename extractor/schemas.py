@@ -6,8 +6,11 @@ for anything else, so a schema never silently means less than its author thinks.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,21 @@ _TOP_KEYS = {"$schema", "$id", "title", "description", "type", "properties", "ad
 _ATTR_KEYS = {"type", "enum", "description", "examples", "items", "maxLength", "minLength",
               "minimum", "maximum", "maxItems", "x-grounded", "x-normalize"}
 _ITEM_KEYS = {"type", "enum", "maxLength", "minLength", "minimum", "maximum"}
+
+MAX_DEPTH = 32
+"""Most levels of objects and arrays a schema document may nest. The supported subset needs about
+six (``/properties/<attribute>/x-normalize/<key>/...``); a bound keeps a hostile or broken file from
+ending in a RecursionError instead of a SchemaError."""
+MAX_NAME_LENGTH = 100
+NAME_PUNCTUATION = " .,&+'()-"
+"""Characters a schema name may hold besides letters, digits and ``_``: enough for category names
+("Home & Kitchen", "Men's Shoes (EU)"), and none that a file system or an id reads specially
+(``/ \\ : * ? " < > |``, NUL, ``@`` which separates name and digest in a schema id)."""
+_NAME = re.compile(rf"\w[\w{re.escape(NAME_PUNCTUATION)}]*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+"""Byte order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,47 @@ def schema_id(name: str, document: dict[str, Any]) -> str:
     order = json.dumps(list(document.get("properties") or {}), ensure_ascii=False)
     digest = hashlib.sha256((canonical_json(document) + "\n" + order).encode("utf-8")).hexdigest()[:12]
     return f"{name}@{digest}"
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a schema, or None when it can.
+
+    A schema's name becomes a file name (demonstrations are ``<shots folder>/<name>.jsonl``) and
+    the part of its id before ``@``, so it must be a name and never a path: it starts with a
+    letter, digit or ``_``, holds only those and NAME_PUNCTUATION, has no ``..``, does not end in
+    ``.`` or a space (Windows drops those from file names), and has at most MAX_NAME_LENGTH
+    characters. The shipped schema names and benchmark categories ("Baseball Caps", "Home And
+    Garden") pass. Checked where a schema is loaded from a file (``load_schema``); schemas built
+    in memory (``schema_from_attributes``) keep their names, and the shots lookup
+    (``demos.shots_file``) checks again."""
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"it is longer than {MAX_NAME_LENGTH} characters"
+    for bad, what in (("/", "a path separator '/'"), ("\\", "a path separator '\\'"), ("\x00", "a NUL character"),
+                      ("..", "'..'")):
+        if bad in name:
+            return f"it holds {what}"
+    if not _NAME.match(name[0]):
+        return "it must start with a letter, a digit or '_'"
+    if not _NAME.fullmatch(name):
+        bad_char = next(ch for ch in name[1:] if not _NAME.fullmatch("a" + ch))
+        return f"it holds {bad_char!r}"
+    if name[-1] in ". ":
+        return "it must not end in '.' or a space"
+    return None
+
+
+def _name_error(name: str, from_title: bool, path: Path) -> SchemaError | None:
+    """The SchemaError ``load_schema`` raises for a name that ``name_problem`` refuses, or None."""
+    problem = name_problem(name)
+    if problem is None:
+        return None
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    where = "its \"title\"" if from_title else "from its file name, as it has no \"title\""
+    return SchemaError(f"{path}: schema name {shown!r} ({where}) is not a plain name: {problem}. A schema "
+                       "name is a name, not a path: letters, digits, '_', spaces and . , & + ' ( ) -, "
+                       "starting with a letter, digit or '_'")
 
 
 def _json_type(value: Any) -> str | None:
@@ -239,10 +298,40 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
     )
 
 
+def _check_tree(document: dict[str, Any], name: str) -> None:
+    """Refuse what would otherwise fail far from the schema, with a traceback: nesting deeper than
+    MAX_DEPTH (recursive code downstream), a lone surrogate in a string or key (the ``"\\ud800"``
+    escape is valid JSON, but no UTF encoding can write it, so the id's hash would fail), and a
+    float that is not finite (NaN is not JSON). Walks without recursion."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            match = _SURROGATE.search(value)
+            if match:
+                raise SchemaError(f"a string holds a lone surrogate (\\u{ord(match.group()):04x}), which is not text",
+                                  schema=name, path=where or "/")
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SchemaError(f"{value!r} is not a JSON number", schema=name, path=where or "/")
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            raise SchemaError(f"nested more than {MAX_DEPTH} levels deep (a schema needs about six)",
+                              schema=name, path=where)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            key = str(key)
+            if _SURROGATE.search(key):
+                raise SchemaError("a key holds a lone surrogate, which is not text", schema=name, path=where or "/")
+            stack.append((item, f"{where}/{key}", depth + 1))
+
+
 def check_schema(document: Any, name: str = "schema", path: Path | None = None) -> Schema:
     """Check ``document`` against the supported subset and return the Schema it describes."""
     if not isinstance(document, dict):
         raise SchemaError("a schema must be a JSON object", schema=name, path="/")
+    _check_tree(document, name)
     for key in document:
         if key not in _TOP_KEYS:
             raise SchemaError(f"keyword {key!r} is not supported at the top level "
@@ -280,7 +369,11 @@ def shipped_schemas() -> dict[str, Path]:
 
 
 def load_schema(name_or_path: str | Path) -> Schema:
-    """Load a shipped schema by name (``apparel``) or any schema file by path, and check it."""
+    """Load a shipped schema by name (``apparel``) or any schema file by path, and check it.
+
+    Whatever the file holds, the answer is a Schema or a SchemaError saying what is wrong: bytes
+    that are not UTF-8 text, text that is not JSON, nesting too deep, a key given twice, or a name
+    (its ``title``, else its file name) that is not a plain name (see ``name_problem``)."""
     path = Path(name_or_path)
     shipped = shipped_schemas()
     if str(name_or_path) in shipped:
@@ -288,14 +381,62 @@ def load_schema(name_or_path: str | Path) -> Schema:
     elif not path.is_file():
         raise SchemaError(f"no shipped schema named {str(name_or_path)!r} and no such file "
                           f"(shipped: {', '.join(shipped) or 'none'})")
+    document = _parse(_read_text(path), path)
+    stem = path.name[: -len(".schema.json")] if path.name.endswith(".schema.json") else path.stem
+    schema = check_schema(document, name=stem, path=path)
+    error = _name_error(schema.name, bool(document.get("title")), path)
+    if error is not None:
+        raise error
+    return schema
+
+
+def _read_text(path: Path) -> str:
+    """The text of a schema file: UTF-8, or the UTF-8/16/32 its byte order mark names (Windows
+    PowerShell's ``>`` writes UTF-16, so ``schemas show NAME > file`` still reads back)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"cannot read {path}: {exc}") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SchemaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        label = {"utf-8-sig": "UTF-8"}.get(encoding, encoding.upper())
+        raise SchemaError(f"{path} is not {label} text (byte 0x{raw[exc.start:exc.start + 1].hex()} at byte "
+                          f"{exc.start + 1}); save it as UTF-8") from exc
+
+
+class _NotJson(ValueError):
+    """Raised from json.loads's hooks for what the parser accepts but JSON is not."""
+
+
+def _parse(text: str, path: Path) -> Any:
+    """The JSON value of ``text``. Refused as SchemaError besides bad JSON: a key twice in one
+    object (json.loads keeps the last, so an attribute would vanish without a word), NaN and
+    Infinity (not JSON), and nesting too deep for the parser (a RecursionError otherwise)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise _NotJson(f"key {key!r} appears twice in one object (only one of them would be kept)")
+            out[key] = value
+        return out
+
+    def constant(word: str) -> Any:
+        raise _NotJson(f"{word} is not a JSON number")
+
+    try:
+        return json.loads(text, object_pairs_hook=unique, parse_constant=constant)
+    except RecursionError:
+        raise SchemaError(f"{path} is nested too deeply to be a schema (a schema needs about six levels, "
+                          f"at most {MAX_DEPTH})") from None
+    except _NotJson as exc:
+        raise SchemaError(f"{path}: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{path} is not valid JSON: {exc}") from exc
-    stem = path.name[: -len(".schema.json")] if path.name.endswith(".schema.json") else path.stem
-    return check_schema(document, name=stem, path=path)
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise SchemaError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def schema_from_attributes(name: str, attributes: dict[str, dict[str, Any]], description: str = "") -> Schema:

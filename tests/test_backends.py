@@ -78,11 +78,11 @@ def test_render_chat_without_template(tiny_model):
 def test_backend_attributes(tiny_backend, tiny_model):
     tokenizer = tiny_model[1]
     assert tiny_backend.name == "tiny-random"
-    assert tiny_backend.context_window == 1024
+    assert tiny_backend.context_window == 4096
     assert tiny_backend.supports_constrained
     assert tokenizer.padding_side == "left"
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in tiny_backend.stop_token_ids()
-    assert tiny_backend.describe() == {"name": "tiny-random", "adapter": None, "context_window": 1024}
+    assert tiny_backend.describe() == {"name": "tiny-random", "adapter": None, "context_window": 4096}
 
 
 @pytest.mark.parametrize("text,closed", [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.demos import DemoPool, Shot, load_shots
+from extractor.demos import DemoPool, Shot, load_shots, shots_file
 from extractor.errors import PromptError
 from extractor.schemas import load_schema
 
@@ -172,3 +172,62 @@ def test_no_shots_when_pool_empty_or_k_zero(pool, k):
 def test_unknown_selection_raises():
     with pytest.raises(PromptError, match="unknown shot selection"):
         _pool().select("Gap Khaki Chinos", 2, "nearest")
+
+
+# --- a shots folder: <folder>/<schema name>.jsonl, and nothing outside it ----------------------
+
+def _escaping_schema():
+    """A schema whose title is a path, built in memory (load_schema refuses it from a file)."""
+    from extractor.schemas import check_schema
+
+    return check_schema({**APPAREL.document, "title": "../../x"})
+
+
+def test_shots_file_is_inside_its_folder(tmp_path):
+    assert shots_file(tmp_path, "apparel") == tmp_path / "apparel.jsonl"
+    assert shots_file(str(tmp_path), "Home & Kitchen") == tmp_path / "Home & Kitchen.jsonl"
+    for name in ("../../x", "a/b", "..", "a\x00b", "C:x"):
+        with pytest.raises(PromptError, match="cannot name a demonstrations file"):
+            shots_file(tmp_path, name)
+
+
+def test_a_schema_named_like_a_path_never_reads_shots_outside_the_folder(tmp_path):
+    from extractor.pipeline import resolve_shots
+
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    # Where "<folder>/../../x.jsonl" points: a file the title must not reach.
+    (tmp_path / "x.jsonl").write_text(_shot_line("Outside Tee", {"Brand": "Outside"}) + "\n", encoding="utf-8")
+    schema = _escaping_schema()
+    with pytest.raises(PromptError, match="cannot name a demonstrations file"):
+        resolve_shots(folder, schema)
+    assert resolve_shots(None, schema) == []  # no shipped shots for a name that is not a name
+
+
+def test_a_title_that_is_a_path_is_refused_before_any_shots_are_read(tmp_path):
+    from extractor.backends.scripted import ScriptedBackend
+    from extractor.errors import SchemaError
+    from extractor.pipeline import Extractor
+
+    path = tmp_path / "x.schema.json"
+    path.write_text(json.dumps({**APPAREL.document, "title": "../../x"}), encoding="utf-8")
+    with pytest.raises(SchemaError, match="not a plain name"):
+        Extractor(ScriptedBackend(lambda prompt: "{}"), str(path), shots=tmp_path)
+
+
+def test_with_schema_takes_the_shots_named_by_the_schemas_title(tmp_path):
+    # A copy of a schema under another file name keeps its title, so it keeps its demonstrations.
+    from extractor.backends.scripted import ScriptedBackend
+    from extractor.config import ExtractConfig
+    from extractor.pipeline import Extractor
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    (folder / "apparel.jsonl").write_text(_shot_line("Folder Tee Red", {"Brand": "Folder"}) + "\n", encoding="utf-8")
+    (folder / "home.jsonl").write_text(_shot_line("Folder Mug", {"Brand": "Folder"}) + "\n", encoding="utf-8")
+    copy = tmp_path / "my-copy.schema.json"
+    copy.write_text(json.dumps(load_schema("home").document), encoding="utf-8")
+    first = Extractor(ScriptedBackend(lambda prompt: "{}"), "apparel", ExtractConfig(decoding="free"), shots=folder)
+    sibling = first.with_schema(str(copy))
+    assert sibling.schema.name == "home"
+    assert [s.text for s in sibling.pool.shots] == ["Folder Mug"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
 import hashlib
 import json
@@ -13,7 +14,7 @@ import jsonschema
 import pytest
 
 from extractor.errors import ExtractorError, SchemaError
-from extractor.schemas import (DRAFT, check_schema, load_schema, schema_from_attributes, schema_id,
+from extractor.schemas import (DRAFT, check_schema, load_schema, name_problem, schema_from_attributes, schema_id,
                                shipped_schemas)
 
 SHIPPED = ("apparel", "electronics", "home")
@@ -343,3 +344,183 @@ def test_schema_from_attributes_builds_nullable_strings() -> None:
     jsonschema.Draft202012Validator.check_schema(schema.document)
     assert schema.id == schema_id("Shoes", schema.document)
     assert schema_from_attributes("Shoes", {"Brand": {}}).id != schema_from_attributes("Shoes", {"Color": {}}).id
+
+
+# --- whatever the file holds: a Schema or a SchemaError ------------------------------------------
+
+def _write_bytes(tmp_path: Path, data: bytes, filename: str = "odd.schema.json") -> Path:
+    path = tmp_path / filename
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("text", [
+    '{"a":' * 50_000 + "1" + "}" * 50_000,  # deeper than the JSON parser recurses
+    "[" * 50_000 + "]" * 50_000,
+])
+def test_deeply_nested_file_is_a_schema_error_not_a_recursion_error(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SchemaError, match="nested too deeply"):
+        load_schema(_write_bytes(tmp_path, text.encode()))
+
+
+def test_nesting_the_parser_reads_but_no_schema_needs_is_refused_with_its_path(tmp_path: Path) -> None:
+    document = _base()
+    document["properties"]["Color"]["examples"] = [json.loads("[" * 200 + "]" * 200)]
+    with pytest.raises(SchemaError) as info:
+        load_schema(_write_bytes(tmp_path, json.dumps(document).encode()))
+    assert "nested more than 32 levels" in str(info.value)
+    assert info.value.path.startswith("/properties/Color/examples/0/0/")
+
+
+@pytest.mark.parametrize("data,needle", [
+    (b'{"title": "caf\xe9"}', "not UTF-8 text (byte 0xe9 at byte 15)"),
+    (b"\xff\xd8\xff\xe0 a JPEG", "not UTF-8 text (byte 0xff at byte 1)"),
+    (codecs.BOM_UTF16_LE + b"{\x00\x00\xdc", "not UTF-16 text"),  # a lone low surrogate
+    (b"", "not valid JSON"),
+    (b"\x00\x01\x02", "not valid JSON"),
+    (b'{"type": "object",', "not valid JSON"),
+    (b'{"type": "object"} trailing', "not valid JSON"),
+    (b'{"type": "object", "properties": {"Count": {"type": ["number", "null"], "maximum": NaN}}}',
+     "NaN is not a JSON number"),
+    (b'{"type": "object", "maximum": Infinity}', "Infinity is not a JSON number"),
+    (b'{"type": "object", "properties": {"Color": {"type": ["string", "null"]}, "Color": {"enum": ["x", null]}}}',
+     "key 'Color' appears twice"),
+    (b"[" + b"1" * 5000 + b"]", "not valid JSON"),  # more digits than Python turns into an int
+])
+def test_file_that_is_not_utf8_json_is_a_clear_schema_error(tmp_path: Path, data: bytes, needle: str) -> None:
+    path = _write_bytes(tmp_path, data)
+    with pytest.raises(SchemaError) as info:
+        load_schema(path)
+    assert needle in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("encoding,bom", [("utf-8", codecs.BOM_UTF8), ("utf-16-le", codecs.BOM_UTF16_LE),
+                                          ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-32-le", codecs.BOM_UTF32_LE)])
+def test_a_byte_order_mark_names_the_encoding(tmp_path: Path, encoding: str, bom: bytes) -> None:
+    # Windows PowerShell's `>` writes UTF-16 with a mark: `schemas show apparel > my.schema.json` there.
+    apparel = load_schema("apparel")
+    text = json.dumps(apparel.document, indent=2, ensure_ascii=False)
+    assert load_schema(_write_bytes(tmp_path, bom + text.encode(encoding))).id == apparel.id
+
+
+@pytest.mark.parametrize("where", ["title", "description", "key"])
+def test_lone_surrogate_is_a_schema_error(tmp_path: Path, where: str) -> None:
+    document = _base()
+    if where == "key":
+        document["properties"]["Col\udc80r"] = document["properties"].pop("Color")
+    else:
+        document[where] = "t\ud800"
+    path = _write_bytes(tmp_path, json.dumps(document).encode())  # ensure_ascii: written as a \\ud800 escape
+    with pytest.raises(SchemaError, match="lone surrogate"):
+        load_schema(path)
+    with pytest.raises(SchemaError, match="lone surrogate"):
+        check_schema(document)
+
+
+def test_not_finite_number_in_a_document_is_a_schema_error() -> None:
+    document = _base()
+    document["properties"]["Count"]["maximum"] = float("nan")
+    with pytest.raises(SchemaError, match="not a JSON number") as info:
+        check_schema(document)
+    assert info.value.path == "/properties/Count/maximum"
+
+
+# --- names are names, not paths ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [*SHIPPED, "t", "Shoes", "Baseball Caps", "Home & Kitchen", "Men's Shoes (EU)",
+                                  "Color(s)", "schema.v2", "toys_2", "Größe", "家居", "a-b, c+d"])
+def test_plain_names_pass(name: str) -> None:
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("../../x", "path separator '/'"), ("a/b", "path separator '/'"), ("a\\b", "path separator '\\'"),
+    ("/etc/passwd", "path separator"), ("a\x00b", "NUL"), ("..", "'..'"), ("a..b", "'..'"),
+    (".hidden", "must start with"), ("-rf", "must start with"), (" x", "must start with"),
+    ("x.", "must not end"), ("x ", "must not end"), ("", "empty"), ("C:x", "':'"), ("a@b", "'@'"),
+    ("a\nb", "'\\n'"), ("a*b", "'*'"), ("x" * 101, "longer than 100"),
+])
+def test_names_that_are_paths_or_odd_are_refused(name: str, needle: str) -> None:
+    problem = name_problem(name)
+    assert problem is not None and needle in problem
+
+
+def test_a_title_that_is_a_path_is_refused_on_load(tmp_path: Path) -> None:
+    # Demonstrations are read from <shots folder>/<name>.jsonl: "../../x" would reach outside it.
+    document = _base()
+    document["title"] = "../../x"
+    path = _write_bytes(tmp_path, json.dumps(document).encode())
+    with pytest.raises(SchemaError) as info:
+        load_schema(path)
+    message = str(info.value)
+    assert "'../../x'" in message and "title" in message and "not a plain name" in message
+
+
+def test_an_untitled_file_with_an_odd_name_is_refused_and_told_to_add_a_title(tmp_path: Path) -> None:
+    document = _base()
+    del document["title"]
+    path = _write_bytes(tmp_path, json.dumps(document).encode(), filename="toys@2.schema.json")
+    with pytest.raises(SchemaError, match="no \"title\"") as info:
+        load_schema(path)
+    assert "'@'" in str(info.value)
+    document["title"] = "toys"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert load_schema(path).name == "toys"
+
+
+# --- a schema too large for the model's context ----------------------------------------------
+
+def _wide_document(count: int) -> dict[str, Any]:
+    properties = {f"Attribute {i}": {"type": ["string", "null"], "description": f"the product's attribute {i}"}
+                  for i in range(count)}
+    return {"$schema": DRAFT, "title": "wide", "type": "object", "properties": properties,
+            "additionalProperties": False}
+
+
+def test_a_schema_whose_prompt_cannot_fit_the_context_is_refused_when_the_extractor_is_built(tmp_path: Path) -> None:
+    from extractor.backends.scripted import ScriptedBackend
+    from extractor.config import ExtractConfig
+    from extractor.errors import ConfigError
+    from extractor.pipeline import Extractor
+
+    path = _write_bytes(tmp_path, json.dumps(_wide_document(500)).encode(), filename="wide.schema.json")
+    wide = load_schema(path)  # the schema itself is fine: a model with a larger context may run it
+    backend = ScriptedBackend(lambda prompt: "{}", name="small", context_window=4096)
+    with pytest.raises(ConfigError) as info:
+        Extractor(backend, wide, ExtractConfig(decoding="free"))
+    message = str(info.value)
+    assert "'wide'" in message and "'small'" in message and "4096" in message
+    assert "fewer attributes" in message and "larger context window" in message
+    assert backend.prompts == []  # refused before any generation
+
+
+def test_the_context_check_is_exact_and_names_max_new_tokens_when_set() -> None:
+    from extractor.backends.scripted import ScriptedBackend
+    from extractor.config import ExtractConfig
+    from extractor.errors import ConfigError
+    from extractor.pipeline import Extractor
+    from extractor.prompts import render_messages
+
+    wide = check_schema(_wide_document(40), name="wide")
+    probe = ScriptedBackend(lambda prompt: "{}")
+    budget = Extractor(probe, wide, ExtractConfig(decoding="free")).budget
+    least = probe.count_tokens(probe.render_chat(render_messages(wide, "x")))
+    # Just fits: builds, and a one-word product gets its record.
+    fits = ScriptedBackend(lambda prompt: "{}", context_window=least + budget)
+    [record] = Extractor(fits, wide, ExtractConfig(decoding="free")).extract(["x"])
+    assert record.ok
+    with pytest.raises(ConfigError, match=f"{least} tokens .* up to {budget} "):
+        Extractor(ScriptedBackend(lambda prompt: "{}", context_window=least + budget - 1), wide,
+                  ExtractConfig(decoding="free"))
+    with pytest.raises(ConfigError, match="max_new_tokens"):
+        Extractor(fits, wide, ExtractConfig(decoding="free", max_new_tokens=budget + 1))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_schemas_fit_a_small_context(name: str) -> None:
+    from extractor.backends.scripted import ScriptedBackend
+    from extractor.config import ExtractConfig
+    from extractor.pipeline import Extractor
+
+    Extractor(ScriptedBackend(lambda prompt: "{}", context_window=2048), name, ExtractConfig(decoding="free"))
