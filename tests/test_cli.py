@@ -60,10 +60,13 @@ def _records(path: Path) -> list[dict]:
 
 def test_help():
     result = CliRunner().invoke(main, ["--help"])
-    assert result.exit_code == 0
-    for command in ("extract", "schemas"):
-        assert command in result.output
-    assert CliRunner().invoke(main, ["extract", "--help"]).exit_code == 0
+    assert result.exit_code == 0, result.output
+    commands = result.output.split("Commands:\n")[1]
+    listed = {line.split()[0] for line in commands.splitlines() if line.strip()}
+    assert {"extract", "schemas", "finetune", "normalize", "evaluate"} <= listed, commands
+    result = CliRunner().invoke(main, ["extract", "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage: main extract [OPTIONS] INPUT") and "-s, --schema" in result.output
 
 
 def test_importing_cli_does_not_import_torch():
@@ -77,7 +80,7 @@ def test_importing_cli_does_not_import_torch():
 
 def test_schemas_list():
     result = CliRunner().invoke(main, ["schemas", "list"])
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     for name in shipped_schemas():
         assert name in result.output
     assert APPAREL.id in result.output
@@ -85,15 +88,36 @@ def test_schemas_list():
 
 def test_schemas_show():
     result = CliRunner().invoke(main, ["schemas", "show", "apparel"])
-    assert result.exit_code == 0
-    first, rest = result.output.split("\n", 1)
-    assert first == f"# id: {APPAREL.id}"
-    assert json.loads(rest)["title"] == "apparel"
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == APPAREL.document  # standard output is the schema, nothing else
+    assert result.stderr == f"# id: {APPAREL.id}\n"
+
+
+@pytest.mark.parametrize("name", sorted(shipped_schemas()))
+def test_schemas_show_output_is_a_schema_with_the_same_id(tmp_path, name):
+    # `extractor schemas show NAME > my.schema.json` gives a file `schemas check` accepts, same id.
+    shown = CliRunner().invoke(main, ["schemas", "show", name])
+    assert shown.exit_code == 0, shown.output
+    path = tmp_path / "my.schema.json"
+    path.write_text(shown.stdout, encoding="utf-8")
+    checked = CliRunner().invoke(main, ["schemas", "check", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.startswith(f"ok: {load_schema(name).id} ")
+    assert load_schema(path).id == load_schema(name).id
+
+
+def test_schemas_show_says_when_a_copy_would_change_the_id(tmp_path):
+    path = tmp_path / "untitled.schema.json"
+    path.write_text(json.dumps({k: v for k, v in APPAREL.document.items() if k != "title"}), encoding="utf-8")
+    result = CliRunner().invoke(main, ["schemas", "show", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "title" not in json.loads(result.stdout)
+    assert 'no "title"' in result.stderr and "untitled@" in result.stderr
 
 
 def test_schemas_check_good_file():
     result = CliRunner().invoke(main, ["schemas", "check", str(APPAREL.path)])
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     assert result.output.strip() == f"ok: {APPAREL.id} (10 attributes)"
 
 
@@ -104,20 +128,37 @@ def test_schemas_check_good_file():
     ('{"type": "object", "additionalProperties": false, "properties": {"Color": {"type": ["string", "null"], '
      '"pattern": "^[A-Z]"}}}', "'pattern' is not supported"),
     ('{"type": "object", ', "not valid JSON"),
+    ('{"a":' * 30000 + "1" + "}" * 30000, "nested too deeply"),
+    ("[" * 30000 + "]" * 30000, "nested too deeply"),
+    (json.dumps({**APPAREL.document, "title": "../../x"}), "not a plain name"),
 ])
 def test_schemas_check_bad_file(tmp_path, content, needle):
     path = tmp_path / "bad.schema.json"
     path.write_text(content, encoding="utf-8")
     result = CliRunner().invoke(main, ["schemas", "check", str(path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     assert needle in result.output
     assert result.output.startswith("Error:")
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["show", "check"])
+@pytest.mark.parametrize("data,needle", [(b'{"title": "caf\xe9"}', "not UTF-8 text"),
+                                         (b"[" * 50000, "nested too deeply")])
+def test_schemas_show_and_check_refuse_odd_bytes_with_an_error(tmp_path, command, data, needle):
+    path = tmp_path / "odd.schema.json"
+    path.write_bytes(data)
+    result = CliRunner().invoke(main, ["schemas", command, str(path)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.output.startswith("Error:") and needle in result.output
+    assert not isinstance(result.exception, RecursionError) and "Traceback" not in result.output
+
+
 def test_schemas_show_unknown_name():
     result = CliRunner().invoke(main, ["schemas", "show", "furniture"])
-    assert result.exit_code == 1 and "no shipped schema named 'furniture'" in result.output
+    assert result.exit_code == 1, result.output
+    assert "no shipped schema named 'furniture'" in result.output
 
 
 # --- extract -------------------------------------------------------------------------------
@@ -218,14 +259,14 @@ def test_extract_passes_model_options(loads, offers, tmp_path):
 
 def test_extract_without_schema_is_usage_error(loads, offers):
     result = CliRunner().invoke(main, [*EXTRACT, str(offers)])
-    assert result.exit_code == 2
-    assert "--schema" in result.output
+    assert result.exit_code == 2, result.output
+    assert "Error: give --schema (or --schema-field to read each line's schema)" in result.output
     assert loads == []
 
 
 def test_extract_unknown_schema_is_clear_error(loads, offers):
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "--schema", "furniture"])
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     assert "no shipped schema named 'furniture'" in result.output
     assert "Traceback" not in result.output
 
@@ -233,29 +274,31 @@ def test_extract_unknown_schema_is_clear_error(loads, offers):
 def test_extract_missing_input_is_clear_error(loads, tmp_path):
     result = CliRunner().invoke(main, [*EXTRACT, str(tmp_path / "absent.jsonl"), "-s", "apparel",
                                        "-o", str(tmp_path / "out.jsonl")])
-    assert result.exit_code == 2  # a usage error, raised before the model is loaded
+    assert result.exit_code == 2, result.output  # a usage error, raised before the model is loaded
     assert "input file not found" in result.output and "absent.jsonl" in result.output
     assert not loads  # the model was never loaded for a typo
-    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
 
 
 def test_extract_unwritable_output_is_clear_error(loads, offers, tmp_path):
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--no-progress",
                                        "-o", str(tmp_path / "no-such-folder" / "out.jsonl")])
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     assert "cannot write" in result.output and "no-such-folder" in result.output
     assert not loads  # said before the model loads
 
 
 def test_constrained_decoding_on_a_backend_without_token_access_is_clear_error(loads, offers):
     result = CliRunner().invoke(main, ["extract", str(offers), "-s", "apparel", "--decoding", "constrained"])
-    assert result.exit_code == 1
-    assert "constrained" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1, result.output
+    assert "Error: decoding 'constrained' needs token-level access to the model" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_extract_resume_needs_output_file(loads, offers):
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--resume"])
-    assert result.exit_code == 2 and "--resume needs an output file" in result.output
+    assert result.exit_code == 2, result.output
+    assert "--resume needs an output file" in result.output
 
 
 def test_model_load_error_is_clear(monkeypatch, offers):
@@ -266,7 +309,8 @@ def test_model_load_error_is_clear(monkeypatch, offers):
 
     monkeypatch.setattr("extractor.models.load_model", failing_load_model)
     result = CliRunner().invoke(main, [*EXTRACT, str(offers), "-s", "apparel", "--quantize", "4bit"])
-    assert result.exit_code == 1 and "need a CUDA GPU" in result.output
+    assert result.exit_code == 1, result.output
+    assert "Error: --quantize 4bit uses bitsandbytes NF4 kernels, which need a CUDA GPU" in result.output
 
 
 def test_extract_says_when_a_schema_has_no_demonstrations(loads, offers, tmp_path):
@@ -276,8 +320,10 @@ def test_extract_says_when_a_schema_has_no_demonstrations(loads, offers, tmp_pat
     result = CliRunner().invoke(main, args)
     assert result.exit_code == EXIT_SOME_LINES, result.output
     assert "no demonstrations for schema plain: zero-shot instead of k=3 (give --shots)" in result.output
-    assert "no demonstrations" not in CliRunner().invoke(main, [*args, "-k", "0"]).output
-    assert "no demonstrations" not in CliRunner().invoke(main, [*args[:3], "apparel", *args[4:]]).output
+    for quiet in ([*args, "-k", "0"], [*args[:5], "apparel", *args[6:]]):  # none asked for; apparel ships its own
+        result = CliRunner().invoke(main, quiet)
+        assert result.exit_code == EXIT_SOME_LINES, result.output
+        assert "records: 3 ok" in result.output and "no demonstrations" not in result.output
 
 
 # --- hostile input: nothing lost, exit statuses scripts can rely on -------------------------------

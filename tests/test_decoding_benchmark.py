@@ -42,12 +42,19 @@ def test_parse_args_defaults_and_lists() -> None:
     assert Path(args.data_root) == REPO.parent / "shared" / "data"
 
 
-@pytest.mark.parametrize("argv", [["--dataset", "ae-110k", "--modes", "constrained,beam"],
-                                  ["--dataset", "ae-110k", "--modes", ","],
-                                  ["--dataset", "ae-110k", "--limit", "0"]])
-def test_parse_args_refuses(argv: list[str]) -> None:
-    with pytest.raises(SystemExit):
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "ae-110k", "--modes", "constrained,beam"],
+     "--modes takes a comma-separated subset of constrained, free, outlines (got 'constrained,beam')"),
+    (["--dataset", "ae-110k", "--modes", ","],
+     "--modes takes a comma-separated subset of constrained, free, outlines (got ',')"),
+    (["--dataset", "ae-110k", "--limit", "0"], "--limit must be >= 1"),
+])
+def test_parse_args_refuses(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
         decoding.parse_args(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err  # argparse's usage error, not a crash or a clean exit
+    assert f"error: {message}" in err, err
 
 
 @pytest.mark.parametrize("raw, status, brand", [

@@ -283,10 +283,12 @@ def test_merge_command(tmp_path: Path) -> None:
     assert "2 merged records" in result.output and "2/2 [" in result.output  # with a progress bar
     assert [m["attributes"]["Color"] for m in _read(out)] == ["Black", "Red"]
     quiet = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(out), "--no-progress"])
-    assert quiet.exit_code == 0 and "2/2 [" not in quiet.output
+    assert quiet.exit_code == 0, quiet.output
+    assert "2 merged records" in quiet.output and "2/2 [" not in quiet.output
     (tmp_path / "c.jsonl").write_text(_line("c", "9", {}, {}), encoding="utf-8")
     result = CliRunner().invoke(main, ["merge", str(a), str(tmp_path / "c.jsonl"), "-o", str(out)])
-    assert result.exit_code == 1 and "has record '9' where" in result.output
+    assert result.exit_code == 1, result.output
+    assert "has record '9' where" in result.output
 
 
 def test_versions_of_one_schema_merge_by_attribute_name_and_are_noted(tmp_path: Path) -> None:
@@ -298,7 +300,8 @@ def test_versions_of_one_schema_merge_by_attribute_name_and_are_noted(tmp_path: 
     assert stats.schema_versions == {"s": {"s@1", "s@2"}}
     assert _read(tmp_path / "merged.jsonl")[0]["attributes"]["Color"] == "Black"
     result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(tmp_path / "again.jsonl")])
-    assert result.exit_code == 0 and "2 versions of schema s (s@1, s@2)" in result.output
+    assert result.exit_code == 0, result.output
+    assert "2 versions of schema s (s@1, s@2)" in result.output
 
 
 def test_a_version_with_other_attributes_is_refused(tmp_path: Path) -> None:
@@ -332,4 +335,5 @@ def test_merge_with_an_error_line_exits_3(tmp_path: Path) -> None:
     b = tmp_path / "b.jsonl"
     b.write_text(_line("b", "1", {}, {}) + "[]\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(tmp_path / "m.jsonl"), "--no-progress"])
-    assert result.exit_code == 3 and "(1 error lines)" in result.output
+    assert result.exit_code == 3, result.output
+    assert "(1 error lines)" in result.output

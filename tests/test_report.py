@@ -58,7 +58,6 @@ def test_table_shows_both_levels_categories_and_attributes(evaluation: Evaluatio
 
 
 def test_plot_writes_a_png(evaluation: Evaluation, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     path = plot_attribute_f1(evaluation, tmp_path / "f1.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -79,7 +78,6 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["exact"]["micro"]["f1"] == 28.57
 
-    pytest.importorskip("matplotlib")
     plot = tmp_path / "bars.png"
     result = runner.invoke(main, ["evaluate", "--gold", gold, "--pred", pred, "--plot", str(plot)])
     assert result.exit_code == 0, result.output

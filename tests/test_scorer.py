@@ -206,3 +206,59 @@ def test_prediction_without_attributes_or_error_is_refused() -> None:
     gold = load_gold([gold_row({"Brand": ["A"]})])
     with pytest.raises(EvaluationError, match="attributes"):
         score(gold, [{"id": "0", "error": None}])
+
+
+# --- property: the scorer agrees with a plain re-count of the papers' rules ------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FORMS = st.sampled_from(["Nike", "nike", " Nike ", "Navy Blue", "navy  blue", "10cm", "n/a"])
+PREDICTED = st.none() | st.sampled_from(["Nike", "nike", "NIKE", "Navy Blue", "navy blue", "10cm", "n/a", "None",
+                                         "Adidas", ""]) | st.integers(0, 3) | st.booleans() | st.just(["Nike"])
+ATTRIBUTES = ("Brand", "Color", "Length")
+
+
+def _recount(gold_rows: list[dict], predictions: list[dict], lenient: bool) -> dict[str, int]:
+    """The papers' rules, written out once more without the scorer's helpers."""
+    counts = dict.fromkeys(("NN", "NV", "VN", "VC", "VW"), 0)
+    for row, prediction in zip(gold_rows, predictions):
+        for attribute, forms in row["target_scores"].items():
+            forms = [f.strip() for f in forms]
+            gold_missing = forms[0] == "n/a"
+            value = None if prediction.get("error") else prediction["attributes"].get(attribute)
+            if value in ("n/a", "None"):
+                value = None
+            if value is None:
+                counts["NN" if gold_missing else "VN"] += 1
+            elif gold_missing:
+                counts["NV"] += 1
+            elif not isinstance(value, str):
+                counts["VW"] += 1
+            elif lenient:
+                same = " ".join(value.split()).lower() in {" ".join(f.split()).lower() for f in forms if f != "n/a"}
+                counts["VC" if same else "VW"] += 1
+            else:
+                counts["VC" if value in forms else "VW"] += 1
+    return counts
+
+
+@given(st.lists(st.tuples(st.dictionaries(st.sampled_from(ATTRIBUTES), st.lists(FORMS, min_size=1, max_size=3,
+                                                                                 unique=True), min_size=1),
+                          st.dictionaries(st.sampled_from(ATTRIBUTES), PREDICTED), st.booleans()),
+                min_size=1, max_size=8))
+def test_the_scorer_agrees_with_a_recount(offers) -> None:
+    gold_rows = [{"id": str(i), "category": "Tee", "target_scores": {a: dict.fromkeys(f, 1) for a, f in targets.items()}}
+                 for i, (targets, _, _) in enumerate(offers)]
+    predictions = [{"id": str(i), "attributes": values, "error": "model error" if failed else None}
+                   for i, (_, values, failed) in enumerate(offers)]
+    evaluation = score(load_gold(gold_rows), predictions)
+    for level, lenient in (("exact", False), ("lenient", True)):
+        counts = _recount(gold_rows, predictions, lenient)
+        micro = evaluation.level(level).micro
+        assert {k: getattr(micro, k) for k in counts} == counts
+        predicted, actual = counts["NV"] + counts["VC"] + counts["VW"], counts["VN"] + counts["VC"] + counts["VW"]
+        precision = round(100 * counts["VC"] / predicted, 2) if predicted else 0.0
+        recall = round(100 * counts["VC"] / actual, 2) if actual else 0.0
+        assert (micro.precision, micro.recall) == (precision, recall)
+        assert micro.f1 == (round(2 * precision * recall / (precision + recall), 2) if precision + recall else 0.0)
