@@ -337,3 +337,13 @@ def test_merge_with_an_error_line_exits_3(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(tmp_path / "m.jsonl"), "--no-progress"])
     assert result.exit_code == 3, result.output
     assert "(1 error lines)" in result.output
+
+
+def test_merge_may_write_over_one_of_its_inputs(tmp_path: Path) -> None:
+    # read lazily, written whole: the output replaces the input only once every line is merged
+    a, b = _runs(tmp_path)
+    expected = merge_runs(["a", "b"], [read_records(a), read_records(b)])
+    result = CliRunner().invoke(main, ["merge", str(a), str(b), "-o", str(a), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert _read(a) == [r.to_dict() for r in expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.jsonl"]
