@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .errors import ExtractorError
 
@@ -188,6 +189,11 @@ def schemas_check(path: str) -> None:
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run: keep the output's records (line k is input line k's record), "
                    "check their ids against the input, and append the rest.")
+@click.option("--engine-spec", "engine_spec", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Build the engine from this spec file (YAML or JSON, as --print-spec writes it) instead of the "
+                   "engine options (--model, --engine, --with-tagger, decoding and prompt options, --normalize).")
+@click.option("--print-spec", is_flag=True,
+              help="Print the engine spec the other options mean (YAML, for --engine-spec) and extract nothing.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
             with_tagger: tuple[str, ...], average_tagger: tuple[str, ...], adapter: str | None,
@@ -196,36 +202,49 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             null_bias: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
-            encoding: str, resume: bool, progress: bool) -> None:
+            encoding: str, engine_spec: str | None, print_spec: bool, resume: bool, progress: bool) -> None:
     """Extract attribute records from INPUT (JSONL or CSV; - for standard input).
 
     Every input line yields exactly one output line: a record whose `attributes` hold every schema
     attribute (value or null), or an error record saying why. Each record carries its provenance
-    (model, adapter, prompt id, schema id).
+    (model, adapter, prompt id, schema id, and the hash of the engine spec it was built from).
 
     \b
     Examples:
       extractor extract examples/products.jsonl --schema-field schema -o records.jsonl
       extractor extract offers.csv --schema electronics --text-field title -o out.jsonl --resume
     """
-    from dataclasses import replace
-
-    from .config import ExtractConfig
     from .io import InputSpec, RecordWriter, check_output, count_lines, read_documents, resume_point
     from .lines import check_encoding
-    from .pipeline import Extractor, extract_stream
-    from .schemas import load_schema
+    from .pipeline import extract_stream
+    from .spec import build_engine, load_spec
 
+    if engine_spec:
+        context = click.get_current_context()
+        flags = {p.name: next((o for o in p.opts if o.startswith("--") and len(o) > 3), p.opts[0])
+                 for p in context.command.params}
+        given = [flags[name] for name in ENGINE_OPTIONS
+                 if context.get_parameter_source(name) is not ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError(f"--engine-spec describes the engine; {', '.join(given)} cannot be given with it")
+        engine_description = load_spec(engine_spec)
+    else:
+        engine_description = _spec_from_options(
+            model=model, engine=engine, with_tagger=with_tagger, average_tagger=average_tagger, adapter=adapter,
+            force_adapter=force_adapter, quantize=quantize, dtype=dtype, device=device, shots=shots, k=k,
+            selection=selection, seed=seed, decoding=decoding, min_confidence=min_confidence,
+            span_threshold=span_threshold, null_bias=null_bias, normalize=normalize_values, batch_size=batch_size,
+            max_retries=max_retries, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens,
+            max_new_tokens=max_new_tokens, prompt=prompt)
+    if print_spec:
+        click.echo(engine_description.to_yaml(), nl=False)
+        return
     if schema is None and schema_field is None:
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
         raise click.UsageError("--resume needs an output file (-o)")
     if resume and input_path == "-":
         raise click.UsageError("--resume needs an input file (standard input cannot be read twice)")
-    if average_tagger and engine != "tagger" and not with_tagger:
-        raise click.UsageError("--average-tagger averages with --engine tagger's --model or the first --with-tagger")
-    if span_threshold is not None and engine == "llm" and not with_tagger:
-        raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
     if input_path != "-" and not Path(input_path).is_file():
         raise click.UsageError(f"input file not found: {input_path}")  # before the model load, not after
     spec = InputSpec(id_field=id_field, text_fields=text_fields or None, schema_field=schema_field, format=fmt)
@@ -235,31 +254,12 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     if input_path != "-":
         read_documents(input_path, spec, encoding)  # a CSV file's header is checked here
     skip = resume_point(output, read_documents(input_path, spec, encoding)) if resume else 0
-    if adapter and engine == "llm":
-        k, selection, max_text_tokens, max_shot_tokens, null_bias = _adapter_defaults(
-            adapter, k=k, selection=selection, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens,
-            null_bias=null_bias)
-    config = ExtractConfig(prompt=prompt, k=k, selection=selection, seed=seed, batch_size=batch_size,
-                           max_retries=max_retries, decoding=decoding, max_text_tokens=max_text_tokens,
-                           max_shot_tokens=max_shot_tokens, max_new_tokens=max_new_tokens, min_confidence=min_confidence,
-                           null_bias=null_bias, normalize=normalize_values)
-    if engine == "tagger":
-        extractor = _tagger_extractor(model, schema or _first_line_schema(input_path, spec, encoding),
-                                      replace(config, normalize=False) if with_tagger else config, device,
-                                      adapter=adapter, shots=shots, quantize=quantize, span_threshold=span_threshold,
-                                      average=average_tagger)
-    else:
-        first_schema = load_schema(schema) if schema else None
-        llm_config = replace(config, normalize=False) if with_tagger else config  # the ensemble normalizes
-        extractor = Extractor.from_pretrained(model, first_schema or _first_line_schema(input_path, spec, encoding),
-                                              shots=shots, adapter=adapter, quantize=quantize, dtype=dtype,
-                                              device=device, force_adapter=force_adapter, **vars(llm_config))
-        if extractor.requested.k and not extractor.config.k:  # an adapter tuned on k shots does badly without them
-            click.echo(f"no demonstrations for schema {extractor.schema.name}: zero-shot instead of "
-                       f"k={extractor.requested.k} (give --shots)", err=True)
-    if with_tagger:
-        extractor = _with_taggers(extractor, with_tagger, config, device, span_threshold,
-                                  average=average_tagger if engine == "llm" else ())
+    extractor = build_engine(engine_description, schema or _first_line_schema(input_path, spec, encoding))
+    for member in extractor.members:
+        requested = getattr(member, "requested", None)  # an LLM tuned on k shots does badly without them
+        if requested is not None and requested.k and not member.config.k:
+            click.echo(f"no demonstrations for schema {member.schema.name}: zero-shot instead of "
+                       f"k={requested.k} (give --shots)", err=True)
     total = count_lines(input_path) if input_path != "-" else None
     bar = _progress_bar(progress, total, skip)
     with RecordWriter(output, append=resume, inputs=[input_path]) as writer:
@@ -281,8 +281,6 @@ def _adapter_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
     """``given`` with every option the user left at its default replaced by the adapter's trained
     prompt setting or calibrated decoding setting, so that a tuned adapter sees the prompts it was
     trained on and decodes as it was validated (said on stderr)."""
-    from click.core import ParameterSource
-
     from .adapter import trained_settings
 
     context = click.get_current_context()
@@ -394,36 +392,48 @@ def merge_command(records: tuple[str, ...], output: str, progress: bool) -> None
         raise click.exceptions.Exit(EXIT_SOME_LINES)
 
 
-# --- tagger (a fine-tuned encoder engine) ----------------------------------------------------
+# --- the engine options as a spec --------------------------------------------------------------
 
-def _tagger_extractor(model: str, schema: str, config, device: str, *, adapter: str | None,  # type: ignore[no-untyped-def]
-                      shots: str | None, quantize: str | None, span_threshold: float | None = None,
-                      average: tuple[str, ...] = ()):
-    """`extract --engine tagger`: the tagger folder in --model, for the run's first schema."""
-    from .tagger import TaggerConfig, TaggerExtractor
-
-    given = [name for name, value in (("--adapter", adapter), ("--shots", shots), ("--quantize", quantize)) if value]
-    if given:
-        raise click.UsageError(f"{', '.join(given)} do(es) not apply to --engine tagger")
-    if model == "smollm2-135m":
-        raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
-    return TaggerExtractor.from_pretrained(model, schema, TaggerConfig(
-        batch_size=config.batch_size, min_confidence=config.min_confidence, normalize=config.normalize,
-        span_threshold=span_threshold), device=device, average=average)
+ENGINE_OPTIONS = ("model", "engine", "with_tagger", "average_tagger", "adapter", "force_adapter", "quantize",
+                  "dtype", "device", "shots", "k", "selection", "seed", "decoding", "min_confidence",
+                  "span_threshold", "null_bias", "normalize_values", "batch_size", "max_retries", "max_text_tokens",
+                  "max_shot_tokens", "max_new_tokens", "prompt")
+"""extract's options that describe the engine (what --engine-spec replaces)."""
 
 
-def _with_taggers(first, folders: tuple[str, ...], config, device: str,  # type: ignore[no-untyped-def]
-                  span_threshold: float | None = None, average: tuple[str, ...] = ()):
-    """`extract --with-tagger`: the --model engine and the taggers in one Ensemble, which normalizes
-    the merged values when --normalize is on (the engines themselves do not); ``average`` joins the
-    first tagger as one engine."""
-    from .ensemble import Ensemble
-    from .tagger import TaggerConfig, TaggerExtractor
+def _spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], average_tagger: tuple[str, ...],
+                       adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str, device: str,
+                       shots: str | None, span_threshold: float | None, normalize: bool, **extract: Any):  # type: ignore[no-untyped-def]
+    """The EngineSpec that extract's engine options mean: ``--engine llm`` (the default) is an LLM,
+    ``--engine tagger`` a tagger in ``--model``; ``--with-tagger`` adds tagger members (the first one
+    averaged with ``--average-tagger`` when the engine is the LLM). An adapter's trained prompt and
+    calibrated decoding settings replace the options left at their defaults (said on stderr)."""
+    from .config import ExtractConfig, ModelConfig
+    from .spec import EngineSpec, LLMSpec, TaggerSpec
 
-    taggers = [TaggerExtractor.from_pretrained(folder, first.schema, TaggerConfig(
-        min_confidence=config.min_confidence, span_threshold=span_threshold), device=device,
-        average=average if i == 0 else ()) for i, folder in enumerate(folders)]
-    return Ensemble([first, *taggers], normalize=config.normalize)
+    if average_tagger and engine != "tagger" and not with_tagger:
+        raise click.UsageError("--average-tagger averages with --engine tagger's --model or the first --with-tagger")
+    if span_threshold is not None and engine == "llm" and not with_tagger:
+        raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
+    taggers = [TaggerSpec(folder=folder, average=list(average_tagger) if i == 0 and engine == "llm" else [],
+                          device=device, min_confidence=extract["min_confidence"], span_threshold=span_threshold)
+               for i, folder in enumerate(with_tagger)]
+    if engine == "tagger":
+        given = [name for name, value in (("--adapter", adapter), ("--shots", shots), ("--quantize", quantize)) if value]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} do(es) not apply to --engine tagger")
+        if model == "smollm2-135m":
+            raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
+        first = TaggerSpec(folder=model, average=list(average_tagger), device=device,
+                           batch_size=extract["batch_size"], min_confidence=extract["min_confidence"],
+                           span_threshold=span_threshold)
+        return EngineSpec(taggers=[first, *taggers], normalize=normalize)
+    if adapter:
+        names = ("k", "selection", "max_text_tokens", "max_shot_tokens", "null_bias")
+        extract.update(zip(names, _adapter_defaults(adapter, **{name: extract[name] for name in names})))
+    llm = LLMSpec(model=ModelConfig(model=model, adapter=adapter, quantize=quantize, dtype=dtype, device=device),
+                  extract=ExtractConfig(**extract), shots=shots, force_adapter=force_adapter)
+    return EngineSpec(llm=llm, taggers=taggers, normalize=normalize)
 
 
 # The training commands live in cli_train.py (this file stays about using models, not making them),

@@ -38,6 +38,8 @@ class Provenance:
     decoding: str
     members: list[Provenance] | None = None
     """For a record merged from several engines (``extractor.ensemble``): each engine's own."""
+    spec: str | None = None
+    """The hash of the engine spec the record's engine was built from (``spec.EngineSpec.hash``)."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,6 +51,8 @@ class Provenance:
         }
         if self.members:
             out["members"] = [m.to_dict() for m in self.members]
+        if self.spec is not None:
+            out["spec"] = self.spec
         return out
 
     @classmethod
@@ -56,7 +60,8 @@ class Provenance:
         """The inverse of ``to_dict``."""
         members = data.get("members")
         return cls(model=data["model"], adapter=data.get("adapter"), prompt=data["prompt"], schema=data["schema"],
-                   decoding=data["decoding"], members=[cls.from_dict(m) for m in members] if members else None)
+                   decoding=data["decoding"], members=[cls.from_dict(m) for m in members] if members else None,
+                   spec=data.get("spec"))
 
 
 @dataclass

@@ -1,0 +1,109 @@
+"""The engine spec: the CLI's engine options as one serialisable description, --print-spec and
+--engine-spec giving byte-identical records, and the spec's hash in every record's provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from extractor.cli import EXIT_OK, main
+from extractor.config import ExtractConfig, ModelConfig
+from extractor.errors import ConfigError
+from extractor.spec import EngineSpec, LLMSpec, TaggerSpec, load_spec
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "products.jsonl"
+
+
+def test_a_spec_round_trips_through_plain_data_and_yaml(tmp_path: Path) -> None:
+    spec = EngineSpec(llm=LLMSpec(model=ModelConfig(model="some/model", adapter="adapters/a"),
+                                  extract=ExtractConfig(k=1, decoding="free", null_bias=0.5), shots="shots/"),
+                      taggers=[TaggerSpec(folder="taggers/a", average=["taggers/b"], span_threshold=0.4),
+                               TaggerSpec(folder="taggers/c", joined_words=True)], normalize=True)
+    assert EngineSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    path = tmp_path / "engine.yaml"
+    path.write_text(spec.to_yaml(), encoding="utf-8")
+    assert load_spec(path) == spec and load_spec(path).hash == spec.hash
+    assert "normalize" not in spec.to_dict()["llm"]["extract"]  # normalization is the spec's, once
+    other = EngineSpec.from_dict({**spec.to_dict(), "normalize": False})
+    assert other.hash != spec.hash and len(spec.hash) == 12
+
+
+@pytest.mark.parametrize("data,message", [
+    ({}, "needs an llm or at least one tagger"),
+    ({"llm": {"model": {"modle": "x"}}}, "unknown ModelConfig key(s): modle"),
+    ({"llm": {"extract": {"k": -1}}}, "k (number of shots) must be >= 0"),
+    ({"llm": {"extract": {"normalize": True}}}, "normalization is the spec's own 'normalize'"),
+    ({"taggers": [{"folder": "t", "threshold": 0.5}]}, "unknown TaggerSpec key(s): threshold"),
+    ({"taggers": "t"}, "'taggers' must be a list"),
+    ({"llm": {}, "version": 2}, "version 2"),
+    ([], "must be a mapping"),
+])
+def test_a_bad_spec_is_a_clear_error(data, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        EngineSpec.from_dict(data)
+
+
+@pytest.fixture()
+def tiny_loads(monkeypatch, tiny_model):
+    from extractor.backends.transformers import TransformersBackend
+
+    model, tokenizer = tiny_model
+    monkeypatch.setattr("extractor.models.load_model",
+                        lambda config=None, **kw: TransformersBackend(model, tokenizer, name="tiny-random"))
+
+
+@pytest.mark.parametrize("options", [
+    ["-k", "1", "--max-new-tokens", "16"],
+    ["-k", "0", "--max-new-tokens", "16", "--normalize"],
+    ["-k", "0", "--decoding", "free", "--max-new-tokens", "16"],
+])
+def test_print_spec_fed_back_gives_byte_identical_records(tiny_loads, tmp_path: Path, options: list[str]) -> None:
+    source = tmp_path / "offers.jsonl"
+    source.write_text("".join(EXAMPLES.read_text(encoding="utf-8").splitlines(keepends=True)[:4]), encoding="utf-8")
+    run = ["extract", str(source), "--schema-field", "schema", "--no-progress"]
+    printed = CliRunner().invoke(main, [*run, *options, "--print-spec"])
+    assert printed.exit_code == EXIT_OK, printed.output
+    spec_file = tmp_path / "engine.yaml"
+    spec_file.write_text(printed.stdout, encoding="utf-8")
+    assert not (tmp_path / "a.jsonl").exists()  # --print-spec extracts nothing
+
+    by_options = CliRunner().invoke(main, [*run, *options, "-o", str(tmp_path / "a.jsonl")])
+    by_spec = CliRunner().invoke(main, [*run, "--engine-spec", str(spec_file), "-o", str(tmp_path / "b.jsonl")])
+    assert by_options.exit_code == by_spec.exit_code, (by_options.output, by_spec.output)
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    records = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["provenance"]["spec"] for r in records} == {load_spec(spec_file).hash}
+    assert all(("normalized" in r) == ("--normalize" in options) for r in records if r["status"] == "ok")
+    assert "--decoding" in options or all(r["status"] == "ok" for r in records)
+
+
+def test_engine_options_cannot_be_given_beside_a_spec(tmp_path: Path) -> None:
+    spec_file = tmp_path / "engine.yaml"
+    spec_file.write_text(EngineSpec(llm=LLMSpec()).to_yaml(), encoding="utf-8")
+    result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--engine-spec", str(spec_file),
+                                       "-k", "1", "--normalize"])
+    assert result.exit_code == 2, result.output
+    assert "--engine-spec describes the engine; -k, --normalize cannot be given with it" in result.output
+
+
+def test_the_options_mean_the_spec_they_print(tmp_path: Path) -> None:
+    tagger = tmp_path / "tagger"
+    tagger.mkdir()
+    second = tmp_path / "tagger2"
+    second.mkdir()
+    result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--with-tagger", str(tagger),
+                                       "--average-tagger", str(second), "--span-threshold", "0.3", "--print-spec"])
+    assert result.exit_code == EXIT_OK, result.output
+    spec = EngineSpec.from_dict(yaml.safe_load(result.stdout))
+    assert spec.llm == LLMSpec() and not spec.normalize
+    assert spec.taggers == [TaggerSpec(folder=str(tagger), average=[str(second)], span_threshold=0.3)]
+    result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--engine", "tagger", "-m",
+                                       str(tagger), "--batch-size", "4", "--normalize", "--print-spec"])
+    assert result.exit_code == EXIT_OK, result.output
+    spec = EngineSpec.from_dict(yaml.safe_load(result.stdout))
+    assert spec.llm is None and spec.normalize
+    assert spec.taggers == [TaggerSpec(folder=str(tagger), batch_size=4)]
