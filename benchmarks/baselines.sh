@@ -10,6 +10,6 @@ for k in ${KS:-3 0 10}; do
   for ds in ${DATASETS:-oa-mine ae-110k wdc-pave}; do
     echo "=== $(date +%T) $ds k=$k"
     .venv/bin/python benchmarks/quality.py --data "$DATA" --dataset "$ds" --k "$k" --selection similar \
-      --out "runs/quality/$ds-validation-k$k.jsonl"
+      --out "runs/quality/$ds-validation-k$k.jsonl" --record
   done
 done

@@ -25,17 +25,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from extractor.backends.base import Backend
-from extractor.config import SELECTIONS, ExtractConfig, ModelConfig
+from extractor import (DATASETS, SELECTIONS, Backend, Benchmark, Document, ExtractConfig, Extractor, ExtractorError,
+                       ModelConfig, Record, Schema, load_benchmark, load_model, score, write_records)
+
+# Not public: this benchmark rebuilds decoding modes from the pipeline's own steps (the prompt it
+# renders, its JSON parser and record check, the attention switch it measures).
 from extractor.decoding.parse import parse_json_object
-from extractor.errors import ExtractorError
-from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark
-from extractor.evaluate.scorer import score
-from extractor.io import write_records
-from extractor.pipeline import Extractor
 from extractor.prompts import render_messages
-from extractor.records import Document, Record
-from extractor.schemas import Schema
 from extractor.validate import check_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is a folder of scripts, not a package
@@ -355,8 +351,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, command: str) -> int:
     try:
-        from extractor.models import load_model
-
         benchmarks = [load_benchmark(d, args.split, data_root=args.data_root).head(args.limit) for d in args.datasets]
         start = time.perf_counter()
         backend = load_model(ModelConfig(model=args.model, dtype=args.dtype, device=args.device))

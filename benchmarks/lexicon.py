@@ -24,10 +24,8 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from extractor.errors import ConfigError, ExtractorError
-from extractor.evaluate.scorer import GOLD_ABSENT, GoldOffer, load_gold, read_jsonl, score
-from extractor.io import read_records, write_records
-from extractor.records import Record
+from extractor import (GOLD_ABSENT, ConfigError, ExtractorError, GoldOffer, Record, load_gold, read_rows,
+                       read_records, score, write_records)
 
 Lexicon = dict[tuple[str, str], Counter[str]]
 
@@ -82,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     cut = set(args.cut or ["Brand"])
     try:
         lexicon = build_lexicon(load_gold(args.train))
-        rows = read_jsonl(args.gold)
+        rows = read_rows(args.gold)
         gold, records = load_gold(rows), read_records(args.records)
         if [r.id for r in records] != [g.id for g in gold]:
             raise ConfigError(f"{args.records}: its records are not the offers of {args.gold} in the same order")

@@ -17,10 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from extractor.ensemble import merge_runs
-from extractor.errors import ExtractorError
-from extractor.evaluate.scorer import load_gold, score
-from extractor.io import read_records, write_records
+from extractor import ExtractorError, load_gold, merge_runs, read_records, score, write_records
 
 
 def main(argv: list[str] | None = None) -> int:

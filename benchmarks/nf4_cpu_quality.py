@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Not public: this benchmark swaps the library's model loader for one that quantizes on the CPU,
+# something extractor itself refuses (it needs the loader's own module and its NF4 settings).
 import extractor.models as models
-from extractor.config import ModelConfig
+from extractor import ModelConfig
 
 
 def load_nf4_on_cpu(config: ModelConfig | None = None, **overrides: Any):

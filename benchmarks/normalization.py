@@ -27,9 +27,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from extractor.normalize import Normalizer, NormalizeSpec, parse_spec
-from extractor.normalize.curation import build_vocabularies, write_vocabularies
-from extractor.normalize.vocab import Vocabulary, VocabEntry, load_vocab, match_key
+from extractor import (Normalizer, NormalizeSpec, VocabEntry, Vocabulary, build_vocabularies, load_vocab, match_key,
+                       parse_normalize_spec, write_vocabularies)
 
 GPT4 = {"Name Expansion": 98.3, "Generalisation": 88.6, "Unit of Measurement Conversion": 83.5, "Wrangling": 95.2}
 """GPT-4's figures per normalization family, as quoted in the issue (paper: WDC-PAVE)."""
@@ -206,7 +205,7 @@ def build_normalizers(train: list[dict[str, Any]], descriptions: Path, folder: P
                   and own and len(own & other) / len(own | other) >= 0.8]
         common = given[(category, attribute)].most_common(1)[0][0] if given[(category, attribute)] else None
         block = rules(category, attribute, op, paths, pooled, own, common)
-        specs: dict[str, NormalizeSpec] = {attribute: parse_spec(block, attribute)} if block else {}
+        specs: dict[str, NormalizeSpec] = {attribute: parse_normalize_spec(block, attribute)} if block else {}
         normalizers[(category, attribute)] = Normalizer(specs)
     return normalizers, ops
 

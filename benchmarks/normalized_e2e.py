@@ -23,9 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from normalization import as_text, build_normalizers, read_pairs  # noqa: E402
 
-from extractor.evaluate.report import format_report  # noqa: E402
-from extractor.evaluate.scorer import load_gold, read_jsonl, score  # noqa: E402
-from extractor.normalize import Normalizer  # noqa: E402
+from extractor import Normalizer, format_report, load_gold, read_rows, score  # noqa: E402
 
 
 def normalize_records(records: list[dict[str, Any]], categories: dict[str, str],
@@ -59,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the normalized records here")
     args = parser.parse_args(argv)
     wdc = args.data / "wdc-pave"
-    gold_rows = read_jsonl(wdc / "normalized" / f"{args.split}.jsonl")
+    gold_rows = read_rows(wdc / "normalized" / f"{args.split}.jsonl")
     categories = {str(row["id"]): row["category"] for row in gold_rows}
-    records = read_jsonl(args.records)
+    records = read_rows(args.records)
     with tempfile.TemporaryDirectory() as tmp:
         normalizers, _ = build_normalizers(read_pairs(wdc / "normalization_pairs_train.jsonl"),
                                            wdc / "descriptions.jsonl", Path(tmp))

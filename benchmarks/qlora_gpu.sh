@@ -58,7 +58,7 @@ cp "$A/extractor_manifest.json" "$OUT/manifest.json" 2>/dev/null
 
 stamp "3. validation split with the adapter; $(left) s left"
 timeout $(( $(left) - 15 )) "$PY" benchmarks/quality.py --data "$DATA" --dataset oa-mine --adapter "$A" --quantize 4bit \
-  --out "$OUT/oa-mine-validation.qlora.records.jsonl" --benchmarks-file "$OUT/bench.md"
+  --out "$OUT/oa-mine-validation.qlora.records.jsonl" --benchmarks-file "$OUT/bench.md" --record
 echo "quality rc=$?"
 
 stamp done

@@ -1,8 +1,8 @@
 """Extraction quality on a public benchmark split: extract every offer, score the records with the
-papers' rules, print the tables and append one row to BENCHMARKS.md.
+papers' rules, print the tables; with --record, append one row to BENCHMARKS.md.
 
     python benchmarks/quality.py --data ../shared/data --dataset wdc-pave --split validation \\
-        --model smollm2-135m --k 3 --selection similar --limit 50
+        --model smollm2-135m --k 3 --selection similar --limit 50 --record
 
 Schemas and demonstrations are derived per category from the dataset's train split
 (extractor/evaluate/datasets.py); one Extractor per category shares the loaded model. The model is
@@ -19,16 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractor.adapter import trained_settings
-from extractor.config import DECODINGS, SELECTIONS
-from extractor.demos import Shot
-from extractor.errors import ExtractorError
-from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark
-from extractor.evaluate.report import format_report, plot_attribute_f1
-from extractor.evaluate.scorer import Evaluation, score
-from extractor.io import write_records
-from extractor.pipeline import Extractor
-from extractor.records import Record
+from extractor import (DATASETS, DECODINGS, SELECTIONS, Benchmark, Evaluation, Extractor, ExtractorError, Record, Shot,
+                       format_report, load_benchmark, plot_attribute_f1, score, trained_settings, write_records)
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE_HEADER = ("| date | commit | dataset/split (offers) | model | settings "
@@ -209,7 +201,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="records JSONL (default: runs/quality/<dataset>-<split>-<model>-<time>.jsonl)")
     p.add_argument("--plot", default=None, help="also write per-attribute F1 bars to this PNG")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
-    p.add_argument("--no-record", action="store_true", help="do not append a row to the benchmarks file")
+    p.add_argument("--record", dest="record", action="store_true",
+                   help="append a row to the quality table of --benchmarks-file (default: write nothing there)")
+    p.add_argument("--no-record", dest="record", action="store_false",
+                   help="append nothing (the default; kept for older command lines)")
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be >= 1")
@@ -258,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{run.valid_percent:.1f}% valid records, peak RSS {peak_rss_gb():.2f} GB; records written to {out}")
         if args.plot:
             plot_attribute_f1(run.evaluation, args.plot)
-        if not args.no_record:
+        if args.record:
             model = args.model + (f" + {args.adapter}" if args.adapter else "") + (" 4bit" if args.quantize else "")
             row = table_row(run, model, settings_text(args, benchmark), git_commit(), dt.date.today().isoformat())
             append_row(Path(args.benchmarks_file), row)

@@ -31,15 +31,17 @@ import argparse
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from extractor.adapter import read_manifest
-from extractor.evaluate.datasets import DATASETS
-from extractor.tagger.model import MANIFEST as TAGGER_MANIFEST
-from extractor.tuning_checkpoint import find_checkpoint
+import yaml
+
+from extractor import DATASETS, TAGGER_MANIFEST, EngineSpec, find_checkpoint, read_adapter_manifest, trained_settings
 
 REPO = Path(__file__).resolve().parents[1]
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+"""One spec file per dataset, ``recipes/<dataset>.yaml`` (its format: recipes/README.md)."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,12 @@ class Tagger:
 
     name: str
     """Its folder under --runs (BENCHMARKS.md's name for it)."""
-    flags: str
-    """Training flags besides --dataset, --model and --output-dir."""
+    flags: tuple[str, ...]
+    """Training flags besides --dataset, --model and --output-dir, as command-line words."""
     mpnet: bool = False
     """Fine-tune --encoder (all-mpnet-base-v2) instead of MiniLM-L6."""
+    engine: dict = field(default_factory=dict, compare=False)
+    """The member at extraction time, an engine spec with folders relative to --runs."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Average:
 
     name: str
     members: tuple[str, ...]
+    engine: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,10 @@ class Adapter:
     name: str
     """Its folder under --adapters."""
     config: str
-    flags: str
-    """finetune flags besides -c and -o."""
+    flags: tuple[str, ...]
+    """finetune flags besides -c and -o, as command-line words."""
+    engine: dict = field(default_factory=dict, compare=False)
+    """The member at extraction time, an engine spec with its adapter relative to --adapters."""
 
 
 Step = Tagger | Average | Adapter
@@ -91,56 +98,52 @@ class Recipe:
     """Also score the result after normalization (WDC-PAVE's canonical gold)."""
 
 
-def _ae110k() -> Recipe:
-    minilm = "--epochs 12 --head-lr 2e-3 --validation-share 0 --span-threshold 0.1 --seed"
-    mpnet = "--lr 6e-5 --head-lr 2e-3 --epochs 15 --patience 15 --validation-share 0 --span-threshold 0.1 --seed"
-    return Recipe(
-        "87.49: 'AE-110K: the LLM adapters rebuilt and merged', merge (p+a)",
-        (Tagger("ae-110k-minilm-full-r", f"{minilm} 1"),
-         Tagger("ae-110k-minilm-full-s2", f"{minilm} 2"),
-         Average("ae-110k-minilm-pair", ("ae-110k-minilm-full-r", "ae-110k-minilm-full-s2")),
-         Adapter("smollm2-ae110k-k3", "finetune/configs/smollm2-ae110k-k3.yaml", "--max-steps 60 --null-bias 0.5"),
-         Tagger("ae-110k-mpnet-full-r", f"{mpnet} 1", mpnet=True),
-         Tagger("ae-110k-mpnet-full-s2", f"{mpnet} 2", mpnet=True),
-         Average("ae-110k-mpnet-pair", ("ae-110k-mpnet-full-r", "ae-110k-mpnet-full-s2"))),
-        merge=("ae-110k-mpnet-pair", "ae-110k-minilm-pair", "smollm2-ae110k-k3"))
+def flag_words(flags: dict[str, Any]) -> tuple[str, ...]:
+    """A recipe's flags (flag name without '--' -> value; a list repeats the flag, true is the flag
+    alone) as command-line words, in the recipe's order."""
+    words: list[str] = []
+    for name, value in flags.items():
+        for one in value if isinstance(value, list) else [value]:
+            if one is True:
+                words.append(f"--{name}")
+            elif one is not False and one is not None:
+                words += [f"--{name}", str(one)]
+    return tuple(words)
 
 
-def _oa_mine() -> Recipe:
-    aug = ("--augment swap --augment drop --lr 6e-5 --head-lr 2e-3 --epochs 10 --validation-share 0 "
-           "--span-threshold 0.05 --seed")
-    full = "--lr 6e-5 --head-lr 2e-3 --epochs 15 --validation-share 0 --span-threshold 0.05 --seed"
-    minilm = "--epochs 12 --head-lr 2e-3 --validation-share 0 --span-threshold 0.2 --seed"
-    # (j), 'oa-mine-mpnet-aug', was first trained from a data file of variants made outside the
-    # library; here it takes the library's own variants (--augment), as its seeds 2 and 4 did.
-    steps = (Tagger("oa-mine-mpnet-aug2-s1", f"--augment-copies 2 {aug} 1", mpnet=True),
-             Tagger("oa-mine-mpnet-aug", f"{aug} 1", mpnet=True),
-             Tagger("oa-mine-mpnet-aug-s2", f"{aug} 2", mpnet=True),
-             Tagger("oa-mine-mpnet-aug-s4", f"{aug} 4", mpnet=True),
-             Tagger("oa-mine-mpnet-full", f"{full} 1", mpnet=True),
-             Tagger("oa-mine-mpnet-full-s2", f"{full} 2", mpnet=True),
-             Tagger("oa-mine-mpnet-head-r", "--lr 6e-5 --head-lr 2e-3 --epochs 15 --patience 15", mpnet=True),
-             Tagger("oa-mine-minilm-full", f"{minilm} 1"),
-             Tagger("oa-mine-minilm-full-s2", f"{minilm} 2"),
-             Adapter("smollm2-oa-mine-k3", "finetune/configs/smollm2-oa-mine-k3.yaml",
-                     "--max-steps 40 --eval-every 20 --null-bias 0 --null-bias 0.5 --null-bias 1 --null-bias 2"))
-    return Recipe("83.42: 'Tagger: endings, a full stop or a possessive after a value', merge (v)",
-                  steps, merge=tuple(step.name for step in steps))
+def _step(member: dict[str, Any], where: str) -> Step:
+    name, kind, engine = member["name"], member["kind"], member.get("engine") or {}
+    train = member.get("train") or {}
+    if kind == "tagger":
+        encoder = train.get("encoder", "minilm-l6")
+        if encoder not in ("minilm-l6", "mpnet"):
+            raise ValueError(f"{where}: {name}: train.encoder is minilm-l6 or mpnet, not {encoder!r}")
+        return Tagger(name, flag_words(train.get("flags") or {}), mpnet=encoder == "mpnet", engine=engine)
+    if kind == "average":
+        [first] = engine["taggers"]
+        return Average(name, (first["folder"], *first.get("average", [])), engine=engine)
+    if kind == "adapter":
+        return Adapter(name, train["config"], flag_words(train.get("flags") or {}), engine=engine)
+    raise ValueError(f"{where}: {name}: kind is tagger, average or adapter, not {kind!r}")
 
 
-def _wdc_pave() -> Recipe:
-    mpnet = "--lr 6e-5 --head-lr 2e-3 --epochs 6 --patience 6 --validation-share 0 --seed"
-    minilm = "--epochs 15 --head-lr 2e-3 --validation-share 0 --seed"
-    members = (Tagger("wdc-pave-mpnet-full", f"{mpnet} 1", mpnet=True),
-               Tagger("wdc-pave-mpnet-full-s2", f"{mpnet} 2", mpnet=True),
-               Tagger("wdc-pave-mpnet-full-s3", f"{mpnet} 3", mpnet=True),
-               Tagger("wdc-pave-minilm-full", f"{minilm} 1"),
-               Tagger("wdc-pave-minilm-full-s2", f"{minilm} 2"))
-    return Recipe("90.73 (93.62 normalized): 'Tagger: averaging across encoders', five taggers averaged",
-                  (*members, Average("wdc-pave-cross5", tuple(m.name for m in members))), normalized=True)
+def load_recipe(path: Path) -> Recipe:
+    """A recipe from its spec file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    steps = tuple(_step(member, path.name) for member in data["members"])
+    combine = data.get("combine") or {}
+    result = combine.get("result")
+    if result is not None and result != steps[-1].name:
+        raise ValueError(f"{path.name}: combine.result must be the last member, {steps[-1].name}")
+    return Recipe(data["figure"], steps, merge=tuple(combine.get("merge") or ()),
+                  normalized=bool(combine.get("normalized", False)))
 
 
-RECIPES = {"ae-110k": _ae110k(), "oa-mine": _oa_mine(), "wdc-pave": _wdc_pave()}
+def load_recipes(folder: Path = RECIPES_DIR) -> dict[str, Recipe]:
+    return {path.stem: load_recipe(path) for path in sorted(folder.glob("*.yaml"))}
+
+
+RECIPES = load_recipes()
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,26 @@ class Places:
         return self.runs / name / f"{self.split}.records.jsonl"
 
 
+def engine_spec(step: Step, at: Places) -> EngineSpec:
+    """The member at extraction time as an engine spec (``extractor.build_engine`` builds it), its
+    recipe's folders resolved: taggers under --runs, an LLM's adapter under --adapters. A trained
+    adapter's prompt and calibrated decoding settings fill what the recipe leaves unsaid (as
+    `extract --adapter` and benchmarks/quality.py take them)."""
+    data = dict(step.engine)
+    data["taggers"] = [{**tagger, "folder": str(at.runs / tagger["folder"]),
+                        "average": [str(at.runs / other) for other in tagger.get("average", [])]}
+                       for tagger in data.get("taggers") or []]
+    if data.get("llm"):
+        llm = dict(data["llm"])
+        model = dict(llm.get("model") or {})
+        extract = dict(llm.get("extract") or {})
+        if model.get("adapter"):
+            model["adapter"] = str(at.adapters / model["adapter"])
+            extract = {**trained_settings(model["adapter"]), **extract}
+        data["llm"] = {**llm, "model": model, "extract": extract}
+    return EngineSpec.from_dict(data)
+
+
 def count_lines(path: Path) -> int:
     with path.open(encoding="utf-8") as lines:
         return sum(1 for line in lines if line.strip())
@@ -185,7 +208,7 @@ def resumable(folder: Path) -> bool:
 def adapter_finished(folder: Path) -> bool:
     """`finetune` writes the manifest at every best validation and adds ``run_steps`` when the run
     ends, so a manifest without it (or beside a checkpoint) is an unfinished run."""
-    fields = read_manifest(folder)
+    fields = read_adapter_manifest(folder)
     if fields is None or resumable(folder):
         return False
     return "run_steps" in fields or not fields.get("history")
@@ -206,7 +229,7 @@ def pending(step: Step, at: Places, offers: int) -> list[list[str]]:
             raise SystemExit(f"error: {step.name} fine-tunes all-mpnet-base-v2: give its folder with --encoder "
                              "(how to get it: python benchmarks/rebuild.py --help)")
         model = ["--model", str(at.encoder)] if step.mpnet else []
-        return [[*tagger, *model, *shlex.split(step.flags), "--output-dir", str(folder), "--out", str(records)]]
+        return [[*tagger, *model, *step.flags, "--output-dir", str(folder), "--out", str(records)]]
     if isinstance(step, Average):
         first, *others = (str(at.runs / name) for name in step.members)
         return [[*tagger, "--tagger", first, *(arg for other in others for arg in ("--average-with", other)),
@@ -217,7 +240,7 @@ def pending(step: Step, at: Places, offers: int) -> list[list[str]]:
         resume = ["--resume"] if resumable(folder) else []
         commands.append([at.python, "-m", "extractor", "finetune", "-c", step.config,
                          "--train", str(at.folder / "train.jsonl"),
-                         "-o", str(folder), *shlex.split(step.flags), "--no-progress", *resume])
+                         "-o", str(folder), *step.flags, "--no-progress", *resume])
     commands.append([at.python, "benchmarks/quality.py", *split, "--adapter", str(folder),
                      "--out", str(records), "--no-record"])
     return commands

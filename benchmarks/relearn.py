@@ -22,13 +22,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from extractor.errors import ConfigError, ExtractorError
-from extractor.evaluate.datasets import load_benchmark, read_offers, resolve_dataset
-from extractor.tagger import LabelSet, TrainingSet
+from extractor import TAGGER_MANIFEST as MANIFEST
+from extractor import ConfigError, ExtractorError, TrainingSet, load_benchmark, read_offers, resolve_dataset
+
+# Not public: relearning reaches into how the tagger's training learns its tables (labels, gold spans
+# located in the texts, augmentation, the learners themselves); a library `relearn` would replace these.
+from extractor.tagger import LabelSet, LocateReport
 from extractor.tagger.augment import augmented
-from extractor.tagger.data import LocateReport, tag_offers
+from extractor.tagger.data import tag_offers
 from extractor.tagger.endings import describe
-from extractor.tagger.model import MANIFEST
 from extractor.tagger.train import LEARNED
 
 OPTIONS = {key.replace("_", "-"): key for key in LEARNED}

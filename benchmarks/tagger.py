@@ -40,15 +40,10 @@ import sys
 import time
 from pathlib import Path
 
-from extractor.ensemble import ensemble_provenance, merge_records
-from extractor.errors import ConfigError, ExtractorError, InputError
-from extractor.evaluate.datasets import DATASETS, Benchmark, load_benchmark, read_offers, resolve_dataset
-from extractor.evaluate.report import format_report
-from extractor.evaluate.scorer import score
-from extractor.io import read_records, write_records
-from extractor.tagger import (PACKAGED_ENCODER, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
-                              train_tagger)
-from extractor.tuning_config import AUGMENTATIONS
+from extractor import (AUGMENTATIONS, DATASETS, PACKAGED_ENCODER, Benchmark, ConfigError, ExtractorError, InputError,
+                       Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet, ensemble_provenance,
+                       format_report, load_benchmark, merge_records, read_offers, read_records, resolve_dataset, score,
+                       train_tagger, write_records)
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "## Engines: tagger vs LLM"

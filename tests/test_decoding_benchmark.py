@@ -124,8 +124,6 @@ def test_run_mode_free_scores_and_counts_schema_valid() -> None:
 
 def test_main_records_the_block_and_skips_unrunnable_modes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    import extractor.models
-
     from extractor.decoding.kvcache import GQA_SWITCH
 
     seen = []
@@ -135,7 +133,7 @@ def test_main_records_the_block_and_skips_unrunnable_modes(tmp_path: Path, monke
         return ScriptedBackend(reply)
 
     monkeypatch.delenv(GQA_SWITCH, raising=False)
-    monkeypatch.setattr(extractor.models, "load_model", load)
+    monkeypatch.setattr(decoding, "load_model", load)
     monkeypatch.setattr(decoding, "outlines_missing", lambda: "outlines is not importable (test)")
     bench_file = tmp_path / "BENCHMARKS.md"
     argv = ["--dataset", "ae-110k", "--data-root", str(ROOT), "--modes", "free,outlines", "--k", "1",

@@ -85,8 +85,13 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
             "--out", str(records), "--benchmarks-file", str(table)]
 
     assert quality.main(argv) == 0
-    assert calls == [{"model": "smollm2-135m", "schema": "Lure", "shots": 2, "k": 1, "selection": "first", "seed": 0,
-                      "decoding": "free", "batch_size": 8, "max_retries": 0, "null_bias": 0.0}]
+    assert not table.exists()  # BENCHMARKS.md is written only when asked (--record)
+    argv.append("--record")
+    assert quality.main(argv) == 0
+    assert calls[0] == calls[1] == {"model": "smollm2-135m", "schema": "Lure", "shots": 2, "k": 1,
+                                    "selection": "first", "seed": 0, "decoding": "free", "batch_size": 8,
+                                    "max_retries": 0, "null_bias": 0.0}
+    assert len(calls) == 2
     out = capsys.readouterr().out
     assert "Lure / Weight" in out and "50.0% valid records" in out
     lines = [json.loads(line) for line in records.read_text().splitlines()]
@@ -109,6 +114,12 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
                          "66.67", "50.00", "57.14", "85.71", "50.0", cells[-2], cells[-1]]
     assert float(cells[-1]) > 0  # peak RSS in GB
     assert "limit=1" in rows[1] and "ae-110k/validation (1)" in rows[1]
+
+
+@pytest.mark.parametrize("flags, record", [([], False), (["--record"], True), (["--no-record"], False),
+                                            (["--record", "--no-record"], False)])
+def test_writing_to_benchmarks_md_is_opt_in(flags: list[str], record: bool) -> None:
+    assert quality.parse_args(["--dataset", "oa-mine", *flags]).record is record
 
 
 def test_main_reports_library_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
