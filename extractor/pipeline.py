@@ -8,20 +8,23 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends.base import Backend
 from .config import ExtractConfig, ModelConfig
-from .decoding.free import output_budget
-from .decoding.parse import parse_json_object
+from .decoding.free import FreeDecoder, FreeRow, output_budget
 from .demos import DemoPool, Shot, load_shots
 from .engine import Engine, batches
 from .errors import ConfigError, ExtractorError, PromptError
+from .prompt_build import PromptBuilder, PromptSettings
 from .prompts import render_messages, restore_escaped
 from .records import Document, Provenance, Record
 from .resources import schemas_dir
 from .schemas import Schema, load_schema
-from .validate import check_record, not_in_text, reask_messages
+from .validate import check_record, not_in_text
+
+if TYPE_CHECKING:
+    from .decoding.constrained import ConstrainedDecoder, Decoded
 
 ShotsArg = str | Path | list[Shot] | None
 
@@ -105,9 +108,31 @@ class Extractor(Engine):
             from .normalize import Normalizer
 
             self.normalizer = Normalizer.from_schema(self.schema)
-        self._short_shots: dict[int, Shot] = {}
-        self._decoding_state: dict[str, Any] = {}
-        """Per-schema state a decoder keeps between batches (shared prefix cache, statistics)."""
+        self.prompt_builder = PromptBuilder(backend, self.schema, self.pool, PromptSettings.of(self.config),
+                                            self.budget)
+        """Builds each input's prompt (``prompt_build.build_prompt``), as training does."""
+        self._constrained: ConstrainedDecoder | None = None
+        """The constrained decoder (made on first use); it keeps its caches between batches."""
+
+    @property
+    def constrained_decoder(self) -> ConstrainedDecoder:
+        """This Extractor's ConstrainedDecoder (it keeps the schema's prefix cache and statistics)."""
+        if self._constrained is None:
+            from .decoding.constrained import ConstrainedDecoder
+
+            self._constrained = ConstrainedDecoder(self.backend, self.schema,
+                                                   system_ids=self.prompt_builder.system_ids(),
+                                                   null_bias=self.config.null_bias)
+        return self._constrained
+
+    @property
+    def _decoding_state(self) -> dict[str, Any]:
+        """The constrained decoder's statistics as the dict ``benchmarks/decoding.py`` reads (kept
+        for it until it reads ``constrained_decoder.stats``)."""
+        if self._constrained is None:
+            return {}
+        stats = self._constrained.stats
+        return {"stats": {"seconds": stats.seconds, "constraint_seconds": stats.constraint_seconds}}
 
     @classmethod
     def from_pretrained(cls, model: str = "smollm2-135m", schema: Schema | str = "apparel", *,
@@ -154,7 +179,7 @@ class Extractor(Engine):
 
     def system_message(self) -> str:
         """The instructions every prompt of this Extractor starts with."""
-        return render_messages(self.schema, "", (), self.config.prompt)[0]["content"]
+        return self.prompt_builder.system_message()
 
     # --- text -> prompt --------------------------------------------------------------------------
 
@@ -164,90 +189,70 @@ class Extractor(Engine):
         if doc.error:
             job.record = self._error_record(job, "failed", doc.error)
             return job
-        if not doc.text.strip():
-            job.record = self._error_record(job, "failed", "empty text")
-            return job
-        limit = self.config.max_text_tokens
-        truncated = self.backend.truncate(doc.text, limit)
-        if truncated != doc.text:
-            job.warnings.append(f"input truncated to its first {limit} tokens "
-                                f"({len(truncated)} of {len(doc.text)} characters)")
-            job.text = truncated
-        shots = [self._shorten(s) for s in
-                 self.pool.select(job.text, self.config.k, self.config.selection, self.config.seed, exclude)]
-        job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
-        window = self.backend.context_window - self.budget
-        dropped = 0
-        while shots and self.backend.count_tokens(self.backend.render_chat(job.messages)) > window:
-            shots = shots[1:]  # the least similar first
-            dropped += 1
-            job.messages = render_messages(self.schema, job.text, shots, self.config.prompt)
-        if dropped:
-            job.warnings.append(f"demonstrations reduced to {len(shots)} to fit the model's context window")
+        prompt = self.prompt_builder.build(doc.text, exclude)
+        job.text, job.messages, job.warnings = prompt.text, prompt.messages, prompt.warnings
+        if prompt.error is not None:
+            job.record = self._error_record(job, "failed", prompt.error)
         return job
 
-    def _shorten(self, shot: Shot) -> Shot:
-        """A demonstration cut to ``max_shot_tokens``; values no longer in its text become null,
-        so a demonstration never shows a value its text does not contain."""
-        cached = self._short_shots.get(id(shot))
-        if cached is not None:
-            return cached
-        text = self.backend.truncate(shot.text, self.config.max_shot_tokens)
-        if text != shot.text:
-            record = {k: (None if isinstance(v, str) and v not in text else v) for k, v in shot.record.items()}
-            short = Shot(text, record)
-        else:
-            short = shot
-        self._short_shots[id(shot)] = short
-        return short
-
-    # --- model -> decoding -> JSON -> validation ---------------------------------------------------
+    # --- model -> decoding -> JSON -> validation -> record ---------------------------------------
 
     def _decode(self, jobs: list[_Job]) -> None:
         if self.config.decoding == "constrained":
-            from .decoding.constrained import decode_constrained
-
-            decode_constrained(self, jobs)
+            decoder = self.constrained_decoder
+            decoded = decoder.decode([self.backend.render_chat(j.messages) for j in jobs], [j.text for j in jobs],
+                                     warnings=[j.warnings for j in jobs])
+            for job, out in zip(jobs, decoded):
+                job.record = self._constrained_record(job, out)
             return
-        pending = jobs
-        for attempt in range(1 + self.config.max_retries):
-            prompts = [self.backend.render_chat(j.messages) for j in pending]
-            outputs = self.backend.generate(prompts, self.budget)
-            retry = []
-            for job, raw in zip(pending, outputs):
-                job.attempts += 1
-                job.raw = raw
-                parsed = parse_json_object(raw)
-                if parsed.value is None:
-                    job.problems = [parsed.error or "no JSON object"]
-                else:
-                    checked = check_record(parsed.value, self.schema)
-                    job.problems = checked.errors
-                    if checked.ok:
-                        warnings = job.warnings + parsed.repairs
-                        if checked.dropped:
-                            warnings.append("dropped keys outside the schema: " + ", ".join(checked.dropped))
-                        if checked.coerced:
-                            warnings.append("coerced to the schema's type: " + ", ".join(checked.coerced))
-                        # Values as the input writes them (the prompt showed it escaped, same length);
-                        # nothing kept the model to the text, so say which values it does not hold.
-                        shown = self.backend.escape(job.text)
-                        attributes = {k: restore_escaped(v, shown, job.text) for k, v in checked.attributes.items()}
-                        missing = not_in_text(attributes, self.schema, job.text)
-                        if missing:
-                            warnings.append("not found in the text: " + ", ".join(missing))
-                        job.record = Record(id=job.doc.id, attributes=attributes,
-                                            provenance=self.provenance, warnings=warnings, attempts=job.attempts)
-                        continue
-                if attempt < self.config.max_retries:
-                    job.messages = reask_messages(job.messages, raw, job.problems)
-                    retry.append(job)
-                else:
-                    job.record = self._error_record(job, "invalid", "invalid output after "
-                                                    f"{job.attempts} attempt(s): " + "; ".join(job.problems))
-            pending = retry
-            if not pending:
-                break
+        free = FreeDecoder(self.backend, self.schema, budget=self.budget, max_retries=self.config.max_retries)
+        rows = [FreeRow(messages=j.messages) for j in jobs]
+        try:
+            free.decode(rows)
+        finally:  # a model error's record still shows the last reply and the attempts made
+            for job, row in zip(jobs, rows):
+                job.messages, job.raw, job.attempts, job.problems = row.messages, row.raw, row.attempts, row.problems
+        for job, row in zip(jobs, rows):
+            job.record = self._free_record(job, row)
+
+    def _free_record(self, job: _Job, row: FreeRow) -> Record:
+        if row.checked is None:
+            return self._error_record(job, "invalid", f"invalid output after {job.attempts} attempt(s): "
+                                      + "; ".join(job.problems))
+        checked = row.checked
+        warnings = job.warnings + row.repairs
+        if checked.dropped:
+            warnings.append("dropped keys outside the schema: " + ", ".join(checked.dropped))
+        if checked.coerced:
+            warnings.append("coerced to the schema's type: " + ", ".join(checked.coerced))
+        # Values as the input writes them (the prompt showed it escaped, same length); nothing kept
+        # the model to the text, so say which values it does not hold.
+        shown = self.backend.escape(job.text)
+        attributes = {k: restore_escaped(v, shown, job.text) for k, v in checked.attributes.items()}
+        missing = not_in_text(attributes, self.schema, job.text)
+        if missing:
+            warnings.append("not found in the text: " + ", ".join(missing))
+        return Record(id=job.doc.id, attributes=attributes, provenance=self.provenance, warnings=warnings,
+                      attempts=job.attempts)
+
+    def _constrained_record(self, job: _Job, out: Decoded) -> Record:
+        checked = check_record(out.values, self.schema)
+        attributes = checked.attributes
+        warnings = list(out.warnings)
+        # Constraints cover types, enums, lengths and grounding; what they do not (e.g. a number's
+        # minimum) is nulled rather than failing the whole record.
+        for name in checked.invalid:
+            attributes[name] = None
+        warnings.extend(f"{problem} (set to null)" for problem in checked.errors)
+        minimum = self.config.min_confidence
+        for name, value in attributes.items():
+            conf = out.confidence.get(name)
+            if value is not None and minimum and conf is not None and conf < minimum:
+                attributes[name] = None
+                warnings.append(f"{name}: {value!r} dropped, confidence {conf:.2f} < {minimum:.2f}")
+        spans = {name: (out.spans.get(name) if attributes[name] is not None else None) for name in attributes}
+        return Record(id=job.doc.id, attributes=attributes, provenance=self.provenance, warnings=warnings,
+                      spans=spans, confidence=out.confidence, removed_mass=out.removed, attempts=out.attempts)
 
     def _error_record(self, job: _Job, status: str, message: str) -> Record:
         return Record(id=job.doc.id, attributes={name: None for name in self.schema.names},

@@ -1,8 +1,8 @@
 """Training data for LoRA tuning: read example files, render each example the way extraction
 prompts it, and mark which tokens the loss is taken on.
 
-A training row is the inference prompt (``Extractor._prepare``: truncation, demonstrations,
-``render_messages``, ``backend.render_chat``) followed by the answer the constrained decoder
+A training row is the inference prompt (``prompt_build.build_prompt``: truncation, demonstrations,
+``render_messages``; then ``backend.render_chat``) followed by the answer the constrained decoder
 writes (``format_answer``: every attribute in schema order, null when absent) and the end-of-turn
 token. Only the answer and end-of-turn tokens carry labels; every other label is -100."""
 
@@ -19,6 +19,7 @@ from .config import ExtractConfig
 from .demos import Shot
 from .errors import ConfigError
 from .evaluate.scorer import GOLD_ABSENT, GoldOffer
+from .prompt_build import null_lost_values
 from .prompts import render_messages
 from .records import Document
 from .schemas import Schema, load_schema
@@ -272,21 +273,20 @@ class RowBuilder:
         """The tokens of the system turn alone (what the constrained decoder caches per schema)."""
         ids = self._system_ids.get(schema.id)
         if ids is None:
-            text = self.backend.render_system(self._extractor_for(schema).system_message())
-            ids = self._system_ids[schema.id] = self.backend.encode(text) if text else []
+            ids = self._system_ids[schema.id] = self._extractor_for(schema).prompt_builder.system_ids()
         return ids
 
     def prompt_and_answer(self, example: Example) -> tuple[str, str]:
         """The rendered prompt and the supervised text (answer + end of turn) of one example."""
         extractor = self._extractor_for(example.schema)
-        job = extractor._prepare(Document(id="train", text=example.text), [example.origin] if example.origin else ())
-        if job.record is not None:
-            raise ConfigError(f"training example from {example.source} cannot be prompted: {job.record.error}")
+        built = extractor.prompt_builder.build(example.text, [example.origin] if example.origin else ())
+        if built.error is not None:
+            raise ConfigError(f"training example from {example.source} cannot be prompted: {built.error}")
         record = example.record
-        if job.text != example.text:
+        if built.text != example.text:
             # As with shortened demonstrations: never teach a value the prompt no longer shows.
-            record = {k: (None if isinstance(v, str) and v not in job.text else v) for k, v in record.items()}
-        prompt = self.backend.render_chat(job.messages)
+            record = null_lost_values(record, built.text)
+        prompt = self.backend.render_chat(built.messages)
         # The answer copies values from the text as the prompt shows it (control strings escaped),
         # which is also what constrained decoding lets the model write.
         answer = self.backend.escape(answer_text(example.schema, record, self.config.prompt))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from extractor.config import ExtractConfig
-from extractor.decoding.prefill import Prefix, _common_prefix, forward, prefill, shared_prefix
+from extractor.decoding.prefill import Prefix, PrefixCache, _common_prefix, forward, prefill, shared_prefix
 from extractor.demos import Shot
 from extractor.pipeline import Extractor
 from extractor.schemas import DRAFT, check_schema
@@ -92,29 +92,26 @@ def test_fixed_demonstrations_are_computed_once_and_change_nothing(backend):
     batched, records = _records(backend, batch_size=3)
     single, want = _records(backend, batch_size=1)
     assert records == want
-    system = batched._decoding_state["prefix"]
-    shared = batched._decoding_state["batch_prefix"]
+    system = batched.constrained_decoder.prefixes.system
+    shared = batched.constrained_decoder.prefixes.batch
     # The shared prefix holds the system turn and both demonstrations, not just the system turn.
     assert len(shared.ids) > len(system.ids) + 20
     assert shared.ids[: len(system.ids)] == system.ids
     # Single rows never build a batch prefix of their own.
-    assert "batch_prefix" not in single._decoding_state
+    assert single.constrained_decoder.prefixes.batch is None
+    stats = batched.constrained_decoder.stats
+    assert stats.seconds >= stats.constraint_seconds > 0
 
 
 def test_similar_demonstrations_share_only_the_system_turn(backend):
     import torch
 
     extractor = Extractor(backend, SCHEMA, ExtractConfig(k=1, selection="similar"), shots=SHOTS)
-    prompts = [backend.encode(backend.render_chat(extractor._prepare(d).messages))
-               for d in [_doc("1", "Nike shoe black"), _doc("2", "Hanes tee XL navy blue")]]
-    prefix = shared_prefix(extractor, backend, prompts)
-    assert prefix is extractor._decoding_state["prefix"]
-    assert "batch_prefix" not in extractor._decoding_state
+    prompts = [backend.encode(backend.render_chat(extractor.prompt_builder.build(t).messages))
+               for t in ["Nike shoe black", "Hanes tee XL navy blue"]]
+    cache = PrefixCache(system_ids=extractor.prompt_builder.system_ids())
+    prefix = shared_prefix(cache, backend, prompts)
+    assert prefix is cache.system
+    assert cache.batch is None
     assert all(p[: len(prefix.ids)] == prefix.ids for p in prompts)
     assert isinstance(prefix.cache.layers[0].keys, torch.Tensor)
-
-
-def _doc(id_: str, text: str):
-    from extractor.records import Document
-
-    return Document(id=id_, text=text)

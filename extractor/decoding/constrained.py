@@ -23,107 +23,71 @@ Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demons
 computed once and its KV cache reused, and each row's own part is prefilled without padding
 (``prefill.py``); each step appends to a KV buffer in place and attention reads the key/value
 heads without repeating them (``kvcache.py``); fixed text costs no extra forward passes; finished
-rows leave the batch."""
+rows leave the batch.
+
+Interface. A ``ConstrainedDecoder`` is built for one backend and schema with its settings
+(``null_bias``); it owns what it keeps between batches (the prefix caches, the slots shared by
+every row, timing statistics) and returns, per prompt, the values, spans, confidences, removed
+mass and warnings (``Decoded``). Validating them and building the record is the engine's work
+(the Extractor)."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..prompts import restore_escaped
-from ..records import Record
-from ..validate import check_record
-from .constraints import Grounded, Value, needs_source, typed_constraint
+from ..schemas import Schema
+from .constraints import Grounded
 from .free import value_budget
-from .prefill import forward, prefill, shared_prefix
-from .tokens import TokenIndex, token_bytes
+from .prefill import PrefixCache, forward, prefill, shared_prefix
+from .slots import Slot, build_slots, token_index
+from .tokens import TokenIndex
 
 if TYPE_CHECKING:
     from ..backends.transformers import TransformersBackend
-    from ..pipeline import Extractor, _Job
 
-_INDEX_ATTR = "_extractor_token_index"
+@dataclass
+class DecodingStats:
+    """Where a decoder's time went, summed over its batches."""
 
-
-def token_index(backend: TransformersBackend) -> TokenIndex:
-    index = getattr(backend, _INDEX_ATTR, None)
-    if index is None:
-        index = TokenIndex(token_bytes(backend.tokenizer))
-        setattr(backend, _INDEX_ATTR, index)
-    return index
+    seconds: float = 0.0
+    """Decoding, prefill included."""
+    constraint_seconds: float = 0.0
+    """Of which: choosing tokens under the constraints (masks, automata), not the model."""
 
 
-class Slot:
-    """One attribute's value followed by the fixed text after it; caches allowed tokens per state."""
+@dataclass
+class Decoded:
+    """What constrained decoding wrote for one prompt (the record is the engine's to build)."""
 
-    def __init__(self, value: Value, suffix: bytes) -> None:
-        self.value = value
-        self.suffix = suffix
-        self._allowed: dict[Any, list[int]] = {}
-
-    def start(self) -> tuple:
-        return ("v", self.value.start())
-
-    def next_bytes(self, state: tuple) -> set[int]:
-        if state[0] == "s":
-            return {self.suffix[state[1]]} if state[1] < len(self.suffix) else set()
-        out = set(self.value.next_bytes(state[1]))
-        if self.value.accepting(state[1]):
-            out.add(self.suffix[0])
-        return out
-
-    def step(self, state: tuple, byte: int) -> tuple | None:
-        if state[0] == "s":
-            i = state[1]
-            return ("s", i + 1) if i < len(self.suffix) and self.suffix[i] == byte else None
-        nxt = self.value.step(state[1], byte)
-        if nxt is not None:
-            return ("v", nxt)
-        if self.value.accepting(state[1]) and byte == self.suffix[0]:
-            return ("s", 1)
-        return None
-
-    def allowed(self, index: TokenIndex, state: tuple) -> list[int]:
-        ids = self._allowed.get(state)
-        if ids is None:
-            ids = index.allowed(state, self.step, self.next_bytes)
-            self._allowed[state] = ids
-        return ids
-
-    def value_complete(self, state: tuple) -> bool:
-        """The value can only end here: feed the fixed text without asking the model."""
-        return state[0] == "v" and self.value.accepting(state[1]) and not self.value.next_bytes(state[1])
-
-
-def build_slots(extractor: Extractor, text: str, shared: dict[str, Slot]) -> list[Slot]:
-    """One slot per attribute; slots whose constraint does not read the text are shared.
-    ``text`` is the input as the prompt shows it (``backend.escape``): the model copies from that."""
-    attrs = extractor.schema.attributes
-    escape = extractor.backend.escape
-    slots = []
-    for i, attr in enumerate(attrs):
-        suffix = escape(", " + json.dumps(attrs[i + 1].name, ensure_ascii=False) + ":").encode("utf-8") \
-            if i + 1 < len(attrs) else b"}"
-        if needs_source(attr):
-            slots.append(Slot(Value(typed_constraint(attr, text)), suffix))
-        else:
-            if attr.name not in shared:
-                shared[attr.name] = Slot(Value(typed_constraint(attr, "")), suffix)
-            slots.append(shared[attr.name])
-    return slots
+    values: dict[str, Any]
+    """Every attribute in schema order: its value as the input writes it, or None."""
+    spans: dict[str, list[int] | None]
+    """Grounded attributes: [start, end) of the value in the input text (None: no span)."""
+    confidence: dict[str, float | None]
+    """exp(mean log-probability) of each value's tokens under the unconstrained model."""
+    removed: dict[str, float | None]
+    """Mean share of probability mass the constraint took away while each value was written."""
+    warnings: list[str]
+    """What decoding changed (a value closed at its budget, one set to null)."""
+    attempts: int = 1
 
 
 @dataclass
 class _Row:
-    job: _Job
+    text: str
+    """The input as the prompt holds it (what values are copied from)."""
+    warnings: list[str]
     names: list[str]
     slots: list[Slot]
     shown: str
-    """The input as the prompt shows it (control strings escaped, the same length as job.text)."""
+    """The input as the prompt shows it (control strings escaped, the same length as text)."""
     attr: int = 0
     state: tuple = ()
     vstate: Any = None
@@ -147,64 +111,85 @@ class _Row:
     done: bool = False
 
 
-def decode_constrained(extractor: Extractor, jobs: list[_Job]) -> None:
-    """Fill every job's record by constrained slot filling (see the module docstring)."""
-    import torch
+class ConstrainedDecoder:
+    """Constrained slot filling for one backend and schema (see the module docstring).
 
-    backend = extractor.backend
-    if not backend.supports_constrained:
-        raise ConfigError(f"decoding 'constrained' needs token-level access to the model; backend "
-                          f"{backend.name!r} supports only --decoding free")
-    index = token_index(backend)  # type: ignore[arg-type]
-    shared: dict[str, Slot] = extractor._decoding_state.setdefault("shared_slots", {})
-    first_key = backend.escape("{" + json.dumps(extractor.schema.names[0], ensure_ascii=False) + ":")
-    rows = []
-    prompts_ids = []
-    for job in jobs:
-        shown = backend.escape(job.text)
-        slots = build_slots(extractor, shown, shared)
-        rows.append(_Row(job=job, names=extractor.schema.names, slots=slots, shown=shown, state=slots[0].start(),
-                         null_bias=extractor.config.null_bias))
-        prompts_ids.append(backend.encode(backend.render_chat(job.messages) + first_key))
-    t0 = time.perf_counter()
-    prefix = shared_prefix(extractor, backend, prompts_ids)  # type: ignore[arg-type]
-    done = len(prefix.ids) if prefix is not None else 0
-    logits, cache, mask, pos = prefill(backend, prefix, [p[done:] for p in prompts_ids])  # type: ignore[arg-type]
-    active = list(range(len(rows)))
-    drafts = [0] * len(rows)
-    constraint_seconds = 0.0
-    budgets = [value_budget(a, backend) for a in extractor.schema.attributes]
-    while True:
-        c0 = time.perf_counter()
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        chunks = []
-        still = []
-        for b, r in enumerate(active):
-            row = rows[r]
-            n = drafts[b]
-            chunk, accepted = _advance(row, logprobs[b, logprobs.shape[1] - 1 - n:], index, backend, budgets)
-            if accepted < n:  # rejected draft tokens stay in the cache, masked out for good
-                mask[b, mask.shape[1] - n + accepted:] = 0
-                pos[b] -= n - accepted
-            if row.done:
-                continue
-            still.append(b)
-            chunks.append(chunk)
-        constraint_seconds += time.perf_counter() - c0
-        if not still:
-            break
-        if len(still) < len(active):
-            keep = torch.tensor(still, device=backend.device)
-            cache.batch_select_indices(keep)
-            mask, pos = mask[keep], pos[keep]
-            active = [active[b] for b in still]
-        drafts = [len(rows[r].draft) for r in active]
-        logits, cache, mask, pos = forward(backend, chunks, cache, mask, pos, keep=1 + max(drafts))  # type: ignore[arg-type]
-    stats = extractor._decoding_state.setdefault("stats", {"seconds": 0.0, "constraint_seconds": 0.0})
-    stats["seconds"] += time.perf_counter() - t0
-    stats["constraint_seconds"] += constraint_seconds
-    for row in rows:
-        row.job.record = _record(extractor, row)
+    ``system_ids``: the token ids of the system turn every prompt starts with
+    (``prompt_build.system_prompt_ids``), whose KV cache is computed once and reused;
+    ``null_bias``: ExtractConfig.null_bias. The decoder keeps, between batches, the prefix caches
+    (``prefixes``), the slots whose constraint does not depend on the input (``shared_slots``) and
+    its timing (``stats``)."""
+
+    def __init__(self, backend: Any, schema: Schema, *, system_ids: Sequence[int] = (),
+                 null_bias: float = 0.0) -> None:
+        if not backend.supports_constrained:
+            raise ConfigError(f"decoding 'constrained' needs token-level access to the model; backend "
+                              f"{backend.name!r} supports only --decoding free")
+        self.backend = backend
+        self.schema = schema
+        self.null_bias = null_bias
+        self.prefixes = PrefixCache(system_ids=list(system_ids))
+        self.shared_slots: dict[str, Slot] = {}
+        self.stats = DecodingStats()
+
+    def decode(self, prompts: list[str], texts: list[str],
+               warnings: list[list[str]] | None = None) -> list[Decoded]:
+        """Decode each rendered prompt (``backend.render_chat`` of its messages) whose input text is
+        ``texts[i]``; one ``Decoded`` per prompt, in order. ``warnings``: per prompt, the list its
+        decoding warnings are appended to as they occur (so a caller keeps them should decoding
+        fail midway); by default a new list each."""
+        import torch
+
+        backend = self.backend
+        index = token_index(backend)
+        first_key = backend.escape("{" + json.dumps(self.schema.names[0], ensure_ascii=False) + ":")
+        rows = []
+        prompts_ids = []
+        for i, (prompt, text) in enumerate(zip(prompts, texts, strict=True)):
+            shown = backend.escape(text)
+            slots = build_slots(self.schema, backend, shown, self.shared_slots)
+            rows.append(_Row(text=text, warnings=warnings[i] if warnings is not None else [],
+                             names=self.schema.names, slots=slots, shown=shown, state=slots[0].start(),
+                             null_bias=self.null_bias))
+            prompts_ids.append(backend.encode(prompt + first_key))
+        t0 = time.perf_counter()
+        prefix = shared_prefix(self.prefixes, backend, prompts_ids)
+        done = len(prefix.ids) if prefix is not None else 0
+        logits, cache, mask, pos = prefill(backend, prefix, [p[done:] for p in prompts_ids])
+        active = list(range(len(rows)))
+        drafts = [0] * len(rows)
+        constraint_seconds = 0.0
+        budgets = [value_budget(a, backend) for a in self.schema.attributes]
+        while True:
+            c0 = time.perf_counter()
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            chunks = []
+            still = []
+            for b, r in enumerate(active):
+                row = rows[r]
+                n = drafts[b]
+                chunk, accepted = _advance(row, logprobs[b, logprobs.shape[1] - 1 - n:], index, backend, budgets)
+                if accepted < n:  # rejected draft tokens stay in the cache, masked out for good
+                    mask[b, mask.shape[1] - n + accepted:] = 0
+                    pos[b] -= n - accepted
+                if row.done:
+                    continue
+                still.append(b)
+                chunks.append(chunk)
+            constraint_seconds += time.perf_counter() - c0
+            if not still:
+                break
+            if len(still) < len(active):
+                keep = torch.tensor(still, device=backend.device)
+                cache.batch_select_indices(keep)
+                mask, pos = mask[keep], pos[keep]
+                active = [active[b] for b in still]
+            drafts = [len(rows[r].draft) for r in active]
+            logits, cache, mask, pos = forward(backend, chunks, cache, mask, pos, keep=1 + max(drafts))
+        self.stats.seconds += time.perf_counter() - t0
+        self.stats.constraint_seconds += constraint_seconds
+        return [Decoded(values=row.values, spans=row.spans, confidence=row.confidence, removed=row.removed,
+                        warnings=row.warnings) for row in rows]
 
 
 def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersBackend,
@@ -304,7 +289,7 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
                 row.vstate = state[1]
             row.value.extend(closer)
             feed += closer
-            row.job.warnings.append(f"{name}: value reached its token budget and was closed early")
+            row.warnings.append(f"{name}: value reached its token budget and was closed early")
         else:
             # No valid value can be finished: close what was opened so the model's context stays
             # well-formed JSON, and record null.
@@ -315,19 +300,19 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
                 feed += b"]"
             row.value = bytearray(b" null")
             row.vstate = None
-            row.job.warnings.append(f"{name}: no complete value within its token budget; set to null")
+            row.warnings.append(f"{name}: no complete value within its token budget; set to null")
     consumed = state[1] if state[0] == "s" else 0
     feed += slot.suffix[consumed:]
     try:
         value = json.loads(bytes(row.value).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         value = None
-        row.job.warnings.append(f"{name}: unreadable value set to null")
+        row.warnings.append(f"{name}: unreadable value set to null")
     if value is not None and not forced_close and row.null_logprob is not None \
             and sum(row.logprobs) < row.null_logprob - row.null_bias:
         # The constraint can force a value the model never meant (it wanted one that is not in
         # the text): keep it only when the model rates it at least as likely as null.
-        row.job.warnings.append(f"{name}: {value!r} less likely than null "
+        row.warnings.append(f"{name}: {value!r} less likely than null "
                                 f"({math.exp(sum(row.logprobs)):.3g} < {math.exp(row.null_logprob):.3g}); set to null")
         value = None
         row.vstate = None
@@ -336,8 +321,8 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
         span = typed.span(row.vstate[1], value)
         row.spans[name] = list(span) if span else None
         if span:  # as the input writes it: the model copied the escaped text (same offsets)
-            value = row.job.text[span[0]: span[1]]
-    value = restore_escaped(value, row.shown, row.job.text)
+            value = row.text[span[0]: span[1]]
+    value = restore_escaped(value, row.shown, row.text)
     row.values[name] = value
     if row.logprobs:
         # Four significant digits, never rounded to zero: 0.0 would read as "certainly wrong".
@@ -356,23 +341,3 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
         return []
     row.state = row.slots[row.attr].start()
     return backend.encode(feed.decode("utf-8")) if feed else []
-
-
-def _record(extractor: Extractor, row: _Row) -> Record:
-    checked = check_record(row.values, extractor.schema)
-    attributes = checked.attributes
-    warnings = list(row.job.warnings)
-    # Constraints cover types, enums, lengths and grounding; what they do not (e.g. a number's
-    # minimum) is nulled rather than failing the whole record.
-    for name in checked.invalid:
-        attributes[name] = None
-    warnings.extend(f"{problem} (set to null)" for problem in checked.errors)
-    minimum = extractor.config.min_confidence
-    for name, value in attributes.items():
-        conf = row.confidence.get(name)
-        if value is not None and minimum and conf is not None and conf < minimum:
-            attributes[name] = None
-            warnings.append(f"{name}: {value!r} dropped, confidence {conf:.2f} < {minimum:.2f}")
-    spans = {name: (row.spans.get(name) if attributes[name] is not None else None) for name in attributes}
-    return Record(id=row.job.doc.id, attributes=attributes, provenance=extractor.provenance, warnings=warnings,
-                  spans=spans, confidence=row.confidence, removed_mass=row.removed, attempts=1)

@@ -7,7 +7,7 @@ two kinds of work are avoided here:
 * **Shared prefix.** Every prompt of one schema starts with the same system turn (instructions,
   attribute descriptions, example values); with fixed demonstrations (``selection`` first or a
   fixed seed) the demonstrations are shared too. The longest token prefix common to a batch is
-  computed once, kept on the Extractor, and reused by later batches that start with it. Token
+  computed once, kept by the decoder (``PrefixCache``), and reused by later batches that start with it. Token
   prefixes of the *whole* prompt's tokenization are compared, so the cached keys are exactly
   those the full prompt would produce.
 * **Padding.** A batch of prompts of different lengths, left-padded to the longest, wastes the
@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import copy
 import inspect
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .kvcache import empty_buffers, grouped_query_attention, growing_layer
 
 if TYPE_CHECKING:
     from ..backends.transformers import TransformersBackend
-    from ..pipeline import Extractor
 
 MIN_SHARED = 16
 """A shared prefix shorter than this is not worth a cache of its own."""
@@ -82,26 +82,38 @@ def _extend(backend: TransformersBackend, base: Prefix | None, ids: list[int]) -
     return Prefix(list(ids), cache)
 
 
-def shared_prefix(extractor: Extractor, backend: TransformersBackend, prompts: list[list[int]]) -> Prefix | None:
+@dataclass
+class PrefixCache:
+    """The prefixes one schema's decoder keeps between batches."""
+
+    system_ids: list[int] = field(default_factory=list)
+    """Token ids of the system turn (``prompt_build.system_prompt_ids``), the same in every prompt."""
+    system: Prefix | None = None
+    """The system turn's cache (computed on first use; None when too short to be worth one)."""
+    system_done: bool = False
+    """Whether ``system`` has been computed."""
+    batch: Prefix | None = None
+    """The longest prefix a batch shared (system turn + fixed demonstrations), when longer."""
+
+
+def shared_prefix(cache: PrefixCache, backend: TransformersBackend, prompts: list[list[int]]) -> Prefix | None:
     """The longest cached prefix every prompt starts with (computing and keeping the system turn,
     and a longer batch prefix when the prompts share one), or None."""
-    state = extractor._decoding_state
-    system = state.get("prefix")
-    if system is None:
-        text = backend.render_system(extractor.system_message())
-        ids = backend.encode(text) if text else []
-        system = _extend(backend, None, ids) if len(ids) >= MIN_SHARED else False
-        state["prefix"] = system
-    base = system if system and all(system.starts(p) for p in prompts) else None
-    batch = state.get("batch_prefix")
+    if not cache.system_done:
+        ids = cache.system_ids
+        cache.system = _extend(backend, None, ids) if len(ids) >= MIN_SHARED else None
+        cache.system_done = True
+    system = cache.system
+    base = system if system is not None and all(system.starts(p) for p in prompts) else None
+    batch = cache.batch
     if batch is not None and all(batch.starts(p) for p in prompts):
         return batch
     if len(prompts) > 1:
         common = _common_prefix(prompts)
         floor = len(base.ids) if base is not None else 0
         if common >= max(MIN_SHARED, floor + MIN_GAIN):
-            state["batch_prefix"] = _extend(backend, base, prompts[0][:common])
-            return state["batch_prefix"]
+            cache.batch = _extend(backend, base, prompts[0][:common])
+            return cache.batch
     return base
 
 
