@@ -429,3 +429,23 @@ def test_exit_statuses_are_documented():
     listed = {int(line.split()[0]) for line in CliRunner().invoke(main, ["--help"]).output.split("Exit status:")[1]
               .split("\n\n")[0].splitlines()[1:]}
     assert listed == {value for name, value in vars(cli).items() if name.startswith("EXIT_")} == {0, 1, 2, 3, 130}
+
+
+def test_option_defaults_are_the_config_defaults():
+    """The CLI takes its defaults from the config dataclasses (written once, in config.py)."""
+    from dataclasses import fields
+
+    from extractor.config import ExtractConfig, ModelConfig
+    from extractor.tagger import TrainConfig
+
+    def defaults(command):  # type: ignore[no-untyped-def]
+        return {p.name: p.default for p in main.commands[command].params}
+
+    extract = defaults("extract")
+    for config in (ExtractConfig(), ModelConfig()):
+        for field in fields(config):
+            if field.name in extract and field.name not in ("adapter", "quantize"):
+                assert extract[field.name] == getattr(config, field.name), field.name
+    tagger_help = CliRunner().invoke(main, ["finetune-tagger", "--help"], terminal_width=200).output
+    assert f"Most epochs (default {TrainConfig().epochs})." in tagger_help
+    assert f"Windows per step (default {TrainConfig().batch_size})." in tagger_help

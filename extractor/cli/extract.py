@@ -1,115 +1,19 @@
-"""The command line: each command parses options, calls one library function and prints.
-
-Library errors (ExtractorError) become one clear message and exit status 1; heavy libraries are
-imported inside commands so ``extractor --help`` stays instant. The exit statuses are the EXIT_*
-constants below, listed in ``extractor --help`` for scripts."""
+"""The extract command, and the engine spec its engine options mean (``--print-spec``, or
+``--engine-spec`` in their place)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from .errors import ExtractorError
+from ..config import DTYPES, ExtractConfig, ModelConfig
+from .common import EXIT_SOME_LINES, default, progress_bar
 
 
-EXIT_OK = 0
-"""Every line gave an ``ok`` record (or the command had no lines to judge)."""
-EXIT_ERROR = 1
-"""The command could not run: an unreadable file, a bad schema, a model that did not load."""
-EXIT_USAGE = 2
-"""The command line itself is wrong (click's own status for usage errors)."""
-EXIT_SOME_LINES = 3
-"""The run finished and wrote one line per input line, but some are ``failed`` or ``invalid``."""
-EXIT_INTERRUPTED = 130
-"""Stopped by Ctrl-C (SIGINT); what was written stays whole, and ``--resume`` continues it."""
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except ExtractorError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except KeyboardInterrupt:
-            click.echo("interrupted; what was written is whole (extract --resume continues it)", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="extractor")
-def main() -> None:
-    """Turn messy product text into clean, schema-valid attribute records.
-
-    \b
-    Quick start (embedded SmolLM2-135M model, runs on a laptop CPU):
-      extractor extract examples/products.jsonl --schema apparel -o records.jsonl
-      extractor schemas list
-
-    \b
-    Exit status:
-      0    every line gave an ok record
-      1    the command could not run (unreadable file, bad schema, model not loaded)
-      2    usage error (a wrong option or argument)
-      3    finished, one line per input line, but some lines are failed or invalid
-      130  interrupted (Ctrl-C); output written so far is whole, --resume continues it
-    """
-
-
-# --- schemas -------------------------------------------------------------------------------
-
-@main.group()
-def schemas() -> None:
-    """List and show attribute schemas."""
-
-
-@schemas.command("list")
-def schemas_list() -> None:
-    """List the shipped schemas with their ids and attributes."""
-    from .schemas import load_schema, shipped_schemas
-
-    for name in shipped_schemas():
-        schema = load_schema(name)
-        click.echo(f"{name:<14} {schema.id:<28} {len(schema.attributes):>2} attributes: {', '.join(schema.names)}")
-
-
-@schemas.command("show")
-@click.argument("name_or_path")
-def schemas_show(name_or_path: str) -> None:
-    """Print a schema (shipped name or file path) after checking it.
-
-    Standard output is the schema itself, so `schemas show NAME > my.schema.json` gives a file
-    that `schemas check` accepts with the same id; the id goes to standard error."""
-    import json
-
-    from .schemas import load_schema
-
-    schema = load_schema(name_or_path)
-    click.echo(f"# id: {schema.id}", err=True)
-    if not schema.document.get("title"):
-        # The name, and so the id, of a schema without a title comes from its file name.
-        click.echo(f"# no \"title\": named {schema.name!r} after its file; saved under another file name it "
-                   "gets another name and id (add a \"title\" to keep them)", err=True)
-    click.echo(json.dumps(schema.document, indent=2, ensure_ascii=False))
-
-
-@schemas.command("check")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def schemas_check(path: str) -> None:
-    """Check a schema file against the supported subset; print its id."""
-    from .schemas import load_schema
-
-    schema = load_schema(path)
-    click.echo(f"ok: {schema.id} ({len(schema.attributes)} attributes)")
-
-
-# --- extract -------------------------------------------------------------------------------
-
-@main.command()
+@click.command("extract")
 @click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True),
               help="Output JSONL file (one record per input line); - for standard output.")
@@ -117,7 +21,7 @@ def schemas_check(path: str) -> None:
               help="Schema: a shipped name (see `extractor schemas list`) or a .schema.json path.")
 @click.option("--schema-field", default=None,
               help="Input field naming each line's schema (lines without it use --schema).")
-@click.option("-m", "--model", default="smollm2-135m", show_default=True,
+@click.option("-m", "--model", default=default(ModelConfig, "model"), show_default=True,
               help="smollm2-135m (embedded), a Hugging Face id, a local model folder, or a .gguf file; "
                    "with --engine tagger, a folder written by `extractor finetune-tagger`.")
 @click.option("--engine", type=click.Choice(["llm", "tagger"]), default="llm", show_default=True,
@@ -138,45 +42,54 @@ def schemas_check(path: str) -> None:
               help="Use --adapter even when its manifest names another prompt, schema or base model.")
 @click.option("--quantize", type=click.Choice(["4bit"]), default=None,
               help="Load the model in bitsandbytes NF4 4-bit (needs a CUDA GPU).")
-@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto",
+@click.option("--dtype", type=click.Choice(DTYPES), default=default(ModelConfig, "dtype"),
               show_default=True, help="auto = float32 on CPU, bfloat16 on CUDA.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--device", default=default(ModelConfig, "device"), show_default=True,
+              help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--shots", default=None, type=click.Path(exists=True),
               help="Demonstrations: JSONL of {text, record}, or a folder of <schema>.jsonl. "
                    "Default: those shipped with the schema.")
-@click.option("-k", "--k", "k", default=3, show_default=True, type=click.IntRange(0),
+@click.option("-k", "--k", "k", default=default(ExtractConfig, "k"), show_default=True, type=click.IntRange(0),
               help="Demonstrations shown before each input (0 = zero-shot). With --adapter, the prompt settings "
                    "it was trained with (k, selection, text and shot truncation) are the defaults.")
-@click.option("--selection", type=click.Choice(["similar", "first", "random"]), default="similar",
-              show_default=True, help="How demonstrations are chosen for each input.")
-@click.option("--seed", default=0, show_default=True, help="Seed for --selection random.")
-@click.option("--decoding", type=click.Choice(["constrained", "free"]), default="constrained", show_default=True,
+@click.option("--selection", type=click.Choice(["similar", "first", "random"]),
+              default=default(ExtractConfig, "selection"), show_default=True,
+              help="How demonstrations are chosen for each input.")
+@click.option("--seed", default=default(ExtractConfig, "seed"), show_default=True, help="Seed for --selection random.")
+@click.option("--decoding", type=click.Choice(["constrained", "free"]), default=default(ExtractConfig, "decoding"),
+              show_default=True,
               help="constrained: the program writes the JSON and the model only the values (spans of the text, "
                    "enum members, numbers), so every record is valid; free: the model writes the JSON, which is "
                    "parsed tolerantly and re-asked on errors.")
-@click.option("--min-confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--min-confidence", default=default(ExtractConfig, "min_confidence"), show_default=True,
+              type=click.FloatRange(0, 1),
               help="Constrained decoding: values with a lower confidence become null (and say so in warnings).")
 @click.option("--span-threshold", default=None, type=click.FloatRange(0, 1, min_open=True),
               help="Tagger (--engine tagger, --with-tagger): a token also joins an attribute's value when that "
                    "attribute's probability reaches this; lower finds more values (higher recall), 1 keeps each "
                    "token's most probable label only. Default: the threshold the tagger chose on its validation "
                    "texts (its manifest); averaged taggers whose manifest chose none: 0.5.")
-@click.option("--null-bias", default=0.0, show_default=True, type=click.FloatRange(-20, 20),
+@click.option("--null-bias", default=default(ExtractConfig, "null_bias"), show_default=True,
+              type=click.FloatRange(-20, 20),
               help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
                    "higher recall; < 0: more nulls, higher precision). With --adapter, the bias calibrated after "
                    "its training is the default.")
 @click.option("--normalize", "normalize_values", is_flag=True,
               help="Also write canonical values (`normalized`) by the schema's x-normalize blocks.")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Inputs generated together.")
-@click.option("--max-retries", default=1, show_default=True, type=click.IntRange(0),
+@click.option("--batch-size", default=default(ExtractConfig, "batch_size"), show_default=True, type=click.IntRange(1),
+              help="Inputs generated together.")
+@click.option("--max-retries", default=default(ExtractConfig, "max_retries"), show_default=True, type=click.IntRange(0),
               help="Re-asks after an invalid answer, showing the model the validator's messages.")
-@click.option("--max-text-tokens", default=512, show_default=True, type=click.IntRange(8),
+@click.option("--max-text-tokens", default=default(ExtractConfig, "max_text_tokens"), show_default=True,
+              type=click.IntRange(8),
               help="Longer input texts are truncated (with a warning in the record).")
-@click.option("--max-shot-tokens", default=192, show_default=True, type=click.IntRange(8),
+@click.option("--max-shot-tokens", default=default(ExtractConfig, "max_shot_tokens"), show_default=True,
+              type=click.IntRange(8),
               help="Demonstration texts are cut to this many tokens (values no longer in the text become null).")
-@click.option("--max-new-tokens", default=None, type=click.IntRange(1),
+@click.option("--max-new-tokens", default=default(ExtractConfig, "max_new_tokens"), type=click.IntRange(1),
               help="Output token budget; default derived from the schema.")
-@click.option("--prompt", default="extract.v1", show_default=True, help="Prompt template id (prompts/<id>.jinja).")
+@click.option("--prompt", default=default(ExtractConfig, "prompt"), show_default=True,
+              help="Prompt template id (prompts/<id>.jinja).")
 @click.option("--id-field", default="id", show_default=True, help="Input field with the record id.")
 @click.option("--text-field", "text_fields", multiple=True,
               help="Input field(s) joined into the text (repeatable). Default: text, else title+description, "
@@ -214,10 +127,10 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
       extractor extract examples/products.jsonl --schema-field schema -o records.jsonl
       extractor extract offers.csv --schema electronics --text-field title -o out.jsonl --resume
     """
-    from .io import InputSpec, RecordWriter, check_output, count_lines, read_documents, resume_point
-    from .lines import check_encoding
-    from .pipeline import extract_stream
-    from .spec import build_engine, load_spec
+    from ..io import InputSpec, RecordWriter, check_output, count_lines, read_documents, resume_point
+    from ..lines import check_encoding
+    from ..pipeline import extract_stream
+    from ..spec import build_engine, load_spec
 
     if engine_spec:
         context = click.get_current_context()
@@ -229,7 +142,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             raise click.UsageError(f"--engine-spec describes the engine; {', '.join(given)} cannot be given with it")
         engine_description = load_spec(engine_spec)
     else:
-        engine_description = _spec_from_options(
+        engine_description = spec_from_options(
             model=model, engine=engine, with_tagger=with_tagger, average_tagger=average_tagger, adapter=adapter,
             force_adapter=force_adapter, quantize=quantize, dtype=dtype, device=device, shots=shots, k=k,
             selection=selection, seed=seed, decoding=decoding, min_confidence=min_confidence,
@@ -261,7 +174,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             click.echo(f"no demonstrations for schema {member.schema.name}: zero-shot instead of "
                        f"k={requested.k} (give --shots)", err=True)
     total = count_lines(input_path) if input_path != "-" else None
-    bar = _progress_bar(progress, total, skip)
+    bar = progress_bar(progress, total, skip)
     with RecordWriter(output, append=resume, inputs=[input_path]) as writer:
 
         def on_record(record):  # type: ignore[no-untyped-def]
@@ -281,7 +194,7 @@ def _adapter_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
     """``given`` with every option the user left at its default replaced by the adapter's trained
     prompt setting or calibrated decoding setting, so that a tuned adapter sees the prompts it was
     trained on and decodes as it was validated (said on stderr)."""
-    from .adapter import trained_settings
+    from ..adapter import trained_settings
 
     context = click.get_current_context()
     taken = []
@@ -295,101 +208,12 @@ def _adapter_defaults(adapter: str, **given: Any) -> tuple[Any, ...]:
 
 
 def _first_line_schema(input_path: str, spec, encoding: str = "utf-8") -> str:  # type: ignore[no-untyped-def]
-    from .io import read_documents
+    from ..io import read_documents
 
     for doc in read_documents(input_path, spec, encoding):
         if doc.schema:
             return doc.schema
     raise click.UsageError(f"no line of {input_path} names a schema in field {spec.schema_field!r}; give --schema")
-
-
-def _progress_bar(enabled: bool, total: int | None, done: int, unit: str = "product"):  # type: ignore[no-untyped-def]
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, unit=unit, dynamic_ncols=True, file=sys.stderr)
-
-
-def with_progress(enabled: bool, path: str, run: Callable[[Callable[[], None] | None], Any]) -> Any:
-    """``run(on_line)`` with a progress bar over the lines of ``path`` (none when not ``enabled``)."""
-    from .io import count_lines
-
-    bar = _progress_bar(enabled, count_lines(path), 0, unit="line")
-    try:
-        return run(None if bar is None else lambda: bar.update(1))
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-# --- further commands are added below this line --------------------------------------------
-
-# --- evaluate ------------------------------------------------------------------------------
-
-@main.command("evaluate")
-@click.option("--gold", "gold_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Benchmark gold JSONL (target_scores per offer; \"n/a\" = absent).")
-@click.option("--pred", "pred_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Our output records JSONL (one record per offer).")
-@click.option("--subset", is_flag=True,
-              help="Score only the gold offers that have a prediction (by id; a --limit run).")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of tables.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Also write per-attribute F1 bars to this PNG (needs matplotlib).")
-def evaluate_command(gold_path: str, pred_path: str, subset: bool, as_json: bool, plot_path: str | None) -> None:
-    """Score records against benchmark gold: NN/NV/VN/VC/VW counts and precision, recall, F1
-    (percent, micro over all slots, per category and per attribute), exact and lenient."""
-    import json
-
-    from .evaluate.report import evaluation_to_dict, format_report, plot_attribute_f1
-    from .evaluate.scorer import evaluate_files
-
-    evaluation = evaluate_files(gold_path, pred_path, subset=subset)
-    if as_json:
-        click.echo(json.dumps(evaluation_to_dict(evaluation), indent=2, ensure_ascii=False))
-    else:
-        click.echo(format_report(evaluation))
-    if plot_path:
-        written = plot_attribute_f1(evaluation, plot_path)
-        click.echo(f"plot written to {written}", err=True)
-
-
-# --- merge -------------------------------------------------------------------------------
-
-@main.command("merge")
-@click.argument("records", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True),
-              help="Merged records JSONL (one line per input line); - for standard output.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def merge_command(records: tuple[str, ...], output: str, progress: bool) -> None:
-    """Merge the records files that several runs wrote for one input file (taggers of other seeds or
-    encoders, LLM runs, in any mix), line by line, by the rule of extract --with-tagger: per attribute
-    the value the runs are surest of together wins, null only when no run found one.
-
-    \b
-    Runs may be done apart (other machines, other days) and merged here:
-      extractor extract offers.jsonl -s apparel --engine tagger -m tagger-a -o a.jsonl
-      extractor extract offers.jsonl -s apparel --engine tagger -m tagger-b -o b.jsonl
-      extractor merge a.jsonl b.jsonl -o merged.jsonl
-
-    The files must hold the same ids in the same order and the same schema (versions of it
-    that name the same attributes merge). The first file wins ties. A line no file has a record
-    for becomes an error line (exit status 3).
-    Canonical values are not carried over (they belonged to each run's values): run `extractor
-    normalize` on the merged file."""
-    from .ensemble import merge_files
-
-    stats = with_progress(progress, records[0], lambda on_line: merge_files(records, output, on_line))
-    click.echo(f"{stats.records} merged records -> {output}" + (f" ({stats.errors} error lines)" if stats.errors else ""),
-               err=True)
-    if stats.bad_lines:
-        click.echo(f"{stats.bad_lines} member lines were not records; the others were merged without them", err=True)
-    for name, versions in sorted(stats.schema_versions.items()):
-        click.echo(f"note: the runs used {len(versions)} versions of schema {name} ({', '.join(sorted(versions))}) "
-                   "with the same attributes; merged by attribute name", err=True)
-    if stats.errors:
-        raise click.exceptions.Exit(EXIT_SOME_LINES)
 
 
 # --- the engine options as a spec --------------------------------------------------------------
@@ -401,15 +225,14 @@ ENGINE_OPTIONS = ("model", "engine", "with_tagger", "average_tagger", "adapter",
 """extract's options that describe the engine (what --engine-spec replaces)."""
 
 
-def _spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], average_tagger: tuple[str, ...],
+def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], average_tagger: tuple[str, ...],
                        adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str, device: str,
                        shots: str | None, span_threshold: float | None, normalize: bool, **extract: Any):  # type: ignore[no-untyped-def]
     """The EngineSpec that extract's engine options mean: ``--engine llm`` (the default) is an LLM,
     ``--engine tagger`` a tagger in ``--model``; ``--with-tagger`` adds tagger members (the first one
     averaged with ``--average-tagger`` when the engine is the LLM). An adapter's trained prompt and
     calibrated decoding settings replace the options left at their defaults (said on stderr)."""
-    from .config import ExtractConfig, ModelConfig
-    from .spec import EngineSpec, LLMSpec, TaggerSpec
+    from ..spec import EngineSpec, LLMSpec, TaggerSpec
 
     if average_tagger and engine != "tagger" and not with_tagger:
         raise click.UsageError("--average-tagger averages with --engine tagger's --model or the first --with-tagger")
@@ -422,7 +245,7 @@ def _spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...],
         given = [name for name, value in (("--adapter", adapter), ("--shots", shots), ("--quantize", quantize)) if value]
         if given:
             raise click.UsageError(f"{', '.join(given)} do(es) not apply to --engine tagger")
-        if model == "smollm2-135m":
+        if model == default(ModelConfig, "model"):
             raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
         first = TaggerSpec(folder=model, average=list(average_tagger), device=device,
                            batch_size=extract["batch_size"], min_confidence=extract["min_confidence"],
@@ -434,13 +257,3 @@ def _spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...],
     llm = LLMSpec(model=ModelConfig(model=model, adapter=adapter, quantize=quantize, dtype=dtype, device=device),
                   extract=ExtractConfig(**extract), shots=shots, force_adapter=force_adapter)
     return EngineSpec(llm=llm, taggers=taggers, normalize=normalize)
-
-
-# The training commands live in cli_train.py (this file stays about using models, not making them),
-# the normalization ones in cli_normalize.py.
-from . import cli_normalize, cli_train  # noqa: E402,F401  (register finetune, export, finetune-tagger,
-#                                                                normalize and vocab on `main`)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

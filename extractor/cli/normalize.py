@@ -1,15 +1,15 @@
 """Normalization commands: normalize (canonical values beside the raw ones) and vocab (build,
-suggest and list vocabularies). Registered on the main group."""
+suggest and list vocabularies)."""
 
 from __future__ import annotations
 
 import click
 
-from .cli import EXIT_SOME_LINES, main, with_progress
+from .common import EXIT_SOME_LINES, with_progress
 
 # --- normalize, vocab ----------------------------------------------------------------------
 
-@main.command("normalize")
+@click.command("normalize")
 @click.argument("records", type=click.Path(exists=True, dir_okay=False))
 @click.option("--schema", "schema_ref", required=True, help="Shipped schema name or schema file with x-normalize blocks.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
@@ -24,8 +24,8 @@ def normalize_command(records: str, schema_ref: str, output: str, progress: bool
     (exit status 3)."""
     from pathlib import Path
 
-    from .normalize import Normalizer, normalize_file
-    from .schemas import load_schema
+    from ..normalize import Normalizer, normalize_file
+    from ..schemas import load_schema
 
     normalizer = Normalizer.from_schema(load_schema(schema_ref))
     stats = with_progress(progress, records, lambda on_line: normalize_file(Path(records), Path(output), normalizer,
@@ -40,7 +40,7 @@ def normalize_command(records: str, schema_ref: str, output: str, progress: bool
         raise click.exceptions.Exit(EXIT_SOME_LINES)
 
 
-@main.group()
+@click.group()
 def vocab() -> None:
     """Build, suggest and list normalization vocabularies."""
 
@@ -48,7 +48,7 @@ def vocab() -> None:
 @vocab.command("list")
 def vocab_list() -> None:
     """List the shipped vocabularies."""
-    from .normalize import load_vocab, shipped_vocabularies
+    from ..normalize import load_vocab, shipped_vocabularies
 
     for name in shipped_vocabularies():
         v = load_vocab(name)
@@ -67,7 +67,7 @@ def vocab_build(pairs: tuple[str, ...], output: str, attributes: tuple[str, ...]
     """Derive alias tables from raw -> canonical pairs (JSONL; see docs/normalization.md)."""
     from pathlib import Path
 
-    from .normalize.curation import build_vocabularies, slug, write_vocabularies
+    from ..normalize.curation import build_vocabularies, slug, write_vocabularies
 
     vocabularies, reports = build_vocabularies([Path(p) for p in pairs], attributes=attributes,
                                                by_category=by_category, min_count=min_count, heads=heads)
@@ -88,7 +88,7 @@ def vocab_suggest(records: str, output: str, attributes: tuple[str, ...], min_co
     import json
     from pathlib import Path
 
-    from .normalize.curation import slug, suggest_entries
+    from ..normalize.curation import slug, suggest_entries
 
     proposals = suggest_entries(Path(records), attributes=attributes, min_count=min_count, threshold=threshold)
     folder = Path(output)
