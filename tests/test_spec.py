@@ -107,3 +107,19 @@ def test_the_options_mean_the_spec_they_print(tmp_path: Path) -> None:
     spec = EngineSpec.from_dict(yaml.safe_load(result.stdout))
     assert spec.llm is None and spec.normalize
     assert spec.taggers == [TaggerSpec(folder=str(tagger), batch_size=4)]
+
+
+def test_the_tagger_rule_switches_are_part_of_the_spec(tmp_path: Path) -> None:
+    tagger = tmp_path / "tagger"
+    tagger.mkdir()
+    result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--engine", "tagger", "-m",
+                                       str(tagger), "--no-markers", "--no-word-forms", "--joined-words",
+                                       "--print-spec"])
+    assert result.exit_code == EXIT_OK, result.output
+    [spec] = EngineSpec.from_dict(yaml.safe_load(result.stdout)).taggers
+    assert (spec.word_forms, spec.markers, spec.endings, spec.joined_words) == (False, False, True, True)
+    config = spec.config()
+    assert (config.word_forms, config.markers, config.endings, config.joined_words) == (False, False, True, True)
+    result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--no-endings", "--print-spec"])
+    assert result.exit_code == 2, result.output
+    assert "the tagger rule switches apply to a tagger (--engine tagger or --with-tagger)" in result.output

@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ..config import DTYPES, ExtractConfig, ModelConfig
+from ..spec import TaggerSpec
 from .common import EXIT_SOME_LINES, default, progress_bar
 
 
@@ -30,8 +31,8 @@ from .common import EXIT_SOME_LINES, default, progress_bar
 @click.option("--with-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Also run this tagger (a folder written by `extractor finetune-tagger`; repeatable) on each text "
                    "and merge its record with the --model engine's: per attribute the value the engines are surest "
-                   "of together wins, and null only when no engine found a value (higher recall; see "
-                   "BENCHMARKS.md, Ensemble).")
+                   "of together wins, and null only when no engine found a value (higher recall, about the same "
+                   "precision; see BENCHMARKS.md, \"Ensemble: the LLM and the tagger merged\").")
 @click.option("--average-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Average the token probabilities of this tagger (another seed, data or encoder, trained for the "
                    "same attributes; repeatable) with --model's (--engine tagger) or else the first --with-tagger's, "
@@ -69,6 +70,14 @@ from .common import EXIT_SOME_LINES, default, progress_bar
                    "attribute's probability reaches this; lower finds more values (higher recall), 1 keeps each "
                    "token's most probable label only. Default: the threshold the tagger chose on its validation "
                    "texts (its manifest); averaged taggers whose manifest chose none: 0.5.")
+@click.option("--word-forms/--no-word-forms", default=default(TaggerSpec, "word_forms"), show_default=True,
+              help="Tagger: cut a span back to the part of a word training learned values are (\"Mens\" -> \"Men\").")
+@click.option("--markers/--no-markers", default=default(TaggerSpec, "markers"), show_default=True,
+              help="Tagger: move a span to the attribute a letter written right after it names (36\"H -> Height).")
+@click.option("--endings/--no-endings", default=default(TaggerSpec, "endings"), show_default=True,
+              help="Tagger: cut off or take in a full stop or possessive as the training gold mostly wrote them.")
+@click.option("--joined-words/--no-joined-words", default=default(TaggerSpec, "joined_words"), show_default=True,
+              help="Tagger: likewise take in or cut off a word joined by a hyphen or slash (needs --endings).")
 @click.option("--null-bias", default=default(ExtractConfig, "null_bias"), show_default=True,
               type=click.FloatRange(-20, 20),
               help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
@@ -112,6 +121,7 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             with_tagger: tuple[str, ...], average_tagger: tuple[str, ...], adapter: str | None,
             force_adapter: bool, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, span_threshold: float | None,
+            word_forms: bool, markers: bool, endings: bool, joined_words: bool,
             null_bias: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
@@ -146,7 +156,9 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
             model=model, engine=engine, with_tagger=with_tagger, average_tagger=average_tagger, adapter=adapter,
             force_adapter=force_adapter, quantize=quantize, dtype=dtype, device=device, shots=shots, k=k,
             selection=selection, seed=seed, decoding=decoding, min_confidence=min_confidence,
-            span_threshold=span_threshold, null_bias=null_bias, normalize=normalize_values, batch_size=batch_size,
+            span_threshold=span_threshold, rules=dict(word_forms=word_forms, markers=markers, endings=endings,
+                                                      joined_words=joined_words),
+            null_bias=null_bias, normalize=normalize_values, batch_size=batch_size,
             max_retries=max_retries, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens,
             max_new_tokens=max_new_tokens, prompt=prompt)
     if print_spec:
@@ -220,14 +232,15 @@ def _first_line_schema(input_path: str, spec, encoding: str = "utf-8") -> str:  
 
 ENGINE_OPTIONS = ("model", "engine", "with_tagger", "average_tagger", "adapter", "force_adapter", "quantize",
                   "dtype", "device", "shots", "k", "selection", "seed", "decoding", "min_confidence",
-                  "span_threshold", "null_bias", "normalize_values", "batch_size", "max_retries", "max_text_tokens",
+                  "span_threshold", "word_forms", "markers", "endings", "joined_words", "null_bias", "normalize_values", "batch_size", "max_retries", "max_text_tokens",
                   "max_shot_tokens", "max_new_tokens", "prompt")
 """extract's options that describe the engine (what --engine-spec replaces)."""
 
 
 def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], average_tagger: tuple[str, ...],
                        adapter: str | None, force_adapter: bool, quantize: str | None, dtype: str, device: str,
-                       shots: str | None, span_threshold: float | None, normalize: bool, **extract: Any):  # type: ignore[no-untyped-def]
+                       shots: str | None, span_threshold: float | None, normalize: bool,
+                       rules: dict[str, bool] | None = None, **extract: Any):  # type: ignore[no-untyped-def]
     """The EngineSpec that extract's engine options mean: ``--engine llm`` (the default) is an LLM,
     ``--engine tagger`` a tagger in ``--model``; ``--with-tagger`` adds tagger members (the first one
     averaged with ``--average-tagger`` when the engine is the LLM). An adapter's trained prompt and
@@ -238,8 +251,13 @@ def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], 
         raise click.UsageError("--average-tagger averages with --engine tagger's --model or the first --with-tagger")
     if span_threshold is not None and engine == "llm" and not with_tagger:
         raise click.UsageError("--span-threshold applies to a tagger (--engine tagger or --with-tagger)")
+    rules = rules or {}
+    if rules and rules != {"word_forms": True, "markers": True, "endings": True, "joined_words": False} \
+            and engine == "llm" and not with_tagger:
+        raise click.UsageError("the tagger rule switches apply to a tagger (--engine tagger or --with-tagger)")
     taggers = [TaggerSpec(folder=folder, average=list(average_tagger) if i == 0 and engine == "llm" else [],
-                          device=device, min_confidence=extract["min_confidence"], span_threshold=span_threshold)
+                          device=device, min_confidence=extract["min_confidence"], span_threshold=span_threshold,
+                          **rules)
                for i, folder in enumerate(with_tagger)]
     if engine == "tagger":
         given = [name for name, value in (("--adapter", adapter), ("--shots", shots), ("--quantize", quantize)) if value]
@@ -249,7 +267,7 @@ def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], 
             raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
         first = TaggerSpec(folder=model, average=list(average_tagger), device=device,
                            batch_size=extract["batch_size"], min_confidence=extract["min_confidence"],
-                           span_threshold=span_threshold)
+                           span_threshold=span_threshold, **rules)
         return EngineSpec(taggers=[first, *taggers], normalize=normalize)
     if adapter:
         names = ("k", "selection", "max_text_tokens", "max_shot_tokens", "null_bias")
