@@ -44,11 +44,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "train_tagger": (".tagger", "train_tagger"),
     "PACKAGED_ENCODER": (".tagger", "PACKAGED_ENCODER"),
     "TAGGER_MANIFEST": (".tagger.model", "MANIFEST"),
-    "AUGMENTATIONS": (".tuning_config", "AUGMENTATIONS"),
+    "AUGMENTATIONS": (".training.augment", "AUGMENTATIONS"),
     # LoRA adapters written by `extractor finetune`
     "read_adapter_manifest": (".adapter", "read_manifest"),
     "trained_settings": (".adapter", "trained_settings"),
-    "find_checkpoint": (".tuning_checkpoint", "find_checkpoint"),
+    "find_checkpoint": (".training.lora.checkpoint", "find_checkpoint"),
     # ensembles
     "Ensemble": (".ensemble", "Ensemble"),
     "merge_records": (".ensemble", "merge_records"),

@@ -19,8 +19,9 @@ from extractor.schemas import DRAFT, check_schema
 from extractor.tagger import LocateReport, Tagger, TaggerExtractor
 from extractor.tagger.data import tokenize
 from extractor.tagger.train import training_windows
-from extractor.tuning_data import IGNORE, Example, RowBuilder
-from extractor.tuning_config import FinetuneConfig
+from extractor.training.examples import Example
+from extractor.training.lora.config import FinetuneConfig
+from extractor.training.lora.data import IGNORE, RowBuilder
 
 from test_constrained import biased_backend
 from test_tagger import SHOES, build_encoder, keyword_tagger, training_set

@@ -15,10 +15,11 @@ from extractor.cli import main
 from extractor.errors import ConfigError, ModelLoadError
 from extractor.prompts import format_answer, render_messages
 from extractor.schemas import load_schema
-from extractor.tuning_augment import augment
-from extractor.tuning_config import FinetuneConfig, load_finetune_config
-from extractor.tuning_data import (IGNORE, Example, RowBuilder, check_rows, file_sha256, hold_out, length_batches,
-                                   load_examples, load_validation)
+from extractor.training.augment import augment
+from extractor.training.examples import Example
+from extractor.training.lora.config import FinetuneConfig, load_finetune_config
+from extractor.training.lora.data import (IGNORE, RowBuilder, check_rows, file_sha256, hold_out, length_batches,
+                                         load_examples, load_validation)
 
 from conftest import build_tiny_model
 
@@ -114,7 +115,7 @@ def test_truncated_text_nulls_values_it_no_longer_shows(tiny_backend, toy):
 
 
 def test_examples_without_supervised_tokens_are_refused(tiny_backend, toy, tmp_path):
-    from extractor.tuning import finetune
+    from extractor.training.lora.loop import finetune
 
     config = toy_config(toy, tmp_path / "out", max_length=12)
     examples = load_examples(toy["data"], config)
@@ -141,8 +142,8 @@ def test_length_batches_cover_every_row_once_and_repeat_per_epoch():
 def test_shared_system_prefix_gives_the_same_loss_and_gradients(toy):
     from peft import LoraConfig, get_peft_model
 
-    from extractor.tuning import answer_loss
-    from extractor.tuning_data import collate
+    from extractor.training.lora.data import collate
+    from extractor.training.lora.loop import answer_loss
 
     backend = fresh_backend()
     config = toy_config(toy, Path("unused"))
@@ -345,7 +346,7 @@ def test_training_memorises_and_writes_adapter_and_manifest(toy, tmp_path):
     # model scores 0.
     config = toy_config(toy, out, validation=[str(toy["data"])], eval_every=10, patience=0, max_steps=80,
                         lora_r=16, lora_alpha=32, schedule="linear")
-    from extractor.tuning import finetune
+    from extractor.training.lora.loop import finetune
 
     backend = fresh_backend()
     result = finetune(config, backend, progress=False, echo=lambda s: None, on_step=lambda f: losses.append(f["loss"]))
@@ -395,7 +396,7 @@ def test_training_memorises_and_writes_adapter_and_manifest(toy, tmp_path):
 def test_interrupted_run_resumes_to_the_same_adapter(toy, tmp_path):
     from safetensors.torch import load_file
 
-    from extractor.tuning import finetune
+    from extractor.training.lora.loop import finetune
 
     straight = tmp_path / "straight"
     finetune(toy_config(toy, straight, max_steps=6, batch_size=2, lora_dropout=0.1), fresh_backend(), progress=False)
@@ -420,7 +421,7 @@ def test_interrupted_run_resumes_to_the_same_adapter(toy, tmp_path):
 
 
 def test_early_stopping_keeps_the_best_adapter(toy, tmp_path, monkeypatch):
-    import extractor.tuning as tuning
+    import extractor.training.lora.loop as tuning
 
     scores = iter([10.0, 20.0, 15.0, 19.0, 30.0])
     monkeypatch.setattr(tuning.checks, "validate", lambda prep, config: {"f1": next(scores), "offers": 4, "seconds": 0.0,
@@ -439,7 +440,7 @@ def test_baseline_first_then_null_bias_calibrated_on_the_kept_weights(toy, tmp_p
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import load_file
 
-    import extractor.tuning as tuning
+    import extractor.training.lora.loop as tuning
 
     training = iter([10.0, 30.0, 20.0, 25.0])  # step 0 (the untuned baseline), then steps 1-3
     by_bias = {0.0: 30.0, 1.0: 35.0, 2.0: 35.0, -1.0: 5.0}
@@ -479,7 +480,7 @@ def test_qlora_wiring_checkpoints_unshared_and_trains_like_the_plain_path(toy, t
     it out will become an error), and the losses must match a plain run step for step."""
     import warnings
 
-    import extractor.tuning as tuning
+    import extractor.training.lora.loop as tuning
 
     real_loss = tuning.answer_loss
     prefixes: dict[str, list[int]] = {"plain": [], "4bit": []}
@@ -536,7 +537,7 @@ def test_an_adapter_trained_on_a_4bit_base_serves_on_a_full_precision_one(tmp_pa
     `--quantize 4bit`, and the adapter is served the way a user serves it, `Extractor.from_pretrained`
     with `adapter=`, on the same base in float32: it must carry the trained LoRA weights, they must
     move the logits, and the 4-bit setting must not count as a mismatch."""
-    import extractor.tuning as tuning
+    import extractor.training.lora.loop as tuning
     from peft import get_peft_model_state_dict
 
     from extractor.config import ModelConfig

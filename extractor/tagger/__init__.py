@@ -2,8 +2,10 @@
 generating. It reads each text once, so it suits large catalogs on a CPU; it writes the same
 records (values are exact spans with offsets) behind the same schemas, normalizer and scorer.
 
-    data.py    locate gold values, BIO labels over the tokenizer's offsets, windows with overlap
-    model.py   labels per (schema, attribute), the encoder + head, the saved folder and its manifest
+    labels.py  labels per (schema, attribute): O, B-<key>, I-<key> (the bottom layer)
+    tokens.py  a text's tokens with their offsets, windows with overlap
+    data.py    locate gold values, BIO labels over the tokenizer's offsets, training files
+    model.py   the encoder + head, the saved folder and its manifest
     train.py   the training loop with early stopping on validation F1
     engine.py  TaggerExtractor: windows -> encoder -> spans -> validated records
 

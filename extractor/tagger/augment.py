@@ -1,5 +1,5 @@
-"""Synthetic training texts for the tagger, by the LLM tuning's augmentations
-(``extractor.tuning_augment``): ``swap`` puts another offer's value of the same attribute into the
+"""Synthetic training texts for the tagger, by the augmentations LoRA tuning also uses
+(``extractor.training.augment``): ``swap`` puts another offer's value of the same attribute into the
 title, ``drop`` removes a title segment without gold values, ``shuffle`` reorders the segments.
 
 A tagger learns spans from the words around them; a value it has seen in only one title is easy to
@@ -18,9 +18,8 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..evaluate.scorer import GOLD_ABSENT, GoldOffer
 from ..records import Document
-from ..tuning_augment import augment
-from ..tuning_config import check_augmentation_kinds
-from ..tuning_data import Example
+from ..training.augment import augment, check_augmentation_kinds
+from ..training.examples import Example
 from .data import TrainingSet
 
 

@@ -1,10 +1,11 @@
 """Values that are part of a word: learned at training, cut back at extraction.
 
 Some benchmarks annotate a value as part of a word. AE-110K's gold says ``Men`` where the title
-says "Mens", ``Print`` for "Printed", ``Jersey`` for "Jerseys" (about one AE-110K validation value
-in ten); WDC-PAVE's scraped descriptions glue words together ("012345678905INNER" holds a UPC,
-"24w" a width). The tagger labels and decodes whole words, so it could only ever answer "Mens".
-Training therefore labels such a value's whole word(s), and learns per attribute:
+says "Mens", ``Print`` for "Printed", ``Jersey`` for "Jerseys" (a common pattern there; counts:
+BENCHMARKS.md, "Tagger: values inside words"); WDC-PAVE's scraped descriptions glue words
+together ("012345678905INNER" holds a UPC, "24w" a width). The tagger labels and decodes whole
+words, so it could only ever answer "Mens". Training therefore labels such a value's whole
+word(s), and learns per attribute:
 
 - **words**: a tagged word whose gold value was most often a part of it (never on a tie) maps to
   that part ("Mens" → "Men");
@@ -26,8 +27,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .data import TaggedText
-    from .model import LabelSet
+    from .labels import LabelSet, TaggedText
 
 MIN_SUPPORT = 2
 """Training values an affix must cut right before it is kept."""

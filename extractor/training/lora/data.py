@@ -15,36 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ExtractConfig
-from .demos import Shot
-from .errors import ConfigError
-from .evaluate.scorer import GOLD_ABSENT, GoldOffer
-from .prompt_build import null_lost_values
-from .prompts import render_messages
-from .records import Document
-from .schemas import Schema, load_schema
-from .tuning_config import FinetuneConfig
+from ...config import ExtractConfig
+from ...demos import Shot
+from ...errors import ConfigError
+from ...evaluate.scorer import GOLD_ABSENT, GoldOffer
+from ...prompt_build import null_lost_values
+from ...prompts import render_messages
+from ...records import Document
+from ...schemas import Schema
+from ..examples import Example, examples_of_target_scores, file_layout, read_shots
+from .config import FinetuneConfig
 
 if TYPE_CHECKING:
-    from .backends.transformers import TransformersBackend
-    from .pipeline import Extractor
+    from ...backends.transformers import TransformersBackend
+    from ...pipeline import Extractor
 
 IGNORE = -100
 """The label torch's cross-entropy skips."""
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training example: a product text, its gold record and the schema it is written for."""
-
-    text: str
-    record: dict[str, Any]
-    schema: Schema
-    source: str
-    """The file it came from, with ``+<augmentation>`` for synthetic variants."""
-    origin: str | None = None
-    """A synthetic variant's real example's text. Never shown as the variant's demonstration:
-    its answer is (nearly) the variant's own, so the model would learn to copy it."""
 
 
 @dataclass
@@ -88,73 +75,13 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    from .io import read_jsonl
-
-    rows = list(read_jsonl(path, ConfigError))
-    if not rows:
-        raise ConfigError(f"{path} holds no examples")
-    return rows
-
-
-def file_layout(path: str | Path) -> str:
-    """`benchmark` (lines with ``target_scores``) or `shots` (lines with ``text`` and ``record``)."""
-    _, first = _lines(path)[0]
-    if "target_scores" in first:
-        return "benchmark"
-    if "text" in first and "record" in first:
-        return "shots"
-    raise ConfigError(f"{path}: lines need either 'target_scores' (benchmark layout) or 'text' and "
-                      "'record' (shots layout)")
-
-
-def _benchmark_parts(path: Path, title_only: bool) -> tuple[list[Document], list[GoldOffer], dict[str, Schema],
-                                                           dict[str, list[dict[str, Any]]]]:
-    """Documents, gold, derived schemas and pools of a benchmark training file, derived the way
-    ``load_benchmark`` derives them from train.jsonl (so schema ids match at evaluation)."""
-    from .evaluate.datasets import (_descriptions_near, demonstration_pool, derive_schemas, full_texts,
-                                    load_descriptions, offers_from_rows)
-    from .evaluate.scorer import read_jsonl
-
-    rows = read_jsonl(path)
-    documents, gold = offers_from_rows(rows, title_only)
-    descriptions_path = _descriptions_near(path.parent)
-    descriptions = load_descriptions(descriptions_path) if descriptions_path else None
-    schemas = derive_schemas(gold, descriptions, texts=full_texts(rows))
-    return documents, gold, schemas, demonstration_pool(documents, gold, schemas)
-
-
-def _shots_lines(path: str | Path, default_schema: str | None) -> list[tuple[int, dict[str, Any], Schema]]:
-    """Checked shots-layout lines: (line number, {text, record}, schema)."""
-    loaded: dict[str, Schema] = {}
-    out = []
-    for number, obj in _lines(path):
-        where = f"{path}:{number}"
-        if not isinstance(obj.get("text"), str) or not obj["text"].strip() or not isinstance(obj.get("record"), dict):
-            raise ConfigError(f"{where}: a line needs a non-empty string 'text' and an object 'record'")
-        name = obj.get("schema") or default_schema
-        if not name:
-            raise ConfigError(f"{where}: no schema for this line: give --schema or a 'schema' field")
-        if name not in loaded:
-            loaded[name] = load_schema(name)
-        schema = loaded[name]
-        extra = sorted(set(obj["record"]) - set(schema.names))
-        if extra:
-            raise ConfigError(f"{where}: record has keys outside schema {schema.name!r}: {', '.join(extra)}")
-        record = {n: obj["record"].get(n) for n in schema.names}
-        out.append((number, {"id": obj.get("id"), "text": obj["text"], "record": record}, schema))
-    return out
-
-
 def load_examples(path: str | Path, config: FinetuneConfig) -> list[Example]:
     """The training examples of one file (either layout)."""
     path = Path(path)
     if file_layout(path) == "benchmark":
-        _, _, schemas, pools = _benchmark_parts(path, config.title_only)
-        return [Example(d["text"], d["record"], schemas[category], str(path))
-                for category, items in pools.items() for d in items if d["text"].strip()]
+        return examples_of_target_scores(path, config.title_only)
     return [Example(obj["text"], obj["record"], schema, str(path))
-            for _, obj, schema in _shots_lines(path, config.schema)]
+            for _, obj, schema in read_shots(path, config.schema)]
 
 
 def _gold_form(value: Any) -> str:
@@ -175,13 +102,13 @@ def load_validation(path: str | Path, config: FinetuneConfig) -> ValidationSet:
     compact JSON), null meaning absent."""
     path = Path(path)
     if file_layout(path) == "benchmark":
-        from .evaluate.datasets import load_benchmark
+        from ...evaluate.datasets import load_benchmark
 
         bench = load_benchmark(str(path.parent), split=path.stem, title_only=config.title_only)
         pools = {c: [Shot(d["text"], d["record"]) for d in items] for c, items in bench.pools.items()}
         return ValidationSet(str(path), bench.documents, bench.gold, bench.schemas, pools)
     documents, gold, schemas = [], [], {}
-    for index, (_, obj, schema) in enumerate(_shots_lines(path, config.schema)):
+    for index, (_, obj, schema) in enumerate(read_shots(path, config.schema)):
         identifier = str(obj["id"]) if obj.get("id") is not None else str(index)
         schemas[schema.id] = schema
         documents.append(Document(id=identifier, text=obj["text"], category=schema.id))
@@ -254,7 +181,7 @@ class RowBuilder:
     def extractor(self, schema: Schema, pool: list[Shot] | None = None, batch_size: int = 8,
                   null_bias: float = 0.0) -> Extractor:
         """An Extractor with the training prompt settings (constrained decoding, like extraction)."""
-        from .pipeline import Extractor
+        from ...pipeline import Extractor
 
         c = self.config
         config = ExtractConfig(prompt=c.prompt, k=c.k, selection=c.selection, seed=c.seed, batch_size=batch_size,

@@ -1,4 +1,5 @@
-"""Training-data augmentation: synthetic variants whose text and gold record still agree.
+"""Training-data augmentation, shared by LoRA tuning (``lora.prepare``) and the tagger
+(``tagger.augment``): synthetic variants whose text and gold record still agree.
 
 - ``swap``: one attribute's value is replaced, in the text and the record, by the value another
   example of the same schema has for that attribute (a new brand, colour or size in a real context).
@@ -15,7 +16,17 @@ import random
 import re
 from typing import Any
 
-from .tuning_data import Example
+from ..errors import ConfigError
+from .examples import Example
+
+AUGMENTATIONS = ("swap", "drop", "shuffle")
+
+def check_augmentation_kinds(kinds: list[str]) -> None:
+    """ConfigError naming the kinds that are not in AUGMENTATIONS (LoRA tuning and tagger training share them)."""
+    unknown = sorted(set(kinds) - set(AUGMENTATIONS))
+    if unknown:
+        raise ConfigError(f"unknown augmentation(s) {', '.join(unknown)} (known: {', '.join(AUGMENTATIONS)})")
+
 
 _SEPARATOR = re.compile(r"(\s+[-|/\u2013]\s+|,\s+)")
 

@@ -9,19 +9,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .config import DTYPES, QUANTIZATIONS, SELECTIONS, from_dict
-from .errors import ConfigError
+from ...config import DTYPES, QUANTIZATIONS, SELECTIONS, from_dict
+from ...errors import ConfigError
+from ..augment import AUGMENTATIONS, check_augmentation_kinds  # noqa: F401  (AUGMENTATIONS: the CLI's choices)
 
-AUGMENTATIONS = ("swap", "drop", "shuffle")
 SCHEDULES = ("linear", "cosine", "constant")
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def check_augmentation_kinds(kinds: list[str]) -> None:
-    """ConfigError naming the kinds that are not in AUGMENTATIONS (LoRA tuning and tagger training share them)."""
-    unknown = sorted(set(kinds) - set(AUGMENTATIONS))
-    if unknown:
-        raise ConfigError(f"unknown augmentation(s) {', '.join(unknown)} (known: {', '.join(AUGMENTATIONS)})")
 
 
 @dataclass

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adapter import MANIFEST, update_manifest
-from .errors import ConfigError
-from .tuning_config import FinetuneConfig
+from ...adapter import MANIFEST, update_manifest
+from ...errors import ConfigError
+from .config import FinetuneConfig
+from .prepare import Prepared, prepare
 
 if TYPE_CHECKING:
-    from .backends.transformers import TransformersBackend
-    from .tuning import Prepared
+    from ...backends.transformers import TransformersBackend
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -30,7 +30,7 @@ def _scored(record: Any) -> dict[str, Any]:
 def validate(prep: Prepared, config: FinetuneConfig, null_bias: float = 0.0) -> dict[str, Any]:
     """Extract the validation offers with the model as it is now and score them: micro P/R/F1
     over all files (exact match, the papers' rules), and per file."""
-    from .evaluate.scorer import Counts, score
+    from ...evaluate.scorer import Counts, score
 
     model = prep.backend.model
     model.eval()
@@ -90,8 +90,6 @@ def calibrate_adapter(config: FinetuneConfig, backend: TransformersBackend | Non
         raise ConfigError("nothing to calibrate: give null_bias_grid (--null-bias, repeatable)")
     if not (out / MANIFEST).is_file():
         raise ConfigError(f"{out} holds no adapter manifest to calibrate")
-    from .tuning import prepare
-
     prep = prepare(config, backend)
     prep.backend.model = PeftModel.from_pretrained(prep.backend.model, str(out))
     calibration = calibrate_null_bias(prep, config, echo)

@@ -1,7 +1,7 @@
 """LoRA / QLoRA instruction tuning for extraction.
 
-Rows come from :mod:`.tuning_data` (the inference prompt + the constrained decoder's answer, loss
-on the answer only). A plain torch loop trains them: AdamW, gradient accumulation, length-bucketed
+Rows come from :mod:`.prepare` and :mod:`.data` (the inference prompt + the constrained decoder's
+answer, loss on the answer only). A plain torch loop trains them: AdamW, gradient accumulation, length-bucketed
 batches, the vocabulary projection computed only at answer positions. Validation runs the real
 extraction path (constrained decoding, the papers' scorer) and keeps the best adapter; a
 checkpoint written every ``save_every`` steps (and on Ctrl-C) lets an interrupted run resume."""
@@ -17,31 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import tuning_validate as checks
-from .adapter import FORMAT, MANIFEST, update_manifest, write_adapter_files
-from .config import ModelConfig
-from .demos import Shot
-from .errors import ConfigError
-from .tuning_augment import augment
-from .tuning_checkpoint import find_checkpoint, read_state, remove_checkpoint, restore_trainer, save_checkpoint
-from .tuning_config import FinetuneConfig
-from .tuning_data import (IGNORE, Example, Row, RowBuilder, ValidationSet, check_rows, collate, file_layout,
-                          file_sha256, hold_out, length_batches, load_examples, load_validation, rows_summary, show_row)
+from . import validation as checks
+from ...adapter import FORMAT, MANIFEST, update_manifest, write_adapter_files
+from ...errors import ConfigError
+from .checkpoint import find_checkpoint, read_state, remove_checkpoint, restore_trainer, save_checkpoint
+from .config import FinetuneConfig
+from .data import IGNORE, check_rows, collate, length_batches
+from .prepare import Prepared, prepare
 
 if TYPE_CHECKING:
-    from .backends.transformers import TransformersBackend
-
-@dataclass
-class Prepared:
-    """Everything training needs before the first step."""
-
-    backend: TransformersBackend
-    examples: list[Example]
-    rows: list[Row]
-    validation: list[ValidationSet]
-    builder: RowBuilder
-    files: list[dict[str, Any]]
-    augmented: int
+    from ...backends.transformers import TransformersBackend
 
 
 @dataclass
@@ -56,57 +41,6 @@ class TuneResult:
     seconds: float = 0.0
     calibration: dict[str, Any] | None = None
     """The null-bias calibration of the kept adapter (``null_bias_grid``): every bias's figures and the chosen one."""
-
-
-def load_backend(config: FinetuneConfig) -> TransformersBackend:
-    from .models import load_model
-
-    return load_model(ModelConfig(model=config.base_model, quantize=config.quantize, dtype=config.dtype,
-                                  device=config.device))
-
-
-def prepare(config: FinetuneConfig, backend: TransformersBackend | None = None) -> Prepared:
-    """Read (and augment) the training files, read the validation files, load the model unless
-    ``backend`` is given, and render every example into a training row."""
-    if not config.train:
-        raise ConfigError("no training files: give --train (repeatable) or `train:` in the config")
-    examples, files = [], []
-    for path in config.train:
-        found = load_examples(path, config)
-        files.append({"path": str(path), "layout": file_layout(path), "sha256": file_sha256(path),
-                      "examples": len(found)})
-        examples.extend(found)
-    examples, held_out = hold_out(examples, config.dev_share, config.seed)
-    pools: dict[str, list[Shot]] = {}
-    for ex in examples:
-        pools.setdefault(ex.schema.id, []).append(Shot(ex.text, ex.record))
-    extra = augment(examples, config.augment, config.augment_copies, config.seed) if config.augment else []
-    validation = [load_validation(path, config) for path in config.validation]
-    if held_out is not None:
-        validation.append(held_out)
-    backend = backend or load_backend(config)
-    builder = RowBuilder(backend, config, pools)
-    everything = examples + extra
-    return Prepared(backend, everything, [builder.row(e) for e in everything], validation, builder, files, len(extra))
-
-
-def dry_run(config: FinetuneConfig, backend: TransformersBackend | None = None, show: int = 1) -> str:
-    """A report of what training would see: ``show`` rendered rows with the supervised tokens in
-    ``[[ ]]``, and the counts of supervised and ignored tokens."""
-    prep = prepare(config, backend)
-    lines = []
-    for i, (row, ex) in enumerate(zip(prep.rows[:show], prep.examples)):
-        lines.append(f"--- example {i + 1} of {len(prep.rows)} ({ex.source}, schema {row.schema}) ---")
-        lines.append(show_row(row, prep.backend.tokenizer))
-    lines.append("")
-    lines.append(rows_summary(prep.rows) + (f" (incl. {prep.augmented} augmented)" if prep.augmented else ""))
-    empty = sum(r.supervised == 0 for r in prep.rows)
-    if empty:
-        lines.append(f"{empty} example(s) have no supervised token: training would refuse to start")
-    offers = sum(len(v.head(config.eval_limit).documents) for v in prep.validation)
-    lines.append(f"validation: {len(prep.validation)} file(s), {offers} offers per evaluation" if prep.validation
-                 else "validation: none (the final adapter is kept)")
-    return "\n".join(lines)
 
 
 # --- the model -----------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .tuning_config import FinetuneConfig
+from ...errors import ConfigError
+from .config import FinetuneConfig
 
 RESUMABLE_CHANGES = {"epochs", "max_steps", "patience", "min_delta", "eval_every", "eval_limit", "eval_batch_size",
                      "save_every", "device", "output"}
