@@ -36,7 +36,8 @@ class ModelConfig:
     quantize: str | None = None
     """`4bit` loads the weights as bitsandbytes NF4 (CUDA only); None keeps full precision."""
     dtype: str = "auto"
-    """`auto` = float32 on CPU (bfloat16 is ~6x slower there), bfloat16 on CUDA; or an explicit dtype."""
+    """`auto` = float32 on CPU (bfloat16 is much slower on CPUs without bfloat16 units), bfloat16 on
+    CUDA; or an explicit dtype."""
     device: str = "auto"
     """`auto` = CUDA when available, else CPU; or an explicit torch device string."""
 
@@ -75,8 +76,6 @@ class ExtractConfig:
     null): long product descriptions would otherwise make every prompt thousands of tokens."""
     max_new_tokens: int | None = None
     """Output budget; None derives it from the schema (keys plus a per-attribute value budget)."""
-    normalize: bool = False
-    """Add canonical values (``Record.normalized``) by the schema's ``x-normalize`` blocks."""
     min_confidence: float = 0.0
     """Constrained decoding: values whose confidence is below this become null (with a warning)."""
     null_bias: float = 0.0

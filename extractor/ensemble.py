@@ -1,8 +1,9 @@
 """Several engines on the same documents, one merged record each.
 
-The LLM and the tagger both extract with high precision and modest recall (on AE-110K validation
-P 92 / R 59 and P 90 / R 64), and they miss different values. Merging their records keeps a value
-wherever either engine found one, so recall rises while precision barely moves. Per attribute:
+The LLM and the tagger both extract with high precision and modest recall, and they miss different
+values. Merging their records keeps a value wherever either engine found one, so recall rises while
+precision barely moves (figures: BENCHMARKS.md, "Ensemble: the LLM and the tagger merged"). Per
+attribute:
 
 - every value some engine wrote is a candidate; engines that wrote the same value pool their
   confidences (the sum), and the candidate with the highest pooled confidence wins (ties: the
@@ -12,9 +13,8 @@ wherever either engine found one, so recall rises while precision barely moves. 
 An engine that reports no confidence (free decoding) counts 0, so in a conflict any engine that
 does report one wins.
 
-The winner's span and confidence are kept. Normalization, when asked for, runs once on the merged
-values (an engine's own ``normalized`` values are not used: they would belong to its values, not
-to the winners)."""
+The winner's span and confidence are kept. Normalization is not the ensemble's: it runs once, on
+the merged records (``spec.SpecEngine``), so canonical values belong to the winners."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class Ensemble(Engine):
     """Runs every member engine on each batch and merges their records (``merge_records``).
     Members must read the same schema; the first member's batch size sets the batches."""
 
-    def __init__(self, members: Sequence[Engine], normalize: bool = False) -> None:
+    def __init__(self, members: Sequence[Engine]) -> None:
         if len(members) < 2:
             raise ConfigError("an ensemble needs at least two engines")
         schema = members[0].schema
@@ -118,25 +118,17 @@ class Ensemble(Engine):
         self.schema = schema
         self.config = members[0].config
         self.provenance = ensemble_provenance([m.provenance for m in members])
-        self.normalizer = None
-        if normalize:
-            from .normalize import Normalizer
-
-            self.normalizer = Normalizer.from_schema(schema)
 
     def with_schema(self, schema: Schema | str, shots: Any = None) -> Ensemble:
         """The same engines for another schema (each member loads nothing new). The first member
         resolves ``schema``; the others are given the schema it resolved, so all read the same one."""
         first = self.members[0].with_schema(schema, shots)
         rest = [m.with_schema(first.schema, shots) for m in self.members[1:]]
-        return Ensemble([first, *rest], normalize=self.normalizer is not None)
+        return Ensemble([first, *rest])
 
     def extract_batch(self, docs: list[Document]) -> list[Record]:
         per_member = [m.extract_batch(docs) for m in self.members]
-        merged = [merge_records(records, self.provenance) for records in zip(*per_member)]
-        if self.normalizer is not None:
-            merged = [self.normalizer.normalize_record(r) for r in merged]
-        return merged
+        return [merge_records(records, self.provenance) for records in zip(*per_member)]
 
 
 # --- records files that several runs wrote ---------------------------------------------------

@@ -53,7 +53,7 @@ def _resolve_dtype(config: ModelConfig, device: str) -> Any:
 
     if config.dtype != "auto":
         return getattr(torch, config.dtype)
-    # bfloat16 matmuls are ~6x slower than float32 on CPUs without bf16 units.
+    # bfloat16 matmuls are much slower than float32 on CPUs without bf16 units.
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
@@ -65,7 +65,8 @@ def _gguf_cache_path(gguf: Path) -> Path:
 def convert_gguf(gguf: Path) -> Path:
     """Dequantize a GGUF file once into a transformers folder and return that folder.
 
-    Parsing GGUF metadata costs ~40 s per load; the converted copy loads in a second or two."""
+    Parsing GGUF metadata is slow and would be repeated on every load; the converted copy loads as
+    fast as any transformers folder."""
     target = _gguf_cache_path(gguf)
     if (target / "config.json").is_file():
         return target

@@ -103,11 +103,6 @@ class Extractor(Engine):
                 f"{backend.context_window} tokens. Use a schema with fewer attributes (split it into several), "
                 "or a model with a larger context window" + (", or a smaller max_new_tokens"
                                                              if self.config.max_new_tokens else ""))
-        self.normalizer = None
-        if self.config.normalize:
-            from .normalize import Normalizer
-
-            self.normalizer = Normalizer.from_schema(self.schema)
         self.prompt_builder = PromptBuilder(backend, self.schema, self.pool, PromptSettings.of(self.config),
                                             self.budget)
         """Builds each input's prompt (``prompt_build.build_prompt``), as training does."""
@@ -171,11 +166,7 @@ class Extractor(Engine):
             except Exception as exc:  # a model failure must not lose the batch's records
                 for job in live:
                     job.record = self._error_record(job, "failed", f"model error: {type(exc).__name__}: {exc}")
-        records = [j.record for j in jobs]
-        # --- JSON -> normalization -> record
-        if self.normalizer is not None:
-            records = [self.normalizer.normalize_record(r) for r in records]  # type: ignore[arg-type]
-        return records  # type: ignore[return-value]
+        return [j.record for j in jobs]  # type: ignore[misc]  (normalization: spec.SpecEngine, once)
 
     def system_message(self) -> str:
         """The instructions every prompt of this Extractor starts with."""

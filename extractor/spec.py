@@ -32,15 +32,11 @@ class LLMSpec:
     model: ModelConfig = field(default_factory=ModelConfig)
     """Which model, adapter, quantization, dtype and device (``config.ModelConfig``)."""
     extract: ExtractConfig = field(default_factory=ExtractConfig)
-    """How to prompt and decode (``config.ExtractConfig``); its ``normalize`` is the spec's, not set here."""
+    """How to prompt and decode (``config.ExtractConfig``)."""
     shots: str | None = None
     """Demonstrations: a JSONL file, or a folder of ``<schema name>.jsonl``; None: the schema's shipped ones."""
     force_adapter: bool = False
     """Use an adapter even when its manifest names another prompt, schema or base model."""
-
-    def __post_init__(self) -> None:
-        if self.extract.normalize:
-            raise ConfigError("normalization is the engine spec's 'normalize', not the LLM's")
 
 
 def _tagger_default(name: str) -> Any:
@@ -111,9 +107,7 @@ class EngineSpec:
         """The spec as plain data (``from_dict`` reads it back)."""
         out: dict[str, Any] = {"version": self.version}
         if self.llm is not None:
-            llm = asdict(self.llm)
-            llm["extract"].pop("normalize")
-            out["llm"] = llm
+            out["llm"] = asdict(self.llm)
         if self.taggers:
             out["taggers"] = [asdict(t) for t in self.taggers]
         out["normalize"] = self.normalize
@@ -133,8 +127,6 @@ class EngineSpec:
             llm = dict(llm)
             model = from_dict(ModelConfig, _mapping(llm.pop("model", {}), "llm.model"))
             extract = from_dict(ExtractConfig, _mapping(llm.pop("extract", {}), "llm.extract"))
-            if extract.normalize:
-                raise ConfigError("llm.extract.normalize: normalization is the spec's own 'normalize'")
             llm = from_dict(LLMSpec, {**llm, "model": model, "extract": extract})
         if not isinstance(taggers, list):
             raise ConfigError("the spec's 'taggers' must be a list")

@@ -134,12 +134,13 @@ def test_ensemble_fills_one_engines_gaps_with_the_others_values() -> None:
     assert first.provenance.model == "a+b" and first.provenance.schema == APPAREL.id
 
 
-def test_ensemble_normalizes_the_merged_values_only() -> None:
-    ensemble = Ensemble([_engine("a", FIRST, normalize=True), _engine("b", SECOND)], normalize=True)
-    [record] = ensemble.extract(TEXTS[:1])
-    assert record.normalized["Color"]["value"] == "Blue"
-    assert Ensemble([_engine("a", FIRST, normalize=True), _engine("b", SECOND)]).extract(TEXTS[:1])[0].normalized \
-        is None
+def test_normalization_runs_once_on_the_merged_values() -> None:
+    from extractor.spec import EngineSpec, LLMSpec, SpecEngine
+
+    ensemble = Ensemble([_engine("a", FIRST), _engine("b", SECOND)])
+    assert ensemble.extract(TEXTS[:1])[0].normalized is None  # neither members nor the merge normalize
+    [record] = SpecEngine(ensemble, EngineSpec(llm=LLMSpec(), normalize=True)).extract(TEXTS[:1])
+    assert record.attributes["Color"] == "Navy Blu" and record.normalized["Color"]["value"] == "Blue"
 
 
 def test_ensemble_keeps_one_line_per_input_and_routes_schemas() -> None:

@@ -312,7 +312,11 @@ def test_long_demonstrations_are_cut_and_lose_values_they_no_longer_show():
 
 def test_normalize_adds_canonical_values_beside_the_raw_ones():
     backend = ScriptedBackend(lambda prompt: '{"Brand": "Hanes", "Color": "Navy Blu", "Material": "100% Cotton"}')
-    ex = Extractor(backend, APPAREL, ExtractConfig(decoding="free", k=0, normalize=True))
+    from extractor.spec import EngineSpec, LLMSpec, SpecEngine
+
+    plain = Extractor(backend, APPAREL, ExtractConfig(decoding="free", k=0))
+    assert plain.extract(["Hanes tee Navy Blu 100% Cotton"])[0].normalized is None  # the engine never normalizes
+    ex = SpecEngine(plain, EngineSpec(llm=LLMSpec(), normalize=True))  # what build_engine makes of a spec
     [record] = ex.extract(["Hanes tee Navy Blu 100% Cotton"])
     assert record.attributes["Color"] == "Navy Blu"  # raw stays
     assert record.normalized["Color"]["value"] == "Blue"

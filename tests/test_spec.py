@@ -36,7 +36,7 @@ def test_a_spec_round_trips_through_plain_data_and_yaml(tmp_path: Path) -> None:
     ({}, "needs an llm or at least one tagger"),
     ({"llm": {"model": {"modle": "x"}}}, "unknown ModelConfig key(s): modle"),
     ({"llm": {"extract": {"k": -1}}}, "k (number of shots) must be >= 0"),
-    ({"llm": {"extract": {"normalize": True}}}, "normalization is the spec's own 'normalize'"),
+    ({"llm": {"extract": {"normalize": True}}}, "unknown ExtractConfig key(s): normalize"),  # the spec's, once
     ({"taggers": [{"folder": "t", "threshold": 0.5}]}, "unknown TaggerSpec key(s): threshold"),
     ({"taggers": "t"}, "'taggers' must be a list"),
     ({"llm": {}, "version": 2}, "version 2"),

@@ -16,7 +16,7 @@ the constraint has shown it what it may write; when the value it had in mind is 
 the constraint forces another one. A finished value is kept only when its probability under the
 model is at least that of starting ``null`` at the same place. ``null_bias`` shifts both
 decisions by a fixed log-probability in favour of values: a tuned model trained on targets that
-are mostly null (four slots in five on AE-110K) learns that prior, and a bias chosen on held-out
+are mostly null (as most benchmark slots are) learns that prior, and a bias chosen on held-out
 offers buys back recall without retraining.
 
 Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is

@@ -148,8 +148,8 @@ class Grounded:
         # Values start on a letter, digit or a sign/currency mark and end on a letter, digit or a
         # closing mark: a span like `'s` or `Blk/` is never what a catalog wants. A value may
         # also end inside a word of letters, so it can be the word's beginning: catalogs name the
-        # stem ("Men" in "Mens", "Jersey" in "Jerseys", "Print" in "Printed"; a tenth of AE-110K's
-        # gold values). Words with digits are never cut ("1T" of "1TB", "12" of "123").
+        # stem ("Men" in "Mens", "Jersey" in "Jerseys", "Print" in "Printed", as AE-110K's gold
+        # often does). Words with digits are never cut ("1T" of "1TB", "12" of "123").
         self.word_ends = frozenset(off for off, i in self.char_at.items()
                                    if i > 0 and (source[i - 1].isalnum() or source[i - 1] in _CLOSERS)
                                    and not inner(i))

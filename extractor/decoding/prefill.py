@@ -11,10 +11,10 @@ two kinds of work are avoided here:
   prefixes of the *whole* prompt's tokenization are compared, so the cached keys are exactly
   those the full prompt would produce.
 * **Padding.** A batch of prompts of different lengths, left-padded to the longest, wastes the
-  padded positions' compute (a fifth of WDC-PAVE's prefill). Each row's own part is therefore
-  run on its own and the rows' caches are stacked afterwards, left-padded with masked zeros; the
-  decoding steps that follow run batched as before, appending in place to buffers with room to
-  spare (``kvcache.py``).
+  padded positions' compute (a large share when lengths vary as widely as texts with descriptions
+  do). Each row's own part is therefore run on its own and the rows' caches are stacked
+  afterwards, left-padded with masked zeros; the decoding steps that follow run batched as before,
+  appending in place to buffers with room to spare (``kvcache.py``).
 """
 
 from __future__ import annotations

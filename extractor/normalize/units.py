@@ -77,7 +77,7 @@ _COMPOUNDS = {("yard", "foot"), ("yard", "inch"), ("foot", "inch"), ("pound", "o
 
 @lru_cache(maxsize=1)
 def registry() -> Any:
-    """The one pint registry (building it takes ~0.2 s, so only when a unit is first converted)."""
+    """The one pint registry (building it takes a noticeable moment, so only when a unit is first converted)."""
     import pint
 
     return pint.UnitRegistry()

@@ -4,11 +4,12 @@ training gold writes them.
 Titles and sentences often end on a value ("..., Pack Of 3."), abbreviations end on a stop
 ("16 oz."), and ages and genders carry a possessive ("Kid's", "Women's"). Whether such an ending
 belongs to the value is a benchmark's convention, and the training texts teach it unevenly:
-OA-Mine's train gold leaves a final stop out 31 times and keeps it 13 ("5 fl. oz."), WDC-PAVE's
-256 to 14; OA-Mine's keeps a possessive "'s" after a value 126 times and never leaves it out,
-WDC-PAVE's leaves it out 23 times to 5. A tagger labels tokens, and tokenizers cut both endings off their word, so it
-ends some values on a stop the gold leaves out ("1.69 fl.oz." for "1.69 fl.oz") and some before a
-possessive the gold keeps ("Kid" for "Kid's").
+OA-Mine's train gold mostly leaves a final stop out but sometimes keeps it ("5 fl. oz."), and
+always keeps a possessive "'s" after a value; WDC-PAVE's mostly leaves both out (the counts:
+BENCHMARKS.md, "Tagger: endings, a full stop or a possessive after a value"). A tagger labels
+tokens, and tokenizers cut both endings off their word, so it ends some values on a stop the gold
+leaves out ("1.69 fl.oz." for "1.69 fl.oz") and some before a possessive the gold keeps ("Kid"
+for "Kid's").
 
 Training counts, per kind of ending (:data:`ENDINGS`), the located gold values that end on one
 (``kept``) and those right before one (``dropped``) (:func:`learn_endings`). Extraction follows the
@@ -18,11 +19,12 @@ input's own characters.
 
 The same is counted for a word joined to a value by a hyphen or a slash (:data:`JOINERS`), per
 joiner and side (:data:`JOINED`): a tagger sometimes stops at the joiner ("Angelfish" of
-"Angelfish-W", "STARLA" of "711-STARLA"), where OA-Mine's train gold takes the joined word in 190
-times at a value's end and stops at the joiner 8 times. :func:`follow_joined` follows those
-counts only when asked (``TaggerConfig.joined_words``): it lifts MiniLM taggers on OA-Mine, but
-costs stronger taggers, which were right to stop at the joiner ("3 Bars" of "3 Bars-7 Oz"), and
-WDC-PAVE's spec lists ("2-core" of "3.40GHz/2-core/6MB/80W") more than it gains."""
+"Angelfish-W", "STARLA" of "711-STARLA"), where OA-Mine's train gold mostly takes the joined word
+in. :func:`follow_joined` follows those counts only when asked (``TaggerConfig.joined_words``): it
+helps weaker taggers that stop at the joiner too early, but overrides stronger taggers that were
+right to stop there ("3 Bars" of "3 Bars-7 Oz") and cuts into spec lists ("2-core" of
+"3.40GHz/2-core/6MB/80W"), so it can cost more than it gains (BENCHMARKS.md, "Tagger: joined
+words, a hyphen or slash at a value's edge")."""
 
 from __future__ import annotations
 

@@ -40,8 +40,10 @@ PROMPT = "tagger"
 DECODING = "tagger"
 AVERAGED_SPAN_THRESHOLD = 0.5
 """The span threshold of averaged taggers whose first member's manifest chose none: a token is
-inside a value when that is at least as likely as not (on WDC-PAVE validation two averaged seeds
-gain 0.5 F1 over the labels alone, single taggers nothing)."""
+inside a value when that is at least as likely as not. Averaging flattens the members' peaks, so
+where they disagree ``O`` can win the argmax with under half of the probability; the threshold
+takes such tokens back in, and does little for a single tagger, whose peaks are sharp
+(BENCHMARKS.md, "Tagger: a second all-of-train seed, and product types by their words")."""
 
 
 @dataclass
@@ -52,8 +54,6 @@ class TaggerConfig:
     """Windows run through the encoder together (documents are handed in by the same number)."""
     min_confidence: float = 0.0
     """Values whose confidence is below this become null (with a warning)."""
-    normalize: bool = False
-    """Add canonical values (``Record.normalized``) by the schema's ``x-normalize`` blocks."""
     window: int | None = None
     """Model positions per window; None = the window the tagger was trained with."""
     overlap: int | None = None
@@ -81,9 +81,10 @@ class TaggerConfig:
     joined_words: bool = False
     """Likewise take in a word joined to a span by a hyphen or slash ("Angelfish" → "Angelfish-W"),
     or cut it off, as the training gold mostly wrote them (needs ``endings``). Off by default: it
-    lifts MiniLM taggers on OA-Mine (+0.2 to +0.3) but costs all-mpnet-base-v2 taggers up to 0.25
-    and their merge 0.16, since it overrides a model that was sure the joined word was apart
-    ("3 Bars" of "3 Bars-7 Oz", "Caffeine-Free" of "Fair Trade/Caffeine-Free")."""
+    helps weaker taggers that stop at a joiner the gold goes past, but hurts stronger ones, since it
+    overrides a model that was sure the joined word was apart ("3 Bars" of "3 Bars-7 Oz",
+    "Caffeine-Free" of "Fair Trade/Caffeine-Free"); measure it per tagger (BENCHMARKS.md, "Tagger:
+    joined words, a hyphen or slash at a value's edge")."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -154,11 +155,6 @@ class TaggerExtractor(Engine):
         self.markers = tagger.manifest.markers.get(self.schema.name, {}) if self.config.markers else {}
         learned_endings = tagger.manifest.endings if self.config.endings else {}
         self.endings = {kind: rule for kind, counts in learned_endings.items() if (rule := majority(counts))}
-        self.normalizer = None
-        if self.config.normalize:
-            from ..normalize import Normalizer
-
-            self.normalizer = Normalizer.from_schema(self.schema)
 
     def _member(self, tagger: Tagger, allowed: list[int]) -> Member:
         window = self.config.window or tagger.manifest.window
@@ -218,8 +214,6 @@ class TaggerExtractor(Engine):
                 records.append(self._error_record(job, "failed", "empty text"))
             else:
                 records.append(self._record(job, by_job[id(job)]))
-        if self.normalizer is not None:
-            records = [self.normalizer.normalize_record(r) for r in records]
         return records
 
     # --- text -> windows -> encoder -> spans -----------------------------------------------------
