@@ -69,7 +69,10 @@ def test_every_command_of_a_recipe_parses_with_the_script_it_calls(tmp_path: Pat
                     assert parsed.model == ("/enc" if step.mpnet else "minilm-l6")
             elif args[:2] == ["extractor", "finetune"]:
                 assert (REPO / args[3]).is_file()
-                cli.commands["finetune"].make_context("finetune", args[2:])  # parses and type-checks, runs nothing
+                # parses and type-checks, runs nothing; under the group's context, as the CLI runs it (a bare
+                # command context would leave click's cached help option without the group's -h)
+                with cli.make_context("extractor", ["finetune"]) as parent:
+                    cli.commands["finetune"].make_context("finetune", args[2:], parent=parent)
             else:
                 assert script == "benchmarks/quality.py" and "--adapter" in args
 
