@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from extractor import (DATASETS, SELECTIONS, Backend, Benchmark, Document, ExtractConfig, Extractor, ExtractorError,
-                       ModelConfig, Record, Schema, load_benchmark, load_model, score, write_records)
+                       ModelConfig, Record, Schema, check_record, load_benchmark, load_model, parse_json_object,
+                       render_messages, score, write_records)
 
-# Not public: this benchmark rebuilds decoding modes from the pipeline's own steps (the prompt it
-# renders, its JSON parser and record check, the attention switch it measures).
-from extractor.decoding.parse import parse_json_object
-from extractor.prompts import render_messages
-from extractor.validate import check_record
+# This benchmark rebuilds decoding modes from the pipeline's public stages (render_messages,
+# parse_json_object, check_record); only the attention switch it measures (gqa_switch) is not public.
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is a folder of scripts, not a package
 from quality import _slug, append_section_block, git_commit, shots_for  # noqa: E402

@@ -28,6 +28,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TaggerSpec": (".spec", "TaggerSpec"),
     "build_engine": (".spec", "build_engine"),
     "load_spec": (".spec", "load_spec"),
+    # the LLM pipeline's stages, for callers that run them one by one (benchmarks/decoding.py)
+    "render_messages": (".prompts", "render_messages"),
+    "build_prompt": (".prompt_build", "build_prompt"),
+    "parse_json_object": (".decoding.parse", "parse_json_object"),
+    "check_record": (".validate", "check_record"),
     "ModelConfig": (".config", "ModelConfig"),
     "ExtractConfig": (".config", "ExtractConfig"),
     "DECODINGS": (".config", "DECODINGS"),
@@ -64,7 +69,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "GOLD_ABSENT": (".evaluate.scorer", "GOLD_ABSENT"),
     "evaluate_files": (".evaluate.scorer", "evaluate_files"),
     "load_gold": (".evaluate.scorer", "load_gold"),
-    "read_rows": (".evaluate.scorer", "read_jsonl"),  # the rows of a whole JSONL file (gold, records)
+    "read_rows": (".evaluate.scorer", "read_rows"),  # the rows of a whole JSONL file (gold, records)
     "score": (".evaluate.scorer", "score"),
     "format_report": (".evaluate.report", "format_report"),
     "plot_attribute_f1": (".evaluate.report", "plot_attribute_f1"),

@@ -235,12 +235,8 @@ def benchmark_imports() -> dict[str, str]:
 
 
 KNOWN_PRIVATE_IMPORTS = {
-    # benchmarks/decoding.py compares decoders outside the engines: it renders prompts, parses and
-    # validates free output itself and switches the KV cache's GQA mode.
-    "decoding.py: check_record",  # extractor.validate
+    # benchmarks/decoding.py compares decoders outside the engines and switches the KV cache's GQA mode.
     "decoding.py: gqa_switch",  # extractor.decoding.kvcache
-    "decoding.py: parse_json_object",  # extractor.decoding.parse
-    "decoding.py: render_messages",  # extractor.prompts
     # benchmarks/nf4_cpu_quality.py patches the model loader to quantize on the CPU.
     "nf4_cpu_quality.py: extractor.models",  # the module, imported whole (as models)
     # benchmarks/relearn.py re-runs the tagger's learned rules (word forms, markers, endings) on its

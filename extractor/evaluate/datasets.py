@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import EvaluationError
 from ..records import Document
 from ..schemas import Schema, schema_from_attributes
-from .scorer import GoldOffer, gold_offer, offer_id, read_jsonl
+from .scorer import GoldOffer, gold_offer, offer_id, read_rows
 
 DATASETS = {
     "wdc-pave": "wdc-pave/extraction",
@@ -35,8 +35,9 @@ DESCRIPTIONS_FILE = "descriptions.jsonl"
 MAX_EXAMPLES = 10
 GROUNDED_SHARE = 0.9
 """An attribute stays grounded (values are spans of the text) when at least this share of its
-training values occur in their offer's text. Extraction gold is 97-100 % there; canonical gold
-(WDC-PAVE normalized: "Blue" for "navy", "25.4" for "10 in") 0-70 % for most attributes."""
+training values occur in their offer's text: extraction gold nearly always does, while canonical
+gold ("Blue" for "navy", "25.4" for "10 in") mostly does not, and then a span would forbid the
+right value."""
 
 
 @dataclass
@@ -104,7 +105,7 @@ def offers_from_rows(rows: list[dict[str, Any]], title_only: bool = False) -> tu
 
 def read_offers(path: str | Path, title_only: bool = False) -> tuple[list[Document], list[GoldOffer]]:
     """Documents and gold offers of one split file, aligned and with the same ids."""
-    return offers_from_rows(read_jsonl(path), title_only)
+    return offers_from_rows(read_rows(path), title_only)
 
 
 def full_texts(rows: list[dict[str, Any]]) -> list[str]:
@@ -118,7 +119,7 @@ def load_descriptions(path: str | Path) -> tuple[dict[tuple[str, str], str], dic
     ``descriptions.jsonl`` (fields Category, Attribute, Human_Description, Category_Description)."""
     attributes: dict[tuple[str, str], str] = {}
     categories: dict[str, str] = {}
-    for row in read_jsonl(path):
+    for row in read_rows(path):
         category, attribute = row.get("Category"), row.get("Attribute")
         if not isinstance(category, str) or not isinstance(attribute, str):
             raise EvaluationError(f"{path}: every row needs 'Category' and 'Attribute'")
@@ -211,9 +212,9 @@ def load_benchmark(dataset: str, split: str = "validation", data_root: str | Pat
     for path in (split_path, train_path):
         if not path.is_file():
             raise EvaluationError(f"missing {path}")
-    rows = read_jsonl(split_path)
+    rows = read_rows(split_path)
     documents, gold = offers_from_rows(rows, title_only)
-    train_rows = read_jsonl(train_path)
+    train_rows = read_rows(train_path)
     train_documents, train_gold = offers_from_rows(train_rows, title_only)
     descriptions_path = descriptions_near(folder)
     descriptions = load_descriptions(descriptions_path) if descriptions_path else None

@@ -136,8 +136,9 @@ class Evaluation:
 Source = str | Path | Iterable[Mapping[str, Any]]
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; blank lines are skipped (they do not count as offers)."""
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a whole JSONL file (``io.read_jsonl``, the one reader of such files), as a list;
+    blank lines are skipped (they do not count as offers), a bad line is an EvaluationError."""
     from ..io import read_jsonl as rows_of
 
     return [row for _, row in rows_of(path, EvaluationError)]
@@ -145,7 +146,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def _rows(source: Source) -> list[dict[str, Any]]:
     if isinstance(source, (str, Path)):
-        return read_jsonl(source)
+        return read_rows(source)
     rows = list(source)
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):

@@ -4,9 +4,8 @@ title, ``drop`` removes a title segment without gold values, ``shuffle`` reorder
 
 A tagger learns spans from the words around them; a value it has seen in only one title is easy to
 memorise together with that title. Swapped variants show each context with other values of the
-attribute, and each value in other contexts. On OA-Mine validation swap + drop took all-mpnet-base-v2
-from 80.8-80.9 to 82.3 (one seed); MiniLM gained 0.1 to 1.1 in three runs, within its seed spread.
-On AE-110K it cost MiniLM 2.1 (85.59 → 83.48), so it is an option to measure per dataset, never a
+attribute, and each value in other contexts. That helps on some datasets and hurts on others (a
+variant can also teach a wrong context), so it is an option to measure per dataset, never a
 default (BENCHMARKS.md, "Tagger: augmented training texts").
 
 Only the training texts are augmented, never the held-out ones that choose the epoch and the span

@@ -216,10 +216,10 @@ def read_training_file(path: str | Path, schema: Schema | None = None,
     derived from the file as the benchmark runner does) or shots JSONL (``{"text", "record"}``
     lines, which need ``schema``)."""
     from ..demos import load_shots
-    from ..evaluate.scorer import read_jsonl
+    from ..evaluate.scorer import read_rows
     from ..training.examples import read_target_scores
 
-    rows = read_jsonl(path)
+    rows = read_rows(path)
     if not rows:
         raise ConfigError(f"{path} holds no lines")
     if "target_scores" in rows[0]:

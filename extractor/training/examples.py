@@ -93,10 +93,10 @@ def read_target_scores(path: str | Path, title_only: bool = False, schemas: dict
     ``load_benchmark`` derives them from train.jsonl (``descriptions.jsonl`` beside it or one folder
     up), so schema ids match at evaluation."""
     from ..evaluate.datasets import derive_schemas, descriptions_near, full_texts, load_descriptions, offers_from_rows
-    from ..evaluate.scorer import read_jsonl
+    from ..evaluate.scorer import read_rows
 
     if rows is None:
-        rows = read_jsonl(path)
+        rows = read_rows(path)
     documents, gold = offers_from_rows(rows, title_only)
     if not schemas:
         near = descriptions_near(Path(path).parent)

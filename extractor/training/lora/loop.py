@@ -83,7 +83,7 @@ def _cache_kwarg(decoder: Any) -> str:
 
 def answer_loss(model: Any, batch: dict[str, Any], prefix: int = 0) -> tuple[Any, int]:
     """Summed cross-entropy over the supervised positions, and their number. The vocabulary
-    projection runs only where a label is taken (a fifth of the work, most of the memory).
+    projection runs only where a label is taken (a large share of the work, and most of the memory).
 
     With ``prefix`` > 0 the first ``prefix`` tokens are the same in every row (the system turn):
     they go through the model once and their KV cache, gradients included, serves every row."""
