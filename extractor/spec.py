@@ -87,9 +87,11 @@ class EngineSpec:
     """What engine to build: an LLM, taggers, or both merged; and whether to normalize."""
 
     llm: LLMSpec | None = None
-    """The LLM member, first in the merge order when there are taggers too."""
+    """The LLM member (first in the merge order unless ``llm_position`` says otherwise)."""
     taggers: list[TaggerSpec] = field(default_factory=list)
     """Tagger members, in merge order (ties go to the earlier member)."""
+    llm_position: int = 0
+    """Where the LLM stands in the merge order among the taggers: 0 first, ``len(taggers)`` last."""
     normalize: bool = False
     """Add canonical values (``Record.normalized``) to the engine's records by the schema's ``x-normalize``."""
     version: int = SPEC_VERSION
@@ -98,6 +100,9 @@ class EngineSpec:
     def __post_init__(self) -> None:
         if self.llm is None and not self.taggers:
             raise ConfigError("an engine spec needs an llm or at least one tagger")
+        if self.llm_position and (self.llm is None or not 0 <= self.llm_position <= len(self.taggers)):
+            raise ConfigError(f"llm_position {self.llm_position} needs an llm and is 0 to {len(self.taggers)}, "
+                              "the number of taggers")
         if self.version != SPEC_VERSION:
             raise ConfigError(f"engine spec version {self.version} is not {SPEC_VERSION}, the one this extractor reads")
 
@@ -110,6 +115,8 @@ class EngineSpec:
             out["llm"] = asdict(self.llm)
         if self.taggers:
             out["taggers"] = [asdict(t) for t in self.taggers]
+        if self.llm_position:  # written only when it is not the default, so older specs keep their hash
+            out["llm_position"] = self.llm_position
         out["normalize"] = self.normalize
         return out
 
@@ -169,8 +176,8 @@ def load_spec(path: str | Path) -> EngineSpec:
 
 def build_engine(spec: EngineSpec, schema: Schema | str) -> Engine:
     """The ONE place that loads models and composes engines: the spec's members for ``schema``
-    (LLM first, then taggers in order), merged when there are several, normalized once when the
-    spec asks; every record names the spec (``Provenance.spec``)."""
+    (the taggers in order, the LLM at ``llm_position``), merged when there are several, normalized
+    once when the spec asks; every record names the spec (``Provenance.spec``)."""
     members: list[Engine] = []
     if spec.llm is not None:
         from .pipeline import Extractor
@@ -182,10 +189,11 @@ def build_engine(spec: EngineSpec, schema: Schema | str) -> Engine:
     if spec.taggers:
         from .tagger import TaggerExtractor
 
-        first_schema = members[0].schema if members else schema
-        for tagger in spec.taggers:
-            members.append(TaggerExtractor.from_pretrained(tagger.folder, first_schema, tagger.config(),
-                                                           device=tagger.device, average=tagger.average))
+        first_schema = members[0].schema if members else schema  # the LLM's, when there is one
+        taggers = [TaggerExtractor.from_pretrained(tagger.folder, first_schema, tagger.config(),
+                                                   device=tagger.device, average=tagger.average)
+                   for tagger in spec.taggers]
+        members = [*taggers[:spec.llm_position], *members, *taggers[spec.llm_position:]]
     if len(members) == 1:
         engine = members[0]
     else:

@@ -123,3 +123,40 @@ def test_the_tagger_rule_switches_are_part_of_the_spec(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--no-endings", "--print-spec"])
     assert result.exit_code == 2, result.output
     assert "the tagger rule switches apply to a tagger (--engine tagger or --with-tagger)" in result.output
+
+
+def test_the_llm_may_stand_anywhere_in_the_merge_order() -> None:
+    taggers = [TaggerSpec(folder="a"), TaggerSpec(folder="b")]
+    last = EngineSpec(llm=LLMSpec(), taggers=taggers, llm_position=2)
+    assert EngineSpec.from_dict(last.to_dict()) == last and last.to_dict()["llm_position"] == 2
+    first = EngineSpec(llm=LLMSpec(), taggers=taggers)
+    assert "llm_position" not in first.to_dict() and first.hash != last.hash
+    for bad in (3, -1):
+        with pytest.raises(ConfigError, match="llm_position"):
+            EngineSpec(llm=LLMSpec(), taggers=taggers, llm_position=bad)
+    with pytest.raises(ConfigError, match="needs an llm"):
+        EngineSpec(taggers=taggers, llm_position=1)
+
+
+def test_build_engine_puts_the_llm_where_the_spec_says(monkeypatch) -> None:
+    from extractor.backends.scripted import ScriptedBackend
+    from extractor.spec import build_engine
+
+    monkeypatch.setattr("extractor.models.load_model", lambda config=None, **kw: ScriptedBackend(lambda p: "{}",
+                                                                                                 name="llm"))
+
+    class FakeTagger:
+        def __init__(self, folder: str) -> None:
+            from extractor.records import Provenance
+            from extractor.schemas import load_schema
+
+            self.schema, self.config = load_schema("apparel"), None
+            self.provenance = Provenance(model=folder, adapter=None, prompt="", schema=self.schema.id, decoding="tagger")
+
+    monkeypatch.setattr("extractor.tagger.TaggerExtractor.from_pretrained",
+                        lambda folder, schema, config, device, average: FakeTagger(folder))
+    spec = EngineSpec(llm=LLMSpec(extract=ExtractConfig(decoding="free")),
+                      taggers=[TaggerSpec(folder="a"), TaggerSpec(folder="b")], llm_position=2)
+    engine = build_engine(spec, "apparel")
+    assert [m.provenance.model for m in engine.members] == ["a", "b", "llm"]
+    assert engine.provenance.spec == spec.hash
