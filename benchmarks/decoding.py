@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from extractor import (DATASETS, SELECTIONS, Backend, Benchmark, Document, ExtractConfig, Extractor, ExtractorError,
-                       ModelConfig, Record, Schema, check_record, load_benchmark, load_model, parse_json_object,
-                       render_messages, score, write_records)
+                       ModelConfig, Record, Schema, append_section_block, check_record, git_commit, gqa_switch,
+                       load_benchmark, load_model, parse_json_object, render_messages, score, shots_for, slug,
+                       write_records)
 
 # This benchmark rebuilds decoding modes from the pipeline's public stages (render_messages,
-# parse_json_object, check_record); only the attention switch it measures (gqa_switch) is not public.
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is a folder of scripts, not a package
-from quality import _slug, append_section_block, git_commit, shots_for  # noqa: E402
+# parse_json_object, check_record) and measures the KV cache's attention switch (gqa_switch).
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("constrained", "free", "outlines")
@@ -341,8 +339,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/decoding.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    from extractor.decoding.kvcache import gqa_switch
-
     with gqa_switch() if args.gqa == "all" else contextlib.nullcontext():  # read at each attention call
         return _run(args, command)
 
@@ -376,18 +372,18 @@ def _run(args: argparse.Namespace, command: str) -> int:
                 records, result = run_mode(mode, backend, benchmark, config, warmups[mode][1])
                 result.warmup_seconds = warmups[mode][0]
                 results.append(result)
-                path = out_dir / f"{_slug(benchmark.name)}-{args.split}-{mode}-{stamp}.jsonl"
+                path = out_dir / f"{slug(benchmark.name)}-{args.split}-{mode}-{stamp}.jsonl"
                 write_records(path, records)
                 print(f"{mode}: {result.offers} offers in {result.seconds:.1f} s ({result.per_second:.3f}/s), "
                       f"F1 {result.f1:.2f}; records in {path}", flush=True)
-            block = run_block(benchmark, results, args, command, device, git_commit(),
+            block = run_block(benchmark, results, args, command, device, git_commit(REPO),
                               dt.date.today().isoformat())
             print("\n" + block + "\n")
             blocks.append(block)
             summary = {"command": command, "dataset": benchmark.name, "split": args.split,
                        "results": [{**asdict(r), "per_second": r.per_second, "valid_percent": r.valid_percent,
                                     "constraint_share": r.constraint_share} for r in results]}
-            (out_dir / f"{_slug(benchmark.name)}-{args.split}-{stamp}.json").write_text(
+            (out_dir / f"{slug(benchmark.name)}-{args.split}-{stamp}.json").write_text(
                 json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if args.record:
             for block in blocks:

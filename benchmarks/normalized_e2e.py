@@ -1,6 +1,7 @@
 """Extraction + normalization end to end on WDC-PAVE: normalize the values of an extraction run
 (records written by benchmarks/quality.py on wdc-pave) with the per-attribute rules that
-benchmarks/normalization.py builds from the train pairs, and score them against the canonical
+`extractor.normalizers_from_pairs` learns from the train pairs (as
+benchmarks/normalization.py does), and score them against the canonical
 gold of `wdc-pave/normalized/`.
 
     .venv/bin/python benchmarks/quality.py --dataset wdc-pave --k 3 --out runs/quality/wdc-pave-validation-k3.jsonl
@@ -19,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extractor import Normalizer, format_report, load_gold, normalizers_from_pairs, read_rows, score
 
-from normalization import as_text, build_normalizers, read_pairs  # noqa: E402
 
-from extractor import Normalizer, format_report, load_gold, read_rows, score  # noqa: E402
+def as_text(value: Any) -> str:
+    """A canonical value as the gold writes it (text as is, anything else as JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def normalize_records(records: list[dict[str, Any]], categories: dict[str, str],
@@ -61,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     categories = {str(row["id"]): row["category"] for row in gold_rows}
     records = read_rows(args.records)
     with tempfile.TemporaryDirectory() as tmp:
-        normalizers, _ = build_normalizers(read_pairs(wdc / "normalization_pairs_train.jsonl"),
-                                           wdc / "descriptions.jsonl", Path(tmp))
+        normalizers, _ = normalizers_from_pairs(read_rows(wdc / "normalization_pairs_train.jsonl"),
+                                                wdc / "descriptions.jsonl", Path(tmp))
         start = time.perf_counter()
         normalized, changed = normalize_records(records, categories, normalizers)
         seconds = time.perf_counter() - start

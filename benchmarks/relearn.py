@@ -23,17 +23,10 @@ import sys
 from pathlib import Path
 
 from extractor import TAGGER_MANIFEST as MANIFEST
-from extractor import ConfigError, ExtractorError, TrainingSet, load_benchmark, read_offers, resolve_dataset
+from extractor import (LEARNED_TABLES, ConfigError, ExtractorError, TrainingSet, describe_ending, load_benchmark,
+                       read_offers, relearn_tables, resolve_dataset)
 
-# Not public: relearning reaches into how the tagger's training learns its tables (labels, gold spans
-# located in the texts, augmentation, the learners themselves); a library `relearn` would replace these.
-from extractor.tagger import LabelSet, LocateReport
-from extractor.tagger.augment import augmented
-from extractor.tagger.data import tag_offers
-from extractor.tagger.endings import describe
-from extractor.tagger.train import LEARNED
-
-OPTIONS = {key.replace("_", "-"): key for key in LEARNED}
+OPTIONS = {key.replace("_", "-"): key for key in LEARNED_TABLES}
 """What can be learned again: option name -> manifest key (the tables training learns)."""
 
 
@@ -49,10 +42,7 @@ def relearn(dataset: str, data_root: str, source: Path, output: Path, title_only
     if train.digest() != manifest["training_data"]:
         raise ConfigError(f"{source} was not trained on {dataset}'s train split with held-out share "
                           f"{settings['validation_share']} and seed {settings['seed']} (the training data hash differs)")
-    train = augmented(train, settings.get("augment", []), settings.get("augment_copies", 1), settings["seed"])
-    labels = LabelSet([tuple(key) for key in manifest["keys"]])
-    tagged = tag_offers(train.documents, train.gold, labels, LocateReport())
-    learned = {key: LEARNED[key](tagged, labels) for name, key in OPTIONS.items() if name in (only or OPTIONS)}
+    learned = relearn_tables(train, manifest, [key for name, key in OPTIONS.items() if name in (only or OPTIONS)])
     if output.resolve() != source.resolve():
         shutil.copytree(source, output, ignore=shutil.ignore_patterns("*.records.jsonl"), dirs_exist_ok=True)
     manifest.update(learned)
@@ -84,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     for schema, letters in learned.get("markers", {}).items():
         print(f"markers of {schema}: " + ", ".join(f"{m} -> {a}" for m, a in letters.items()))
     for kind, counts in learned.get("endings", {}).items():
-        print(describe(kind, counts))
+        print(describe_ending(kind, counts))
     print(f"tagger with relearned {', '.join(learned)} written to {args.output_dir}")
     return 0
 

@@ -34,16 +34,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from extractor import (AUGMENTATIONS, DATASETS, PACKAGED_ENCODER, Benchmark, ConfigError, ExtractorError, InputError,
-                       Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet, ensemble_provenance,
-                       format_report, load_benchmark, merge_records, read_offers, read_records, resolve_dataset, score,
-                       train_tagger, write_records)
+from extractor import (AUGMENTATIONS, DATASETS, PACKAGED_ENCODER, Benchmark, ConfigError, Extractor, ExtractorError,
+                       InputError, QualityRun, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
+                       append_quality_row, append_section_block, benchmark_extractor, ensemble_provenance,
+                       first_category, format_report, git_commit, load_benchmark, merge_records, peak_rss_gb,
+                       prompt_settings, quality_row, read_offers, read_records, resolve_dataset, run_quality, score,
+                       slug, train_tagger, write_records)
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "## Engines: tagger vs LLM"
@@ -51,15 +52,6 @@ SECTION_INTRO = """Blocks appended by `benchmarks/tagger.py --llm-k/--llm-adapte
 and the LLM engine on the same offers in one run. products/s times extraction only (models already
 loaded); train s is the tagger's fine-tuning on this machine (an adapter's own training time is in its
 manifest and in the LoRA section). P/R/F1: micro, exact match, in percent."""
-
-
-def _quality_module():  # type: ignore[no-untyped-def]
-    """benchmarks/quality.py (not a package): its runner, table row and BENCHMARKS.md writer."""
-    spec = importlib.util.spec_from_file_location("benchmarks_quality", Path(__file__).with_name("quality.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules["benchmarks_quality"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -139,26 +131,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def llm_specs(args: argparse.Namespace, quality) -> list[tuple[str, list[str]]]:  # type: ignore[no-untyped-def]
-    """(name for the records file, quality.py options) of each LLM run asked for."""
-    return ([(f"k{args.llm_k}", ["--k", str(args.llm_k)])] if args.llm_k is not None else []) + \
-        [(quality._slug(Path(adapter).name), ["--adapter", adapter]) for adapter in args.llm_adapter]
+LLM_DECODING = "constrained"
+"""The LLM runs' decoding (benchmarks/quality.py's default, as its other settings below)."""
 
 
-def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Path) -> list[tuple[str, str, object]]:  # type: ignore[no-untyped-def]
+def llm_specs(args: argparse.Namespace) -> list[tuple[str, dict]]:
+    """(name for the records file, the LLM run's adapter and k) of each LLM run asked for."""
+    return ([(f"k{args.llm_k}", {"adapter": None, "k": args.llm_k})] if args.llm_k is not None else []) + \
+        [(slug(Path(adapter).name), {"adapter": adapter, "k": None}) for adapter in args.llm_adapter]
+
+
+def load_llm(benchmark: Benchmark, model: str, device: str, settings: dict) -> Extractor:
+    """The LLM Extractor of one run, as benchmarks/quality.py loads it with its default options
+    (``settings``: the adapter and :func:`extractor.prompt_settings`'s resolved ones)."""
+    return benchmark_extractor(benchmark, model, quantize=None, dtype="auto", device=device, seed=0,
+                               decoding=LLM_DECODING, batch_size=8, max_retries=1, **settings)
+
+
+def llm_runs(args: argparse.Namespace, benchmark: Benchmark, folder: Path) -> list[tuple[str, str, object]]:
     """The LLM engine on the same offers: (name, label, QualityRun) per --llm-k / --llm-adapter.
     Each run's records go to ``folder`` beside the tagger's (``<split>.llm-<name>.records.jsonl``;
     e.g. for benchmarks/normalized_e2e.py or a later --llm-records)."""
     runs = []
-    for name, spec in llm_specs(args, quality):
-        qargs = quality.parse_args(["--dataset", args.dataset, "--data", args.data, "--split", args.split,
-                                    "--model", args.llm_model, "--device", args.device, "--no-record", *spec])
-        qargs.limit, qargs.title_only = args.limit, args.title_only
-        quality.resolve_prompt_settings(qargs)
-        run = quality.run_quality(quality.load_extractor(qargs, benchmark), benchmark)
-        label = f"LLM {args.llm_model}" + (f" + {qargs.adapter}" if qargs.adapter else "") + \
-            f" (k={qargs.k} {qargs.selection}, {qargs.decoding}" + \
-            (f", null bias {qargs.null_bias:g})" if qargs.null_bias else ")")
+    for name, spec in llm_specs(args):
+        adapter = spec["adapter"]
+        settings = {"adapter": adapter, **prompt_settings(adapter, k=spec["k"])}
+        run = run_quality(load_llm(benchmark, args.llm_model, args.device, settings), benchmark)
+        label = f"LLM {args.llm_model}" + (f" + {adapter}" if adapter else "") + \
+            f" (k={settings['k']} {settings['selection']}, {LLM_DECODING}" + \
+            (f", null bias {settings['null_bias']:g})" if settings["null_bias"] else ")")
         out = folder / f"{args.split}.llm-{name}.records.jsonl"
         write_records(out, run.records)
         print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}, {run.per_second:.2f} products/s; records: {out}",
@@ -167,7 +168,7 @@ def llm_runs(args: argparse.Namespace, benchmark: Benchmark, quality, folder: Pa
     return runs
 
 
-def recorded_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> list[tuple[str, str, object]]:  # type: ignore[no-untyped-def]
+def recorded_runs(args: argparse.Namespace, benchmark: Benchmark) -> list[tuple[str, str, object]]:
     """--llm-records: LLM records an earlier run wrote for the same offers, read back and scored
     (their products/s is unknown, so 0). Refused when the ids are not the benchmark's, in order."""
     runs = []
@@ -180,17 +181,17 @@ def recorded_runs(args: argparse.Namespace, benchmark: Benchmark, quality) -> li
         if [r.id for r in records] != ids:
             raise ConfigError(f"--llm-records {path}: its {len(records)} records are not the {len(ids)} offers of "
                               f"{benchmark.name}/{benchmark.split} in order")
-        name = quality._slug(path.name.removesuffix(".jsonl").removesuffix(".records").split(".llm-")[-1])
+        name = slug(path.name.removesuffix(".jsonl").removesuffix(".records").split(".llm-")[-1])
         first = records[0].provenance
         label = f"LLM {first.model}" + (f" + {first.adapter}" if first.adapter else "") + f" (recorded: {path.name})"
-        run = quality.QualityRun(benchmark=benchmark, records=records,
-                                 evaluation=score(benchmark.gold, [r.to_dict() for r in records]), seconds=0.0)
+        run = QualityRun(benchmark=benchmark, records=records,
+                         evaluation=score(benchmark.gold, [r.to_dict() for r in records]), seconds=0.0)
         print(f"{label}: F1 {run.evaluation.exact.micro.f1:.2f}", flush=True)
         runs.append((name, label, run))
     return runs
 
 
-def ensemble_runs(args: argparse.Namespace, quality, tagger_run, llm: list,  # type: ignore[no-untyped-def]
+def ensemble_runs(args: argparse.Namespace, tagger_run: QualityRun, llm: list,
                   folder: Path) -> list[tuple[str, str, object]]:
     """Each LLM run merged with the tagger run, record by record, scored on the same gold (and,
     with several LLM runs, all of them with the tagger); the merged records go beside the others
@@ -203,9 +204,9 @@ def ensemble_runs(args: argparse.Namespace, quality, tagger_run, llm: list,  # t
         records = [merge_records(list(each), ensemble_provenance([r.provenance for r in each]))
                    for each in zip(*(m.records for m in members), tagger_run.records, strict=True)]
         timed = all(m.seconds for m in members)  # a recorded run's time is unknown, and so the merge's
-        merged = quality.QualityRun(benchmark=tagger_run.benchmark, records=records,
-                                    evaluation=score(tagger_run.benchmark.gold, [r.to_dict() for r in records]),
-                                    seconds=sum(m.seconds for m in members) + tagger_run.seconds if timed else 0.0)
+        merged = QualityRun(benchmark=tagger_run.benchmark, records=records,
+                            evaluation=score(tagger_run.benchmark.gold, [r.to_dict() for r in records]),
+                            seconds=sum(m.seconds for m in members) + tagger_run.seconds if timed else 0.0)
         write_records(folder / f"{args.split}.ensemble-{name}.records.jsonl", records)
         print(f"{label}: F1 {merged.evaluation.exact.micro.f1:.2f}", flush=True)
         runs.append((name, label, merged))
@@ -235,7 +236,6 @@ def comparison_block(benchmark: Benchmark, tagger_label: str, tagger_run, train_
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/tagger.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-    quality = _quality_module()
     try:
         benchmark = load_benchmark(args.dataset, args.split, data_root=args.data,
                                    title_only=args.title_only).head(args.limit)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             documents, gold = read_offers(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             folder = Path(args.output_dir) if args.output_dir else \
-                REPO / "runs" / "tagger" / f"{quality._slug(benchmark.name)}-{quality._slug(args.model)}-{stamp}"
+                REPO / "runs" / "tagger" / f"{slug(benchmark.name)}-{slug(args.model)}-{stamp}"
             start = time.perf_counter()
             result = train_tagger(TrainingSet(documents, gold, benchmark.schemas), folder, base_model=args.model,
                                   config=config, log=print)
@@ -261,18 +261,18 @@ def main(argv: list[str] | None = None) -> int:
             tagger = result.tagger
             print(f"trained in {train_seconds:.0f} s; best held-out F1 {result.validation_f1} at epoch "
                   f"{result.best_epoch}; tagger written to {folder}")
-        base = TaggerExtractor(tagger, benchmark.schemas[quality.first_category(benchmark)],
+        base = TaggerExtractor(tagger, benchmark.schemas[first_category(benchmark)],
                                TaggerConfig(batch_size=args.extract_batch_size, span_threshold=args.span_threshold,
                                             word_forms=not args.no_word_forms, markers=not args.no_markers,
                                             endings=not args.no_endings, joined_words=args.joined_words),
                                [Tagger.load(other, device=args.device) for other in args.average_with])
-        run = quality.run_quality(base, benchmark)
+        run = run_quality(base, benchmark)
         out = Path(args.out) if args.out else folder / f"{args.split}.records.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         write_records(out, run.records)
         print(format_report(run.evaluation))
         print(f"\n{len(run.records)} offers in {run.seconds:.1f} s ({run.per_second:.2f} products/s on "
-              f"{tagger.device}), peak RSS {quality.peak_rss_gb():.2f} GB; records written to {out}")
+              f"{tagger.device}), peak RSS {peak_rss_gb():.2f} GB; records written to {out}")
         if args.record:
             manifest = tagger.manifest
             settings = [f"engine=tagger window={manifest.window} overlap={manifest.overlap}",
@@ -301,20 +301,20 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append("joined-words=on")
             if args.average_with:
                 settings.append("averaged-with=" + ",".join(args.average_with))
-            row = quality.table_row(run, f"tagger: {manifest.base_model}", " ".join(settings), quality.git_commit(),
+            row = quality_row(run, f"tagger: {manifest.base_model}", " ".join(settings), git_commit(REPO),
                                     dt.date.today().isoformat())
-            quality.append_row(Path(args.benchmarks_file), row)
+            append_quality_row(Path(args.benchmarks_file), row)
             print(f"row appended to {args.benchmarks_file}")
-        llm = llm_runs(args, benchmark, quality, out.parent) + recorded_runs(args, benchmark, quality)
+        llm = llm_runs(args, benchmark, out.parent) + recorded_runs(args, benchmark)
         if llm and args.ensemble:
-            llm += ensemble_runs(args, quality, run, llm, out.parent)
+            llm += ensemble_runs(args, run, llm, out.parent)
         if llm:
             block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds,
                                      [(label, each) for _, label, each in llm],
-                                     command, quality.git_commit(), dt.date.today().isoformat())
+                                     command, git_commit(REPO), dt.date.today().isoformat())
             print("\n" + block + "\n")
             if args.record:
-                quality.append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
+                append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
                 print(f"comparison appended to {args.benchmarks_file}")
     except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -40,6 +40,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Shot": (".demos", "Shot"),
     "Backend": (".backends.base", "Backend"),  # the interface a model backend implements
     "load_model": (".models", "load_model"),  # a ModelConfig's backend (loads the weights)
+    "load_pretrained": (".models", "load_pretrained"),  # load_model's last step, with from_pretrained's kwargs given
+    "nf4_config": (".models", "nf4_config"),  # the bitsandbytes settings of quantize="4bit"
+    "model_loader": (".models", "model_loader"),  # load_model's hook: another loader inside a block
+    # the KV cache's measurement switch: transformers' grouped-query SDPA on a masked batch (benchmarks/decoding.py)
+    "gqa_switch": (".decoding.kvcache", "gqa_switch"),
     # the tagger engine and its training
     "TaggerExtractor": (".tagger", "TaggerExtractor"),
     "Tagger": (".tagger", "Tagger"),
@@ -47,6 +52,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TrainConfig": (".tagger", "TrainConfig"),
     "TrainingSet": (".tagger", "TrainingSet"),
     "train_tagger": (".tagger", "train_tagger"),
+    "relearn_tables": (".tagger.train", "relearn_tables"),  # a trained tagger's learned tables, learned again
+    "LEARNED_TABLES": (".tagger.train", "LEARNED_TABLES"),
+    "describe_ending": (".tagger.endings", "describe"),  # one line on a learned ending table
     "PACKAGED_ENCODER": (".tagger", "PACKAGED_ENCODER"),
     "TAGGER_MANIFEST": (".tagger.model", "MANIFEST"),
     "AUGMENTATIONS": (".training.augment", "AUGMENTATIONS"),
@@ -78,6 +86,22 @@ _LAZY: dict[str, tuple[str, str]] = {
     "load_benchmark": (".evaluate.datasets", "load_benchmark"),
     "read_offers": (".evaluate.datasets", "read_offers"),
     "resolve_dataset": (".evaluate.datasets", "resolve_dataset"),
+    # running an engine over a benchmark split, and BENCHMARKS.md's formats (what benchmarks/ share)
+    "QualityRun": (".evaluate.runner", "QualityRun"),
+    "run_quality": (".evaluate.runner", "run_quality"),
+    "extract_benchmark": (".evaluate.runner", "extract_benchmark"),
+    "shots_for": (".evaluate.runner", "shots_for"),
+    "first_category": (".evaluate.runner", "first_category"),
+    "prompt_settings": (".evaluate.runner", "prompt_settings"),
+    "benchmark_extractor": (".evaluate.runner", "benchmark_extractor"),
+    "git_commit": (".evaluate.runner", "git_commit"),
+    "peak_rss_gb": (".evaluate.runner", "peak_rss_gb"),
+    "slug": (".evaluate.runner", "slug"),
+    "QUALITY_TABLE_HEADER": (".evaluate.runner", "QUALITY_TABLE_HEADER"),
+    "QUALITY_TABLE_RULE": (".evaluate.runner", "QUALITY_TABLE_RULE"),
+    "quality_row": (".evaluate.runner", "quality_row"),
+    "append_quality_row": (".evaluate.runner", "append_quality_row"),
+    "append_section_block": (".evaluate.runner", "append_section_block"),
     # normalization
     "Normalizer": (".normalize", "Normalizer"),
     "NormalizeSpec": (".normalize", "NormalizeSpec"),
@@ -88,6 +112,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "match_key": (".normalize", "match_key"),
     "build_vocabularies": (".normalize.curation", "build_vocabularies"),
     "write_vocabularies": (".normalize.curation", "write_vocabularies"),
+    "normalizers_from_pairs": (".normalize.pairs", "normalizers_from_pairs"),  # WDC-PAVE's train pairs' rules
 }
 
 __all__ = sorted([

@@ -3,9 +3,11 @@ files, peft adapters and 4-bit quantization. Returns a backend wrapping the load
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +105,31 @@ def resolve_model_path(name: str) -> tuple[str, str]:
     return name, name
 
 
+_loaders: list[Callable[[ModelConfig], Any]] = []
+"""The loaders :func:`model_loader` put in place, innermost last."""
+
+
+@contextlib.contextmanager
+def model_loader(loader: Callable[[ModelConfig], Any]) -> Iterator[None]:
+    """Inside the block, :func:`load_model` (and so ``Extractor.from_pretrained``) returns
+    ``loader(config)`` instead of loading as ``config`` says: a way to load weights differently
+    (``benchmarks/nf4_cpu_quality.py``: NF4 on a CPU, with :func:`load_pretrained` and
+    :func:`nf4_config`, something extractor itself refuses)."""
+    _loaders.append(loader)
+    try:
+        yield
+    finally:
+        _loaders.pop()
+
+
 def load_model(config: ModelConfig | None = None, **overrides: Any):
-    """Load a model and tokenizer as ``config`` says and wrap them in a TransformersBackend."""
+    """Load a model and tokenizer as ``config`` says and wrap them in a TransformersBackend (or
+    return what the innermost :func:`model_loader` makes of ``config``)."""
+    config = config or ModelConfig(**overrides)
+    if _loaders:
+        return _loaders[-1](config)
     import torch
 
-    config = config or ModelConfig(**overrides)
     device = _resolve_device(config)
     kwargs: dict[str, Any] = {}
     if config.quantize == "4bit":

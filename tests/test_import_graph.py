@@ -234,20 +234,7 @@ def benchmark_imports() -> dict[str, str]:
     return found
 
 
-KNOWN_PRIVATE_IMPORTS = {
-    # benchmarks/decoding.py compares decoders outside the engines and switches the KV cache's GQA mode.
-    "decoding.py: gqa_switch",  # extractor.decoding.kvcache
-    # benchmarks/nf4_cpu_quality.py patches the model loader to quantize on the CPU.
-    "nf4_cpu_quality.py: extractor.models",  # the module, imported whole (as models)
-    # benchmarks/relearn.py re-runs the tagger's learned rules (word forms, markers, endings) on its
-    # training texts: the tagger's training internals.
-    "relearn.py: LEARNED",  # extractor.tagger.train
-    "relearn.py: LabelSet",  # extractor.tagger
-    "relearn.py: LocateReport",  # extractor.tagger
-    "relearn.py: augmented",  # extractor.tagger.augment
-    "relearn.py: describe",  # extractor.tagger.endings
-    "relearn.py: tag_offers",  # extractor.tagger.data
-}
+KNOWN_PRIVATE_IMPORTS: set[str] = set()
 """benchmarks/ uses of extractor beyond ``extractor.__all__`` today (``<file under benchmarks/>:
 <name>``). The refactor's benchmarks use the public API only."""
 

@@ -129,3 +129,22 @@ def test_embedded_gguf_is_installed():
     path = embedded_gguf()
     assert path.is_file() and path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert path.stat().st_size > 50_000_000
+
+
+def test_model_loader_replaces_load_model_inside_its_block_only():
+    from extractor import Extractor, model_loader
+    from extractor.backends.scripted import ScriptedBackend
+
+    seen: list[ModelConfig] = []
+
+    def loader(config):
+        seen.append(config)
+        return ScriptedBackend(lambda prompt: "{}")
+
+    with model_loader(loader):
+        assert isinstance(load_model(model="anything", quantize="4bit"), ScriptedBackend)
+        Extractor.from_pretrained("other", schema="apparel", decoding="free")
+    assert [(c.model, c.quantize) for c in seen] == [("anything", "4bit"), ("other", None)]
+    import extractor.models as models
+
+    assert not models._loaders  # the block is over: load_model loads again

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from extractor import (QUALITY_TABLE_HEADER, QUALITY_TABLE_RULE, append_quality_row, first_category, git_commit,
+                       shots_for)
 from extractor.backends.scripted import ScriptedBackend
 from extractor.cli import main as cli_main
 from extractor.config import ExtractConfig
@@ -44,8 +46,8 @@ def scripted(schema: Any, shots: Any, **config: Any) -> Extractor:
 
 def test_run_quality_per_category_schemas_shots_and_scores() -> None:
     bench = load_benchmark("ae-110k", "validation", data_root=ROOT)
-    category = quality.first_category(bench)
-    base = scripted(bench.schemas[category], quality.shots_for(bench, category), k=1, selection="first", max_retries=0)
+    category = first_category(bench)
+    base = scripted(bench.schemas[category], shots_for(bench, category), k=1, selection="first", max_retries=0)
     run = quality.run_quality(base, bench)
 
     assert [r.id for r in run.records] == ["0", "1"]
@@ -127,22 +129,22 @@ def test_main_reports_library_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "no dataset folder" in capsys.readouterr().err
 
 
-def test_append_row_keeps_other_tables(tmp_path: Path) -> None:
+def test_append_quality_row_keeps_other_tables(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n## Speed\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
-    quality.append_row(path, "| first |")
-    quality.append_row(path, "| second |")
+    append_quality_row(path, "| first |")
+    append_quality_row(path, "| second |")
     path.write_text(path.read_text() + "\n## Later section\n\n| x |\n")
-    quality.append_row(path, "| third |")
+    append_quality_row(path, "| third |")
     lines = path.read_text().splitlines()
-    header = lines.index(quality.TABLE_HEADER)
-    assert lines[header + 1:header + 5] == [quality.TABLE_RULE, "| first |", "| second |", "| third |"]
+    header = lines.index(QUALITY_TABLE_HEADER)
+    assert lines[header + 1:header + 5] == [QUALITY_TABLE_RULE, "| first |", "| second |", "| third |"]
     assert lines[lines.index("| 1 | 2 |") - 2] == "| a | b |"
     assert lines[-1] == "| x |"
 
 
 def test_git_commit_outside_a_repository(tmp_path: Path) -> None:
-    assert quality.git_commit(tmp_path) == "uncommitted"
+    assert git_commit(tmp_path) == "uncommitted"
 
 
 def test_prompt_settings_default_to_the_adapters_own(tmp_path: Path) -> None:

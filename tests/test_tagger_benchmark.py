@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from extractor import first_category, load_benchmark, score, shots_for
 from extractor.backends.scripted import ScriptedBackend
 from extractor.config import ExtractConfig
 from extractor.pipeline import Extractor
@@ -28,20 +29,18 @@ spec.loader.exec_module(tagger_bench)  # type: ignore[union-attr]
 
 @pytest.fixture()
 def scripted_quality(monkeypatch: pytest.MonkeyPatch) -> list:
-    """The real quality module, loading a scripted LLM instead of a model; returns the settings it was asked for."""
-    quality = tagger_bench._quality_module()
+    """The real LLM runs, loading a scripted LLM instead of a model; returns the settings it was asked for."""
     asked: list = []
 
-    def load_extractor(args, benchmark):  # type: ignore[no-untyped-def]
-        asked.append((args.k, args.selection, args.adapter))
-        category = quality.first_category(benchmark)
+    def load_llm(benchmark, model, device, settings):  # type: ignore[no-untyped-def]
+        asked.append((settings["k"], settings["selection"], settings["adapter"]))
+        category = first_category(benchmark)
         return Extractor(ScriptedBackend(reply), benchmark.schemas[category],
-                         ExtractConfig(k=args.k, selection="first", decoding="free", max_retries=0),
-                         shots=quality.shots_for(benchmark, category))
+                         ExtractConfig(k=settings["k"], selection="first", decoding="free", max_retries=0),
+                         shots=shots_for(benchmark, category))
 
-    monkeypatch.setattr(quality, "load_extractor", load_extractor)
-    monkeypatch.setattr(quality, "trained_settings", lambda adapter: {"k": 0})
-    monkeypatch.setattr(tagger_bench, "_quality_module", lambda: quality)
+    monkeypatch.setattr(tagger_bench, "load_llm", load_llm)
+    monkeypatch.setattr("extractor.adapter.trained_settings", lambda adapter: {"k": 0})
     return asked
 
 
@@ -115,10 +114,9 @@ def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, script
                 found = [m["attributes"][attribute] for m in members]
                 assert value in found and (value is None) == all(v is None for v in found)
     # the F1 cell of each ensemble row is the score of its merged records
-    quality = tagger_bench._quality_module()
-    benchmark = quality.load_benchmark("ae-110k", "validation", data_root=str(ROOT))
+    benchmark = load_benchmark("ae-110k", "validation", data_root=str(ROOT))
     for row, (merged, _) in zip(rows[3:], cases):
-        assert row.split(" | ")[4] == f"{quality.score(benchmark.gold, merged).exact.micro.f1:.2f}"
+        assert row.split(" | ")[4] == f"{score(benchmark.gold, merged).exact.micro.f1:.2f}"
 
 
 def test_recorded_llm_runs_merge_as_the_runs_that_wrote_them(tmp_path: Path, scripted_quality: list) -> None:

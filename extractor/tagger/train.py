@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,9 @@ LEARNED: dict[str, Callable[[Sequence[TaggedText], LabelSet], Any]] = {
     "word_forms": learn_word_forms, "markers": learn_markers,
     "endings": lambda tagged, labels: learn_endings(tagged)}
 """The manifest's tables that the located training values teach, by field, with their learners
-(training fills them; ``benchmarks/relearn.py`` learns them again for a trained tagger)."""
+(training fills them; :func:`relearn_tables` learns them again for a trained tagger)."""
+LEARNED_TABLES: tuple[str, ...] = tuple(LEARNED)
+"""The names (manifest fields) of the tables training learns from the located values."""
 
 
 @dataclass
@@ -129,6 +131,25 @@ def training_windows(tagger: Tagger, data: TrainingSet, report: LocateReport) ->
             window.allowed = allowed
             out.append(window)
     return out
+
+
+def relearn_tables(train: TrainingSet, manifest: Mapping[str, Any],
+                   only: Iterable[str] | None = None) -> dict[str, Any]:
+    """The learned tables (:data:`LEARNED_TABLES`; ``only`` some of them) of a trained tagger,
+    learned again with the current learners from ``train``, the texts it was trained on (before
+    augmentation; ``manifest``, the tagger's manifest as JSON, names its labels and the augmentation
+    training added, rebuilt here as training made it). The model's labels do not depend on these
+    tables, so a change to how they are learned can be measured without training again. Returns
+    manifest field -> table, in :data:`LEARNED_TABLES`' order; the caller checks that ``train`` is
+    the tagger's training split (``TrainingSet.digest()`` against the manifest's ``training_data``)."""
+    wanted = set(LEARNED_TABLES if only is None else only)
+    if unknown := wanted - set(LEARNED_TABLES):
+        raise ConfigError(f"no learned table {sorted(unknown)}; the tables are {', '.join(LEARNED_TABLES)}")
+    settings = manifest["settings"]
+    train = augmented(train, settings.get("augment", []), settings.get("augment_copies", 1), settings["seed"])
+    labels = LabelSet([tuple(key) for key in manifest["keys"]])
+    tagged = tag_offers(train.documents, train.gold, labels, LocateReport())
+    return {key: learn(tagged, labels) for key, learn in LEARNED.items() if key in wanted}
 
 
 SPAN_THRESHOLDS: tuple[float | None, ...] = (None, 0.4, 0.3, 0.2, 0.1, 0.05)

@@ -1,0 +1,204 @@
+"""Running an engine over a public benchmark split, and recording the result in BENCHMARKS.md: what
+``benchmarks/quality.py``, ``tagger.py`` and ``decoding.py`` share.
+
+:func:`run_quality` extracts every offer of a :class:`~extractor.evaluate.datasets.Benchmark`
+(category by category, each under its own schema and demonstrations) and scores the records;
+:func:`benchmark_extractor` loads an LLM Extractor for a benchmark (with :func:`prompt_settings`, an
+adapter's trained settings). The BENCHMARKS.md writers keep the file's formats: the quality table
+(:func:`quality_row`, :func:`append_quality_row`) and any other section's blocks
+(:func:`append_section_block`)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..demos import Shot
+from ..errors import ExtractorError
+from ..records import Record
+from .datasets import Benchmark
+from .scorer import Evaluation, score
+
+if TYPE_CHECKING:
+    from ..pipeline import Extractor
+
+QUALITY_TABLE_HEADER = ("| date | commit | dataset/split (offers) | model | settings "
+                        "| P | R | F1 | F1 lenient | valid % | products/s | peak RSS GB |")
+QUALITY_TABLE_RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+BENCHMARKS_FILE_INTRO = """# Benchmarks
+
+## Quality
+
+Rows appended by `benchmarks/quality.py`: micro precision, recall and F1 in percent over all gold
+(offer, attribute) slots, exact match, counted as in the WDC-PAVE / ExtractGPT papers (see
+`extractor/evaluate/scorer.py`); `valid %` is the share of records without an error; products/s
+excludes model loading; peak RSS is the process's peak resident memory (model included). Runs with
+`limit` score only the first N offers of the split.
+
+"""
+"""The start of a new BENCHMARKS.md, up to the quality table's header."""
+
+
+@dataclass
+class QualityRun:
+    """One benchmark run: the records (in the benchmark's order), their scores and the time taken."""
+
+    benchmark: Benchmark
+    records: list[Record]
+    evaluation: Evaluation
+    seconds: float
+
+    @property
+    def valid_percent(self) -> float:
+        return 100.0 * sum(r.error is None for r in self.records) / len(self.records) if self.records else 0.0
+
+    @property
+    def per_second(self) -> float:
+        return len(self.records) / self.seconds if self.seconds > 0 else 0.0
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+def shots_for(benchmark: Benchmark, category: str) -> list[Shot]:
+    """The demonstrations of ``category``: its pool from the benchmark's train split."""
+    return [Shot(text=d["text"], record=d["record"]) for d in benchmark.pools[category]]
+
+
+def first_category(benchmark: Benchmark) -> str:
+    """The category of the benchmark's first offer (the one an engine is loaded with)."""
+    return benchmark.documents[0].category or ""
+
+
+def extract_benchmark(base: Any, benchmark: Benchmark) -> tuple[list[Record], float]:
+    """Records for every offer, in benchmark order, and the seconds extraction took.
+
+    ``base`` is an engine with ``schema``, ``with_schema(schema, shots=...)`` and
+    ``extract_documents`` (an Extractor, a TaggerExtractor). Offers are grouped by category so each
+    group runs under its own schema and demonstrations; ``base`` is reused as is for the category
+    whose schema it already carries."""
+    by_category: dict[str, list[int]] = {}
+    for index, document in enumerate(benchmark.documents):
+        by_category.setdefault(document.category or "", []).append(index)
+    records: list[Record | None] = [None] * len(benchmark.documents)
+    start = time.perf_counter()
+    for category, indices in by_category.items():
+        schema = benchmark.schemas[category]
+        extractor = base if base.schema.id == schema.id else base.with_schema(schema, shots=shots_for(benchmark, category))
+        documents = [benchmark.documents[i] for i in indices]
+        for index, record in zip(indices, extractor.extract_documents(documents)):
+            records[index] = record
+    seconds = time.perf_counter() - start
+    missing = [benchmark.documents[i].id for i, r in enumerate(records) if r is None]
+    if missing:
+        raise ExtractorError(f"the pipeline returned no record for {len(missing)} offer(s) (first id {missing[0]!r})")
+    return records, seconds  # type: ignore[return-value]
+
+
+def run_quality(base: Any, benchmark: Benchmark) -> QualityRun:
+    """Extract ``benchmark`` with ``base`` (and its per-category siblings) and score the records."""
+    records, seconds = extract_benchmark(base, benchmark)
+    evaluation = score(benchmark.gold, [r.to_dict() for r in records])
+    return QualityRun(benchmark=benchmark, records=records, evaluation=evaluation, seconds=seconds)
+
+
+def prompt_settings(adapter: str | None = None, *, k: int | None = None, selection: str | None = None,
+                    null_bias: float | None = None) -> dict[str, Any]:
+    """The prompt and decoding settings left unset (None) filled in: an adapter's trained (or
+    calibrated) ones, else the library defaults (k 3, similar selection, null bias 0), so a tuned
+    adapter is scored as it was trained and validated. Returns ``k``, ``selection``, ``null_bias``
+    and the adapter's truncation (``max_text_tokens``, ``max_shot_tokens``) where it has one."""
+    from ..adapter import trained_settings
+
+    trained = trained_settings(adapter) if adapter else {}
+    return {"k": trained.get("k", 3) if k is None else k,
+            "selection": trained.get("selection", "similar") if selection is None else selection,
+            "null_bias": trained.get("null_bias", 0.0) if null_bias is None else null_bias,
+            **{key: trained[key] for key in ("max_text_tokens", "max_shot_tokens") if key in trained}}
+
+
+def benchmark_extractor(benchmark: Benchmark, model: str, **options: Any) -> Extractor:
+    """``Extractor.from_pretrained(model, **options)`` with the schema and demonstrations of the
+    benchmark's first category (the model is loaded once; :func:`run_quality` derives the other
+    categories' Extractors from it)."""
+    from ..pipeline import Extractor
+
+    category = first_category(benchmark)
+    return Extractor.from_pretrained(model, schema=benchmark.schemas[category], shots=shots_for(benchmark, category),
+                                     **options)
+
+
+# --- recording -------------------------------------------------------------------------------------
+
+def git_commit(root: str | Path = ".") -> str:
+    """Short hash of HEAD in ``root``, ``+dirty`` when tracked files changed; ``uncommitted`` without a commit."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "uncommitted"
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                            capture_output=True, text=True).stdout.strip()
+    return head + ("+dirty" if status else "")
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far, in GB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def slug(text: str) -> str:
+    """``text`` as a file-name part: runs of anything but letters, digits, ``.``, ``_`` and ``-`` become ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def quality_row(run: QualityRun, model: str, settings: str, commit: str, date: str) -> str:
+    """The quality table's row for ``run`` (peak RSS: this process's, now)."""
+    micro = run.evaluation.exact.micro
+    bench = run.benchmark
+    cells = [date, commit, f"{bench.name}/{bench.split} ({len(run.records)})", model, settings,
+             f"{micro.precision:.2f}", f"{micro.recall:.2f}", f"{micro.f1:.2f}",
+             f"{run.evaluation.lenient.micro.f1:.2f}", f"{run.valid_percent:.1f}", f"{run.per_second:.2f}",
+             f"{peak_rss_gb():.2f}"]
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def append_quality_row(path: Path, row: str) -> None:
+    """Add ``row`` at the end of the quality table in ``path`` (creating the file or the table)."""
+    if not path.is_file():
+        path.write_text(BENCHMARKS_FILE_INTRO + QUALITY_TABLE_HEADER + "\n" + QUALITY_TABLE_RULE + "\n" + row + "\n",
+                        encoding="utf-8")
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if QUALITY_TABLE_HEADER in lines:
+        at = lines.index(QUALITY_TABLE_HEADER) + 1
+        while at < len(lines) and lines[at].startswith("|"):
+            at += 1
+        lines.insert(at, row)
+    else:
+        # Another tool owns the file so far: add our table as its own section at the end.
+        lines += ["", "## Quality", "", QUALITY_TABLE_HEADER, QUALITY_TABLE_RULE, row]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def append_section_block(path: Path, section: str, intro: str, block: str) -> None:
+    """Add ``block`` at the end of the ``section`` heading's section of ``path`` (creating the file,
+    or the section with its ``intro``, when missing); later sections stay after it."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    lines = text.rstrip("\n").splitlines()
+    if section not in lines:
+        lines += ["", section, "", intro]
+    at = lines.index(section) + 1
+    while at < len(lines) and not lines[at].startswith("## "):
+        at += 1
+    lines[at:at] = ["", *block.splitlines()] + ([""] if at < len(lines) else [])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
