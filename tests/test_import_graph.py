@@ -25,7 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
-HEAVY = ("torch", "transformers", "peft", "matplotlib", "tokenizers", "accelerate", "bitsandbytes")
+HEAVY = ("torch", "transformers", "peft", "matplotlib", "tokenizers", "accelerate", "bitsandbytes", "fastapi",
+         "starlette", "uvicorn", "prometheus_client")
 """Libraries that take seconds to import; the CLI imports them inside the commands that need them."""
 HELP_SECONDS = 1.0
 

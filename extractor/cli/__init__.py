@@ -18,6 +18,7 @@ from .evaluate import evaluate_command, merge_command
 from .extract import extract
 from .normalize import normalize_command, vocab
 from .schemas import schemas
+from .serve import serve
 from .train import export_command, finetune_command, finetune_tagger_command
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_LINES", "EXIT_USAGE", "main"]
@@ -57,7 +58,7 @@ def main() -> None:
 # --- the command table ---------------------------------------------------------------------
 # Using models: schemas, extract (schemas.py, extract.py); judging and combining their records:
 # evaluate, merge (evaluate.py); making models: finetune, export, finetune-tagger (train.py);
-# canonical values: normalize, vocab (normalize.py).
+# canonical values: normalize, vocab (normalize.py); extraction over HTTP: serve (serve.py).
 
 COMMANDS: tuple[click.Command, ...] = (
     schemas,
@@ -69,6 +70,7 @@ COMMANDS: tuple[click.Command, ...] = (
     finetune_tagger_command,
     normalize_command,
     vocab,
+    serve,
 )
 """Every command of ``extractor``, added to ``main`` below (``--help`` lists them by name)."""
 

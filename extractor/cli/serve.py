@@ -1,0 +1,134 @@
+"""The serve command: ``extractor extract``'s engine behind an HTTP API (extractor/serve/)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from .extract import ENGINE_OPTIONS, extract, spec_from_options
+
+
+def _engine_options(command: click.Command) -> click.Command:
+    """Give ``command`` extract's engine options (the same shortcuts, defaults and help) and --engine-spec."""
+    names = (*ENGINE_OPTIONS, "engine_spec")
+    command.params[:0] = [copy.copy(p) for p in extract.params if p.name in names]
+    return command
+
+
+def engine_spec_from(context: click.Context, options: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The EngineSpec that --engine-spec or the engine options mean (as for extract)."""
+    from ..spec import load_spec
+
+    if options["engine_spec"]:
+        flags = {p.name: next((o for o in p.opts if o.startswith("--") and len(o) > 3), p.opts[0])
+                 for p in context.command.params}
+        given = [flags[name] for name in ENGINE_OPTIONS
+                 if context.get_parameter_source(name) is not ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError(f"--engine-spec describes the engine; {', '.join(given)} cannot be given with it")
+        return load_spec(options["engine_spec"])
+    o = dict(options)
+    return spec_from_options(
+        model=o["model"], engine=o["engine"], with_tagger=o["with_tagger"], average_tagger=o["average_tagger"],
+        adapter=o["adapter"], force_adapter=o["force_adapter"], quantize=o["quantize"], dtype=o["dtype"],
+        device=o["device"], shots=o["shots"], k=o["k"], selection=o["selection"], seed=o["seed"],
+        decoding=o["decoding"], min_confidence=o["min_confidence"], span_threshold=o["span_threshold"],
+        rules=dict(word_forms=o["word_forms"], markers=o["markers"], endings=o["endings"],
+                   joined_words=o["joined_words"]),
+        null_bias=o["null_bias"], normalize=o["normalize_values"], batch_size=o["batch_size"],
+        max_retries=o["max_retries"], max_text_tokens=o["max_text_tokens"], max_shot_tokens=o["max_shot_tokens"],
+        max_new_tokens=o["max_new_tokens"], prompt=o["prompt"])
+
+
+@_engine_options
+@click.command("serve")
+@click.option("-s", "--schema", default=None,
+              help="The schema the engine is built for (a shipped name); requests may name any shipped schema. "
+                   "Default: the first shipped schema.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--max-batch-size", default=32, show_default=True, type=click.IntRange(1),
+              help="Products the engine runs together, from one or several concurrent requests (1: no batching).")
+@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(0),
+              help="How long a batch waits for more requests after its first one.")
+@click.option("--max-queue", default=1024, show_default=True, type=click.IntRange(1),
+              help="Products waiting for the engine; a request that does not fit is answered 429.")
+@click.option("--max-items", default=64, show_default=True, type=click.IntRange(1),
+              help="Items per request (more: 422).")
+@click.option("--max-text-chars", default=4000, show_default=True, type=click.IntRange(1),
+              help="Characters per text (longer: 422).")
+@click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(1),
+              help="Request body size (larger: 413).")
+@click.option("--timeout-s", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Per-request deadline (past it: 504).")
+@click.option("--api-keys-env", default="EXTRACTOR_API_KEYS", show_default=True,
+              help="Environment variable holding the API keys (separated by commas), checked in X-API-Key.")
+@click.option("--api-keys-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="File of SHA-256 hex digests of the API keys, one a line (instead of --api-keys-env).")
+@click.option("--no-auth", is_flag=True, help="Serve without API keys (only on a loopback --host).")
+@click.option("--log-text", is_flag=True, help="Log the product texts of each request (off: none are logged).")
+def serve(schema: str | None, host: str, port: int, max_batch_size: int, max_wait_ms: float, max_queue: int,
+          max_items: int, max_text_chars: int, max_body_bytes: int, timeout_s: float, api_keys_env: str,
+          api_keys_file: str | None, no_auth: bool, log_text: bool, **engine_options: Any) -> None:
+    """Serve extraction over HTTP (needs the serve extra: pip install -e ".[serve]").
+
+    The engine (the same options as extract, or --engine-spec) is built once and run by one thread;
+    concurrent requests are micro-batched. POST /v1/extract {"schema", "items": [{"id", "text"}]}
+    answers the records extract writes, one per item; also GET /v1/schemas, /healthz, /readyz
+    (ready after a warm-up extraction), /metrics (Prometheus), /openapi.json. SIGTERM finishes the
+    requests accepted, then exits.
+
+    \b
+    Example:
+      EXTRACTOR_API_KEYS=secret extractor serve --schema apparel --port 8000
+      curl -H 'X-API-Key: secret' -d '{"schema": "apparel", "items": [{"id": "1", "text": "Nike tee"}]}' \\
+           localhost:8000/v1/extract
+    """
+    import logging
+
+    from ..schemas import shipped_schemas
+
+    try:
+        import uvicorn
+
+        from ..serve.app import ServeSettings, create_app
+        from ..serve.auth import KeyChecker, is_loopback
+    except ImportError as exc:
+        raise click.ClickException(f"serve needs the serve extra (pip install -e \".[serve]\"): {exc}") from exc
+
+    context = click.get_current_context()
+    if max_items > max_queue:
+        raise click.UsageError(f"--max-items {max_items} exceeds --max-queue {max_queue}: such a request would never fit")
+    if no_auth:
+        if not is_loopback(host):
+            raise click.UsageError(f"--no-auth serves only a loopback --host (127.0.0.1, ::1, localhost), not {host}")
+        keys = None
+    elif api_keys_file:
+        keys = KeyChecker.from_file(api_keys_file)
+    else:
+        keys = KeyChecker.from_env(api_keys_env)
+    shipped = shipped_schemas()
+    if schema is None:
+        schema = next(iter(shipped))
+    elif schema not in shipped:
+        raise click.UsageError(f"--schema {schema}: not a shipped schema ({', '.join(shipped)})")
+    spec = engine_spec_from(context, engine_options)
+    settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
+                             max_items=max_items, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
+                             timeout_s=timeout_s, log_text=log_text)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(spec, settings, schema=schema, keys=keys)
+    # uvicorn's access log names the method, path and status only (never a body); on SIGTERM it stops
+    # accepting, waits for the requests in flight, then runs the app's shutdown (the batcher drains),
+    # and finally re-raises the signal with the handler found before it started: this one, so that a
+    # graceful stop exits 0 (and a SIGTERM during the model load exits at once, also 0).
+    import signal
+
+    def _terminated(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminated)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=max(timeout_s, 1) + 5)

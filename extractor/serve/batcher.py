@@ -1,0 +1,201 @@
+"""One engine thread fed by an asyncio queue: concurrent requests' products are micro-batched.
+
+The engine is not thread-safe and holds the model, so exactly one thread (a one-worker executor)
+builds it and runs every batch. Requests put their documents on the queue; the dispatcher takes the
+first waiting request, then gathers more for up to ``max_wait_ms`` or until ``max_batch_size``
+products, and hands the batch to the engine thread. While that batch runs, new requests wait in
+the queue and make up the next batch, so batches grow with load. More throughput comes from more
+processes or replicas, not more threads.
+
+The queue is bounded in products (``max_queue``): a request that does not fit is refused at once
+(QueueFull, 429) rather than waiting. Each request has a deadline (DeadlineExceeded, 504); a
+request whose deadline passed before its batch started is dropped from the batch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine import Engine
+from ..errors import ExtractorError
+from ..records import Document, Record
+
+
+class QueueFull(Exception):
+    """The queue holds ``max_queue`` products already."""
+
+
+class DeadlineExceeded(Exception):
+    """The request's records were not ready within its deadline."""
+
+
+class ShuttingDown(Exception):
+    """The batcher no longer takes requests."""
+
+
+@dataclass
+class _Job:
+    docs: list[Document]
+    future: asyncio.Future
+    cancelled: bool = False
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """Micro-batches requests onto the one engine thread (see the module docstring)."""
+
+    def __init__(self, max_batch_size: int = 32, max_wait_ms: float = 5.0, max_queue: int = 1024,
+                 metrics: Any = None) -> None:
+        if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_ms >= 0")
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self.max_queue = max_queue
+        self.metrics = metrics
+        self.engine: Engine | None = None
+        self.pending = 0
+        """Products queued and not yet handed to the engine thread."""
+        self.batches: list[int] = []
+        """The size of every batch run (tests and benchmarks read it)."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extractor-engine")
+        self._queue: asyncio.Queue[_Job | None] | None = None
+        self._task: asyncio.Task | None = None
+        self._siblings: dict[str, Engine] = {}
+        self._closing = False
+
+    # --- the engine thread -------------------------------------------------------------------------
+
+    async def run_on_engine_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the engine thread (building the engine there, for one)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _extract(self, docs: list[Document]) -> list[Record]:
+        """On the engine thread: records for ``docs`` (each with its schema), in order, grouped by
+        schema and run as ``extractor extract`` runs them (``pipeline.extract_stream``)."""
+        from ..pipeline import extract_stream
+
+        assert self.engine is not None
+        groups: dict[str, list[int]] = {}
+        for i, doc in enumerate(docs):
+            groups.setdefault(doc.schema or self.engine.schema.name, []).append(i)
+        out: list[Record | None] = [None] * len(docs)
+        for name, idx in groups.items():
+            engine = self._sibling(name)
+            records: list[Record] = []
+            extract_stream(engine, [docs[i] for i in idx], on_record=records.append)
+            for i, record in zip(idx, records):
+                out[i] = record
+        return [r for r in out if r is not None]
+
+    def _sibling(self, name: str) -> Engine:
+        """The engine for schema ``name`` (siblings on the same model are built once and kept); when
+        one cannot be built, the engine itself, whose extract_stream then gives failed records."""
+        assert self.engine is not None
+        if name == self.engine.schema.name:
+            return self.engine
+        if name not in self._siblings:
+            try:
+                self._siblings[name] = self.engine.with_schema(name)
+            except ExtractorError:
+                return self.engine
+        return self._siblings[name]
+
+    # --- the queue ---------------------------------------------------------------------------------
+
+    def start(self, engine: Engine | None = None) -> None:
+        """Start the dispatcher in the running event loop (the engine may be set later)."""
+        if engine is not None:
+            self.engine = engine
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def submit(self, docs: list[Document], timeout: float | None = None) -> list[Record]:
+        """The records for ``docs``, in order; QueueFull, DeadlineExceeded or ShuttingDown instead."""
+        if self._closing or self._queue is None:
+            raise ShuttingDown("the service is shutting down")
+        if self.pending + len(docs) > self.max_queue:
+            raise QueueFull(f"the queue holds {self.pending} products (at most {self.max_queue})")
+        job = _Job(docs, asyncio.get_running_loop().create_future())
+        self.pending += len(docs)
+        self._gauge()
+        self._queue.put_nowait(job)
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout)
+        except asyncio.TimeoutError:
+            job.cancelled = True
+            raise DeadlineExceeded(f"no records within {timeout:g} s") from None
+
+    async def _dispatch(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        held: _Job | None = None
+        while True:
+            job = held if held is not None else await self._queue.get()
+            held = None
+            if job is None:
+                return
+            batch = [job]
+            size = len(job.docs)
+            stop = False
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch_size:
+                remaining = deadline - loop.time()
+                try:
+                    nxt = self._queue.get_nowait() if remaining <= 0 else \
+                        await asyncio.wait_for(self._queue.get(), remaining)
+                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                if size + len(nxt.docs) > self.max_batch_size:
+                    held = nxt  # the next batch starts with it
+                    break
+                batch.append(nxt)
+                size += len(nxt.docs)
+            await self._run(batch)
+            if stop:
+                while not self._queue.empty():  # what was queued before the stop is still answered
+                    rest = self._queue.get_nowait()
+                    if rest is not None:
+                        await self._run([rest])
+                return
+
+    async def _run(self, batch: list[_Job]) -> None:
+        self.pending -= sum(len(job.docs) for job in batch)
+        self._gauge()
+        live = [job for job in batch if not job.cancelled]
+        if not live:
+            return
+        docs = [doc for job in live for doc in job.docs]
+        if self.metrics is not None:
+            self.metrics.batch_size.observe(len(docs))
+        self.batches.append(len(docs))
+        try:
+            records = await self.run_on_engine_thread(self._extract, docs)
+        except Exception as exc:  # noqa: BLE001  (an engine failure answers the requests, it does not stop the loop)
+            for job in live:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        start = 0
+        for job in live:
+            if not job.future.done():
+                job.future.set_result(records[start:start + len(job.docs)])
+            start += len(job.docs)
+
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.queue_depth.set(self.pending)
+
+    async def close(self) -> None:
+        """Refuse new requests, answer every queued one, then stop the engine thread."""
+        self._closing = True
+        if self._queue is not None and self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+        self._executor.shutdown(wait=True)
