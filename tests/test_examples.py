@@ -121,3 +121,62 @@ def test_queries_are_well_formed() -> None:
         assert query["schema"] in shipped
         assert isinstance(query["text"], str) and query["text"].strip()
     assert {q["schema"] for q in queries} == set(SHOT_SCHEMAS)
+
+
+# --- examples/search_service.py and its training file -------------------------------------------
+
+def test_apparel_labelled_is_a_grounded_training_file() -> None:
+    """The tagger's training file: {"text", "record"} lines, every apparel attribute in schema order,
+    valid records, free-text values that are spans of the text (ignoring case), no shipped query."""
+    schema = load_schema("apparel")
+    validator = jsonschema.Draft202012Validator(schema.document)
+    rows = _lines(EXAMPLES / "apparel_labelled.jsonl")
+    assert 60 <= len(rows) <= 120
+    queries = {q["text"].lower() for q in _lines(EXAMPLES / "queries.jsonl")}
+    for row in rows:
+        assert set(row) == {"text", "record"} and list(row["record"]) == schema.names, row
+        assert not [e.message for e in validator.iter_errors(row["record"])], row
+        assert row["text"].lower() not in queries
+        for attr in schema.attributes:
+            if attr.enum is None:
+                for text in _strings(row["record"][attr.name]):
+                    assert text in row["text"], (attr.name, text, row["text"])
+    assert len({r["text"] for r in rows}) == len(rows)
+
+
+def _search_service():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_service", EXAMPLES / "search_service.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_search_service_arguments_and_filters(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """search_service.py without a model: its options, the filters it prints from a record (the
+    normalized value where there is one), and main's flow with the server calls replaced (training
+    the real MiniLM and serving it takes minutes on a small CPU; `python examples/search_service.py`
+    runs it for real)."""
+    service = _search_service()
+    args = service.parse_args(["--tagger", "T", "--limit", "3"])
+    assert args.tagger == "T" and args.limit == 3 and args.epochs == 4
+    record = {"status": "ok", "attributes": {"Brand": "nike", "Color": "blk", "Size": None},
+              "normalized": {"Color": {"value": "Black", "raw": "blk", "method": "vocab"}, "Brand": None}}
+    assert service.filters(record) == {"Brand": "nike", "Color": "Black"}
+
+    class Process:
+        returncode = 0
+
+        def poll(self):  # type: ignore[no-untyped-def]
+            return 0
+
+    sent: list[list[str]] = []
+    monkeypatch.setattr(service, "train", lambda *a: pytest.fail("--tagger given: no training"))
+    monkeypatch.setattr(service, "start_server", lambda tagger, timeout, log: (Process(), "http://127.0.0.1:1"))
+    monkeypatch.setattr(service, "query", lambda base, queries: sent.append([q["text"] for q in queries]) or [
+        {"status": "ok", "attributes": {"Color": q["text"].split()[0]}, "normalized": None} for q in queries])
+    assert service.main(["--tagger", "T", "--limit", "2"]) == 0
+    assert sent == [["red mens cotton t-shirt xl", "womens black running shoes size 7.5"]]
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].endswith("-> Color=red")

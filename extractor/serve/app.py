@@ -60,16 +60,17 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def _request_schema() -> dict[str, Any]:
+def _request_schema(settings: ServeSettings, names: list[str]) -> dict[str, Any]:
     """The request body's JSON Schema (for /openapi.json; the endpoint checks bodies itself, so that
-    one bad item gets an error record instead of failing the request)."""
+    one bad item gets an error record instead of failing the request). A body that fits it gets 200."""
     return {
-        "type": "object", "required": ["schema", "items"],
+        "type": "object", "required": ["schema", "items"], "additionalProperties": False,
         "properties": {
-            "schema": {"type": "string", "description": "A shipped schema name (GET /v1/schemas)."},
-            "items": {"type": "array", "items": {
+            "schema": {"type": "string", "enum": names, "description": "A shipped schema name (GET /v1/schemas)."},
+            "items": {"type": "array", "minItems": 1, "maxItems": settings.max_items, "items": {
                 "type": "object", "required": ["text"],
-                "properties": {"id": {"type": "string"}, "text": {"type": "string"}}}},
+                "properties": {"id": {"type": "string"},
+                               "text": {"type": "string", "maxLength": settings.max_text_chars}}}},
             "normalize": {"type": "boolean", "description": "Add canonical values (default: the engine spec's)."},
         },
     }
@@ -83,7 +84,9 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
     from contextlib import asynccontextmanager
 
     from fastapi import Depends, FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from ..schemas import load_schema, shipped_schemas
     from ..spec import EngineSpec
@@ -149,8 +152,20 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Any:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status,
+        return JSONResponse({"error": {"code": exc.code, "message": _text(exc.message)}}, status_code=exc.status,
                             headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        # FastAPI's own refusals (no such route: 404, a method the route has not: 405) in the same shape
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse({"error": {"code": code, "message": _text(str(exc.detail))}},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Any:
+        return JSONResponse({"error": {"code": "bad_request", "message": _text(str(exc.errors())[:1000])}},
+                            status_code=422)
 
     @app.middleware("http")
     async def _measure(request: Request, call_next: Any) -> Any:
@@ -220,7 +235,7 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
 
     @app.post("/v1/extract", dependencies=[Depends(authorized)],
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": _request_schema()}}}})
+                  "application/json": {"schema": _request_schema(settings, sorted(shipped_paths))}}}})
     async def extract(request: Request) -> Any:
         """Records for the items, one per item, in order (as ``extractor extract`` writes them)."""
         chunks, size = [], 0
@@ -262,11 +277,13 @@ def _parse(body: bytes, settings: ServeSettings, shipped: dict[str, Any]) -> tup
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(422, "not_json", "the request body is not JSON") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ApiError(422, "not_json", "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(422, "bad_request", "the request body must be a JSON object")
     unknown = sorted(set(data) - {"schema", "items", "normalize"})
     if unknown:
-        raise ApiError(422, "bad_request", f"unknown fields: {', '.join(unknown)}")
+        raise ApiError(422, "bad_request", f"unknown fields: {', '.join(map(repr, unknown))}")
     name = data.get("schema")
     if not isinstance(name, str) or not name:
         raise ApiError(422, "bad_request", "'schema' must name a schema (GET /v1/schemas lists them)")
@@ -284,7 +301,7 @@ def _parse(body: bytes, settings: ServeSettings, shipped: dict[str, Any]) -> tup
     for n, item in enumerate(items, 1):
         doc_id = str(n)
         if isinstance(item, dict) and item.get("id") is not None:
-            doc_id = str(item["id"])
+            doc_id = _text(str(item["id"]))  # echoed in the record: a lone surrogate (\\udXXX) stays escaped
         text = item.get("text") if isinstance(item, dict) else None
         error = None
         if not isinstance(item, dict):
@@ -293,6 +310,8 @@ def _parse(body: bytes, settings: ServeSettings, shipped: dict[str, Any]) -> tup
             error = "no text" if text is None else "text is not a string"
         elif not text.strip():
             error = "empty text"
+        elif not _is_unicode(text):
+            error = "text is not valid Unicode (a lone surrogate escape)"
         elif len(text) > settings.max_text_chars:
             raise ApiError(422, "text_too_long",
                            f"item {n}: {len(text)} characters; at most {settings.max_text_chars} per text")
@@ -301,6 +320,20 @@ def _parse(body: bytes, settings: ServeSettings, shipped: dict[str, Any]) -> tup
         else:
             docs.append(Document(id=doc_id, text=text, schema=name))
     return name, docs, normalize
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a str holding a lone surrogate (JSON allows the escape; UTF-8 cannot encode it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(text: str) -> str:
+    """``text`` with any lone surrogate written as a backslash escape, so that a response can hold it."""
+    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _normalized(record: Record, schema_name: str, normalize: bool, cache: dict[str, Any]) -> Record:

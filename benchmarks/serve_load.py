@@ -1,0 +1,470 @@
+"""Load test of `extractor serve` (issue 31): cold start, latency and throughput at 1-64 clients,
+batching on and off, the server's peak RSS, and an overload probe (bursts past --max-queue get 429).
+
+Starts `extractor serve` as a subprocess on a free loopback port (--no-auth), waits for /readyz
+(the cold start), then for each concurrency level runs that many async httpx clients, each sending
+single-item requests (one shopper query each, cycling through examples/queries.jsonl) back to back
+for --seconds. Prints one table; --record appends it to BENCHMARKS.md ("## Serving load").
+
+    python benchmarks/serve_load.py --engine tagger --model runs/tagger/apparel --schema apparel
+    python benchmarks/serve_load.py --engine-spec benchmarks/recipes/SPEC.yaml --levels 1,4,16,64 --seconds 10
+    python benchmarks/serve_load.py --engine tagger --model DIR --compare-batching --overload --record
+
+Everything after `--` goes to `extractor serve` unchanged (engine options, e.g. `-- --decoding free`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from extractor import append_section_block, git_commit
+
+REPO = Path(__file__).resolve().parents[1]
+QUERIES = REPO / "examples" / "queries.jsonl"
+SECTION = "## Serving load"
+SECTION_INTRO = ("`benchmarks/serve_load.py`: `extractor serve` in a subprocess on loopback; N async clients send "
+                 "single-item requests (shopper queries from examples/queries.jsonl) back to back. Latency is per "
+                 "request, as the client sees it; RSS is the server's peak (VmHWM).")
+SERVE = [sys.executable, "-c", "import sys; from extractor.cli import main; sys.exit(main(sys.argv[1:]))"]
+"""How `extractor serve` is started: this interpreter, so the checkout's extractor (tests replace it)."""
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    base: str
+    log_path: Path
+    cold_start_s: float = float("nan")
+    temporary_log: bool = False
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.process.pid)
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM, then wait (SIGKILL past ``timeout``); the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.temporary_log and self.process.returncode == 0:
+            self.log_path.unlink(missing_ok=True)
+        return self.process.returncode
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of ``pid`` in MiB (NaN where /proc has none)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("nan")
+
+
+def serve_args(schema: str, *, max_batch_size: int, max_wait_ms: float, max_queue: int,
+               engine_spec: str | None = None, engine: str | None = None, model: str | None = None,
+               extra: list[str] | None = None) -> list[str]:
+    args = ["serve", "--schema", schema, "--no-auth", "--max-batch-size", str(max_batch_size),
+            "--max-wait-ms", str(max_wait_ms), "--max-queue", str(max_queue),
+            "--max-items", str(min(64, max_queue))]
+    if engine_spec:
+        args += ["--engine-spec", engine_spec]
+    if engine:
+        args += ["--engine", engine]
+    if model:
+        args += ["--model", model]
+    return args + list(extra or [])
+
+
+def start_server(args: list[str], *, command: list[str] | None = None, ready_timeout: float = 600,
+                 log_path: Path | None = None, env: dict[str, str] | None = None) -> Server:
+    """`extractor serve ARGS --host 127.0.0.1 --port FREE`; returns once /readyz is 200, with the
+    seconds from the start of the process to that (cold start). Raises if it exits or times out."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           **(env or {})}
+    temporary = log_path is None
+    if log_path is None:
+        handle, name = tempfile.mkstemp(prefix="serve_load-", suffix=".log")
+        os.close(handle)
+        log_path = Path(name)
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([*(command or SERVE), *args, "--host", "127.0.0.1", "--port", str(port)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(process, f"http://127.0.0.1:{port}", log_path, temporary_log=temporary)
+    deadline = started + ready_timeout
+    while True:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"extractor serve exited with {process.returncode} before it was ready\n{tail}")
+        try:
+            if httpx.get(f"{server.base}/readyz", timeout=2).status_code == 200:
+                server.cold_start_s = time.monotonic() - started
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop(5)
+            raise RuntimeError(f"extractor serve was not ready within {ready_timeout:.0f} s; its log: {log_path}")
+        time.sleep(0.05)
+
+
+# --- the load ------------------------------------------------------------------------------------
+
+def load_queries(path: Path = QUERIES, schema: str | None = None) -> list[str]:
+    """The texts of ``path`` (JSONL with "text"), those of ``schema`` when it names any."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    mine = [r["text"] for r in rows if schema is None or r.get("schema") == schema]
+    return mine or [r["text"] for r in rows]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0-100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+@dataclass
+class LevelResult:
+    concurrency: int
+    seconds: float
+    requests: int
+    products: int
+    latencies_ms: list[float] = field(repr=False, default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p95_ms(self) -> float:
+        return percentile(self.latencies_ms, 95)
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies_ms, 99)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def products_per_s(self) -> float:
+        return self.products / self.seconds if self.seconds else 0.0
+
+    @property
+    def errors_5xx(self) -> int:
+        return sum(n for code, n in self.statuses.items() if code.startswith("5"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "seconds": round(self.seconds, 3), "requests": self.requests,
+                "products": self.products, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
+                "requests_per_s": self.requests_per_s, "products_per_s": self.products_per_s,
+                "statuses": dict(self.statuses), "errors_5xx": self.errors_5xx}
+
+
+async def _send(client: httpx.AsyncClient, schema: str, items: list[dict[str, str]]) -> tuple[str, int, float]:
+    """(status code or "timeout"/"error", ok records, seconds)."""
+    started = time.perf_counter()
+    try:
+        response = await client.post("/v1/extract", json={"schema": schema, "items": items})
+    except httpx.TimeoutException:
+        return "timeout", 0, time.perf_counter() - started
+    except httpx.TransportError:
+        return "error", 0, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    ok = 0
+    if response.status_code == 200:
+        ok = sum(1 for r in response.json().get("records", []) if r.get("status") != "failed")
+    return str(response.status_code), ok, elapsed
+
+
+async def run_level(base: str, texts: list[str], schema: str, concurrency: int, seconds: float, *,
+                    max_requests: int = 1_000_000, request_timeout: float = 60.0,
+                    headers: dict[str, str] | None = None) -> LevelResult:
+    """``concurrency`` clients sending one-query requests back to back for ``seconds`` (at most
+    ``max_requests`` in all); a request under way at the deadline is waited for and counted."""
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    statuses: dict[str, int] = {}
+    latencies: list[float] = []
+    counter = {"sent": 0, "products": 0}
+    async with httpx.AsyncClient(base_url=base, timeout=request_timeout, limits=limits, headers=headers) as client:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def worker(w: int) -> None:
+            while time.perf_counter() < deadline and counter["sent"] < max_requests:
+                n = counter["sent"]
+                counter["sent"] += 1
+                item = {"id": f"c{w}-{n}", "text": texts[n % len(texts)]}
+                status, ok, elapsed = await _send(client, schema, [item])
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == "200":
+                    latencies.append(elapsed * 1000)
+                    counter["products"] += ok
+
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return LevelResult(concurrency, elapsed, sum(statuses.values()), counter["products"], latencies,
+                       dict(sorted(statuses.items())))
+
+
+@dataclass
+class OverloadResult:
+    requests: int
+    items_per_request: int
+    statuses: dict[str, int]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Some 429s, and no timeouts, transport errors or 5xx."""
+        bad = sum(n for code, n in self.statuses.items() if code in ("timeout", "error") or code.startswith("5"))
+        return self.statuses.get("429", 0) > 0 and bad == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "items_per_request": self.items_per_request,
+                "statuses": dict(self.statuses), "seconds": round(self.seconds, 3), "ok": self.ok}
+
+
+async def overload(base: str, texts: list[str], schema: str, *, max_queue: int, items_per_request: int = 16,
+                   burst_factor: float = 4.0, request_timeout: float = 60.0,
+                   headers: dict[str, str] | None = None) -> OverloadResult:
+    """One burst of concurrent requests carrying ``burst_factor`` x ``max_queue`` products at once."""
+    requests = max(2, int(-(-burst_factor * max_queue // items_per_request)))
+    limits = httpx.Limits(max_connections=requests, max_keepalive_connections=requests)
+    async with httpx.AsyncClient(base_url=base, timeout=request_timeout, limits=limits, headers=headers) as client:
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(
+            _send(client, schema, [{"id": f"o{r}-{i}", "text": texts[(r * items_per_request + i) % len(texts)]}
+                                   for i in range(items_per_request)])
+            for r in range(requests)))
+        elapsed = time.perf_counter() - started
+    statuses: dict[str, int] = {}
+    for status, _, _ in answers:
+        statuses[status] = statuses.get(status, 0) + 1
+    return OverloadResult(requests, items_per_request, dict(sorted(statuses.items())), elapsed)
+
+
+@dataclass
+class Run:
+    """One server start: its settings, cold start, levels, peak RSS and (maybe) overload probe."""
+    label: str
+    max_batch_size: int
+    max_wait_ms: float
+    cold_start_s: float
+    levels: list[LevelResult]
+    peak_rss_mb: float
+    overload: OverloadResult | None = None
+    exit_code: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "max_batch_size": self.max_batch_size, "max_wait_ms": self.max_wait_ms,
+                "cold_start_s": self.cold_start_s, "peak_rss_mb": self.peak_rss_mb, "exit_code": self.exit_code,
+                "levels": [lv.as_dict() for lv in self.levels],
+                "overload": self.overload.as_dict() if self.overload else None}
+
+
+def run_server_load(args: list[str], texts: list[str], schema: str, levels: list[int], seconds: float, *,
+                    label: str, max_batch_size: int, max_wait_ms: float, max_queue: int,
+                    probe_overload: bool = False, overload_items: int = 16, command: list[str] | None = None,
+                    ready_timeout: float = 600, max_requests: int = 1_000_000, request_timeout: float = 60.0,
+                    log_path: Path | None = None, warmup: int = 8) -> Run:
+    """Start the server, send ``warmup`` requests (not counted), run every level (then the overload
+    probe), read its peak RSS, stop it."""
+    server = start_server(args, command=command, ready_timeout=ready_timeout, log_path=log_path)
+    try:
+        if warmup:
+            asyncio.run(run_level(server.base, texts, schema, 1, ready_timeout, max_requests=warmup,
+                                  request_timeout=request_timeout))
+        results = [asyncio.run(run_level(server.base, texts, schema, c, seconds, max_requests=max_requests,
+                                         request_timeout=request_timeout)) for c in levels]
+        probe = None
+        if probe_overload:
+            probe = asyncio.run(overload(server.base, texts, schema, max_queue=max_queue,
+                                         items_per_request=overload_items, request_timeout=request_timeout))
+        rss = server.peak_rss_mb()
+    finally:
+        code = server.stop()
+    return Run(label, max_batch_size, max_wait_ms, server.cold_start_s, results, rss, probe, code)
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def _statuses(statuses: dict[str, int]) -> str:
+    return " ".join(f"{code}:{n}" for code, n in statuses.items()) or "-"
+
+
+def table(runs: list[Run]) -> str:
+    """The plain table: one line per run and level, then cold start, RSS, overload and batching ratios."""
+    head = ["run", "clients", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "products/s", "5xx", "statuses"]
+    rows = [[run.label, str(lv.concurrency), str(lv.requests), f"{lv.p50_ms:.1f}", f"{lv.p95_ms:.1f}",
+             f"{lv.p99_ms:.1f}", f"{lv.requests_per_s:.1f}", f"{lv.products_per_s:.1f}", str(lv.errors_5xx),
+             _statuses(lv.statuses)] for run in runs for lv in run.levels]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *rows]]
+    for run in runs:
+        lines.append(f"{run.label}: --max-batch-size {run.max_batch_size} --max-wait-ms {run.max_wait_ms:g}; "
+                     f"cold start to ready {run.cold_start_s:.2f} s; server peak RSS {run.peak_rss_mb:.0f} MiB; "
+                     f"exit {run.exit_code}")
+        for lv in run.levels:
+            if lv.errors_5xx:
+                lines.append(f"  {run.label} at {lv.concurrency} clients: {lv.errors_5xx} 5xx answers")
+        if run.overload:
+            o = run.overload
+            lines.append(f"  overload: {o.requests} concurrent requests x {o.items_per_request} items -> "
+                         f"{_statuses(o.statuses)} in {o.seconds:.2f} s: "
+                         + ("429s and no timeouts/5xx (ok)" if o.ok else "NOT OK (want 429s, no timeouts/5xx)"))
+    lines += [f"batching on/off products/s at {c} clients: {ratio:.2f}x" for c, ratio in batching_ratios(runs)]
+    return "\n".join(lines)
+
+
+def batching_ratios(runs: list[Run]) -> list[tuple[int, float]]:
+    """(clients, products/s with batching / without) where both a batching and a --max-batch-size 1 run exist."""
+    on = next((r for r in runs if r.max_batch_size > 1), None)
+    off = next((r for r in runs if r.max_batch_size == 1), None)
+    if on is None or off is None:
+        return []
+    offs = {lv.concurrency: lv for lv in off.levels}
+    return [(lv.concurrency, lv.products_per_s / offs[lv.concurrency].products_per_s)
+            for lv in on.levels if lv.concurrency in offs and offs[lv.concurrency].products_per_s > 0]
+
+
+def markdown_block(runs: list[Run], *, engine: str, schema: str, seconds: float, commit: str, date: str) -> str:
+    """The BENCHMARKS.md block: a heading line, a markdown table, cold start/RSS/overload notes."""
+    lines = [f"### {date}, {commit}: {engine}, schema {schema}, {seconds:g} s per level, "
+             f"{os.cpu_count()} CPUs", "",
+             "| run | clients | p50 ms | p95 ms | p99 ms | req/s | products/s | 5xx | statuses |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        for lv in run.levels:
+            lines.append(f"| {run.label} | {lv.concurrency} | {lv.p50_ms:.1f} | {lv.p95_ms:.1f} | {lv.p99_ms:.1f} | "
+                         f"{lv.requests_per_s:.1f} | {lv.products_per_s:.1f} | {lv.errors_5xx} | "
+                         f"{_statuses(lv.statuses)} |")
+    lines.append("")
+    for run in runs:
+        note = (f"- {run.label} (`--max-batch-size {run.max_batch_size} --max-wait-ms {run.max_wait_ms:g}`): "
+                f"cold start to ready {run.cold_start_s:.2f} s, server peak RSS {run.peak_rss_mb:.0f} MiB")
+        if run.overload:
+            note += (f"; overload burst ({run.overload.requests} x {run.overload.items_per_request} items): "
+                     f"{_statuses(run.overload.statuses)}")
+        lines.append(note)
+    ratios = batching_ratios(runs)
+    if ratios:
+        lines.append("- batching on/off, products/s: " + ", ".join(f"{c} clients {r:.2f}x" for c, r in ratios))
+    return "\n".join(lines)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, extra = argv[:at], argv[at + 1:]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--engine-spec", default=None, help="engine spec file (extract --print-spec)")
+    p.add_argument("--engine", default=None, help="extract's --engine (llm, tagger, ...)")
+    p.add_argument("--model", default=None, help="extract's --model")
+    p.add_argument("--schema", default="apparel", help="schema the server is built for and the requests name")
+    p.add_argument("--queries", default=str(QUERIES), help="JSONL of {\"text\"} (those of --schema, else all)")
+    p.add_argument("--levels", default="1,4,16,64", help="concurrency levels, comma-separated")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per level")
+    p.add_argument("--max-requests", type=int, default=1_000_000, help="most requests per level")
+    p.add_argument("--warmup", type=int, default=8, help="requests sent after /readyz, before the levels (not counted)")
+    p.add_argument("--max-batch-size", type=int, default=32, help="passed to the server")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="passed to the server")
+    p.add_argument("--max-queue", type=int, default=256, help="passed to the server")
+    p.add_argument("--compare-batching", action="store_true",
+                   help="two runs: --max-batch-size as given, then 1 (batching off); prints the products/s ratio")
+    p.add_argument("--overload", action="store_true",
+                   help="after the levels, one burst of 4x --max-queue products: the answers should be 429s")
+    p.add_argument("--overload-items", type=int, default=16, help="items per overload request")
+    p.add_argument("--ready-timeout", type=float, default=600.0, help="seconds to wait for /readyz")
+    p.add_argument("--request-timeout", type=float, default=60.0, help="client timeout per request")
+    p.add_argument("--server-log", default=None, help="write the server's output here")
+    p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
+    p.add_argument("--record", action="store_true", help="append a section to --benchmarks-file (default off)")
+    p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
+    args = p.parse_args(argv)
+    args.extra = extra
+    args.level_list = [int(x) for x in args.levels.split(",") if x.strip()]
+    if not args.level_list or min(args.level_list) < 1:
+        p.error("--levels: positive integers, comma-separated")
+    if args.seconds <= 0:
+        p.error("--seconds must be positive")
+    return args
+
+
+def describe_engine(args: argparse.Namespace) -> str:
+    if args.engine_spec:
+        return f"spec {args.engine_spec}"
+    parts = [f"--engine {args.engine}" if args.engine else "", f"--model {args.model}" if args.model else "",
+             " ".join(args.extra)]
+    return " ".join(p for p in parts if p) or "default engine"
+
+
+def main(argv: list[str] | None = None, *, command: list[str] | None = None) -> list[Run]:
+    args = parse_args(argv)
+    texts = load_queries(Path(args.queries), args.schema)
+    sizes = [args.max_batch_size] + ([1] if args.compare_batching and args.max_batch_size != 1 else [])
+    runs = []
+    for size in sizes:
+        label = "batching" if size > 1 else "no batching"
+        server_args = serve_args(args.schema, max_batch_size=size, max_wait_ms=args.max_wait_ms,
+                                 max_queue=args.max_queue, engine_spec=args.engine_spec, engine=args.engine,
+                                 model=args.model, extra=args.extra)
+        print(f"[{label}] starting: extractor {' '.join(server_args)}", file=sys.stderr, flush=True)
+        runs.append(run_server_load(
+            server_args, texts, args.schema, args.level_list, args.seconds, label=label, max_batch_size=size,
+            max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, probe_overload=args.overload,
+            overload_items=args.overload_items, command=command, ready_timeout=args.ready_timeout,
+            max_requests=args.max_requests, request_timeout=args.request_timeout,
+            log_path=Path(args.server_log) if args.server_log else None, warmup=args.warmup))
+    print(table(runs))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps([r.as_dict() for r in runs], indent=2), encoding="utf-8")
+    if args.record:
+        block = markdown_block(runs, engine=describe_engine(args), schema=args.schema, seconds=args.seconds,
+                               commit=git_commit(REPO), date=dt.date.today().isoformat())
+        append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
+        print(f"recorded in {args.benchmarks_file}", file=sys.stderr)
+    return runs
+
+
+if __name__ == "__main__":
+    main()

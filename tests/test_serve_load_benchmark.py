@@ -1,0 +1,91 @@
+"""benchmarks/serve_load.py: its functions against a real `extractor serve` subprocess whose model
+loader is replaced by a scripted backend (no model), one short level, batching on and off, the
+overload probe, and the BENCHMARKS.md block."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_SERVER = """
+import json, sys, time
+from extractor.backends.scripted import ScriptedBackend
+import extractor.models
+
+def reply(prompt):
+    time.sleep(0.002)
+    text = prompt.rsplit("Product: ", 1)[1]
+    return json.dumps({"Brand": text.split()[0].title(), "Pack Count": None})
+
+extractor.models.load_model = lambda config=None, **kw: ScriptedBackend(reply, name="m")
+from extractor.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+COMMAND = [sys.executable, "-c", _SERVER]
+
+
+@pytest.fixture(scope="module")
+def bench():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("serve_load", ROOT / "benchmarks" / "serve_load.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["serve_load"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("serve_load", None)
+
+
+def test_percentile_and_queries(bench):  # type: ignore[no-untyped-def]
+    assert bench.percentile([], 50) != bench.percentile([], 50)  # NaN
+    assert bench.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.0
+    assert bench.percentile(list(map(float, range(1, 101))), 99) == 99.0
+    texts = bench.load_queries(schema="apparel")
+    assert len(texts) >= 30 and all(isinstance(t, str) and t for t in texts)
+
+
+def test_parse_args_splits_server_options(bench):  # type: ignore[no-untyped-def]
+    args = bench.parse_args(["--levels", "1,8", "--seconds", "2", "--compare-batching", "--", "--decoding", "free"])
+    assert args.level_list == [1, 8] and args.seconds == 2 and args.compare_batching
+    assert args.extra == ["--decoding", "free"]
+    assert bench.serve_args("apparel", max_batch_size=1, max_wait_ms=5, max_queue=8, extra=args.extra)[-2:] == \
+        ["--decoding", "free"]
+
+
+def test_load_report_batching_and_overload(bench, tmp_path):  # type: ignore[no-untyped-def]
+    """Both runs (batching, then --max-batch-size 1) of one 1.5 s level at 4 clients, the overload
+    probe on each, the table and the recorded block."""
+    out = tmp_path / "BENCHMARKS.md"
+    runs = bench.main(["--levels", "4", "--seconds", "1.5", "--max-queue", "32", "--overload", "--overload-items", "8",
+                       "--compare-batching", "--record", "--benchmarks-file", str(out), "--ready-timeout", "60",
+                       "--request-timeout", "20", "--json", str(tmp_path / "report.json"), "--",
+                       "--decoding", "free"], command=COMMAND)
+    assert [r.max_batch_size for r in runs] == [32, 1]
+    for run in runs:
+        assert 0 < run.cold_start_s < 60
+        assert run.peak_rss_mb > 10
+        assert run.exit_code == 0  # SIGTERM: a graceful stop
+        (level,) = run.levels
+        assert level.concurrency == 4 and level.requests > 0
+        assert level.statuses.get("200", 0) == level.requests, level.statuses
+        assert level.products == level.requests and level.errors_5xx == 0
+        assert 0 < level.p50_ms <= level.p95_ms <= level.p99_ms
+        assert level.requests_per_s > 0 and level.products_per_s > 0
+        assert set(level.as_dict()) >= {"p50_ms", "p95_ms", "p99_ms", "requests_per_s", "products_per_s",
+                                        "statuses", "errors_5xx"}
+        probe = run.overload
+        assert probe is not None and probe.requests * probe.items_per_request >= 4 * 32
+        assert probe.ok, probe.statuses  # 429s, no timeouts and no 5xx
+    assert [c for c, _ in bench.batching_ratios(runs)] == [4]
+    text = out.read_text(encoding="utf-8")
+    assert bench.SECTION in text and "| batching | 4 |" in text and "| no batching | 4 |" in text
+    assert "batching on/off, products/s: 4 clients" in text
+    assert (tmp_path / "report.json").is_file()
+    report = bench.table(runs)
+    assert "p99 ms" in report and "cold start to ready" in report and "overload" in report
