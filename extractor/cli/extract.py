@@ -140,27 +140,10 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     from ..io import InputSpec, RecordWriter, check_output, count_lines, read_documents, resume_point
     from ..lines import check_encoding
     from ..pipeline import extract_stream
-    from ..spec import build_engine, load_spec
+    from ..spec import build_engine
 
-    if engine_spec:
-        context = click.get_current_context()
-        flags = {p.name: next((o for o in p.opts if o.startswith("--") and len(o) > 3), p.opts[0])
-                 for p in context.command.params}
-        given = [flags[name] for name in ENGINE_OPTIONS
-                 if context.get_parameter_source(name) is not ParameterSource.DEFAULT]
-        if given:
-            raise click.UsageError(f"--engine-spec describes the engine; {', '.join(given)} cannot be given with it")
-        engine_description = load_spec(engine_spec)
-    else:
-        engine_description = spec_from_options(
-            model=model, engine=engine, with_tagger=with_tagger, average_tagger=average_tagger, adapter=adapter,
-            force_adapter=force_adapter, quantize=quantize, dtype=dtype, device=device, shots=shots, k=k,
-            selection=selection, seed=seed, decoding=decoding, min_confidence=min_confidence,
-            span_threshold=span_threshold, rules=dict(word_forms=word_forms, markers=markers, endings=endings,
-                                                      joined_words=joined_words),
-            null_bias=null_bias, normalize=normalize_values, batch_size=batch_size,
-            max_retries=max_retries, max_text_tokens=max_text_tokens, max_shot_tokens=max_shot_tokens,
-            max_new_tokens=max_new_tokens, prompt=prompt)
+    context = click.get_current_context()
+    engine_description = engine_spec_from(context, context.params)
     if print_spec:
         click.echo(engine_description.to_yaml(), nl=False)
         return
@@ -275,3 +258,28 @@ def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], 
     llm = LLMSpec(model=ModelConfig(model=model, adapter=adapter, quantize=quantize, dtype=dtype, device=device),
                   extract=ExtractConfig(**extract), shots=shots, force_adapter=force_adapter)
     return EngineSpec(llm=llm, taggers=taggers, normalize=normalize)
+
+
+def engine_spec_from(context: click.Context, options: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The EngineSpec that --engine-spec or the engine options mean (as for extract)."""
+    from ..spec import load_spec
+
+    if options["engine_spec"]:
+        flags = {p.name: next((o for o in p.opts if o.startswith("--") and len(o) > 3), p.opts[0])
+                 for p in context.command.params}
+        given = [flags[name] for name in ENGINE_OPTIONS
+                 if context.get_parameter_source(name) is not ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError(f"--engine-spec describes the engine; {', '.join(given)} cannot be given with it")
+        return load_spec(options["engine_spec"])
+    o = dict(options)
+    return spec_from_options(
+        model=o["model"], engine=o["engine"], with_tagger=o["with_tagger"], average_tagger=o["average_tagger"],
+        adapter=o["adapter"], force_adapter=o["force_adapter"], quantize=o["quantize"], dtype=o["dtype"],
+        device=o["device"], shots=o["shots"], k=o["k"], selection=o["selection"], seed=o["seed"],
+        decoding=o["decoding"], min_confidence=o["min_confidence"], span_threshold=o["span_threshold"],
+        rules=dict(word_forms=o["word_forms"], markers=o["markers"], endings=o["endings"],
+                   joined_words=o["joined_words"]),
+        null_bias=o["null_bias"], normalize=o["normalize_values"], batch_size=o["batch_size"],
+        max_retries=o["max_retries"], max_text_tokens=o["max_text_tokens"], max_shot_tokens=o["max_shot_tokens"],
+        max_new_tokens=o["max_new_tokens"], prompt=o["prompt"])

@@ -6,9 +6,8 @@ import copy
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
-from .extract import ENGINE_OPTIONS, extract, spec_from_options
+from .extract import ENGINE_OPTIONS, engine_spec_from, extract
 
 
 def _engine_options(command: click.Command) -> click.Command:
@@ -16,31 +15,6 @@ def _engine_options(command: click.Command) -> click.Command:
     names = (*ENGINE_OPTIONS, "engine_spec")
     command.params[:0] = [copy.copy(p) for p in extract.params if p.name in names]
     return command
-
-
-def engine_spec_from(context: click.Context, options: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """The EngineSpec that --engine-spec or the engine options mean (as for extract)."""
-    from ..spec import load_spec
-
-    if options["engine_spec"]:
-        flags = {p.name: next((o for o in p.opts if o.startswith("--") and len(o) > 3), p.opts[0])
-                 for p in context.command.params}
-        given = [flags[name] for name in ENGINE_OPTIONS
-                 if context.get_parameter_source(name) is not ParameterSource.DEFAULT]
-        if given:
-            raise click.UsageError(f"--engine-spec describes the engine; {', '.join(given)} cannot be given with it")
-        return load_spec(options["engine_spec"])
-    o = dict(options)
-    return spec_from_options(
-        model=o["model"], engine=o["engine"], with_tagger=o["with_tagger"], average_tagger=o["average_tagger"],
-        adapter=o["adapter"], force_adapter=o["force_adapter"], quantize=o["quantize"], dtype=o["dtype"],
-        device=o["device"], shots=o["shots"], k=o["k"], selection=o["selection"], seed=o["seed"],
-        decoding=o["decoding"], min_confidence=o["min_confidence"], span_threshold=o["span_threshold"],
-        rules=dict(word_forms=o["word_forms"], markers=o["markers"], endings=o["endings"],
-                   joined_words=o["joined_words"]),
-        null_bias=o["null_bias"], normalize=o["normalize_values"], batch_size=o["batch_size"],
-        max_retries=o["max_retries"], max_text_tokens=o["max_text_tokens"], max_shot_tokens=o["max_shot_tokens"],
-        max_new_tokens=o["max_new_tokens"], prompt=o["prompt"])
 
 
 @_engine_options
