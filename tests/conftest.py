@@ -61,3 +61,37 @@ def tiny_backend(tiny_model):
 
     model, tokenizer = tiny_model
     return TransformersBackend(model, tokenizer, name="tiny-random")
+
+
+def wordpiece_tokenizer(vocab: list[str] | None = None):
+    """A lowercasing BERT-style WordPiece tokenizer (tokenizers' Tokenizer): over ``vocab`` as given,
+    or empty, for the caller to train."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    model = models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]") if vocab \
+        else models.WordPiece(unk_token="[UNK]")
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    return tok
+
+
+def save_tiny_bert(folder, tok, positions: int = 128):  # type: ignore[no-untyped-def]
+    """Save a 2-layer random BERT (seed 0) with ``tok`` (``wordpiece_tokenizer``, trained or not) to
+    ``folder`` like a Hub checkpoint; ``positions``: the model's position embeddings."""
+    import torch
+    from tokenizers import processors
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=positions)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

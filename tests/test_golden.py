@@ -40,6 +40,8 @@ from click.testing import CliRunner
 
 from extractor.cli import main
 
+from conftest import save_tiny_bert, wordpiece_tokenizer
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 PRODUCTS = ROOT / "examples" / "products.jsonl"
@@ -215,28 +217,11 @@ def build_encoder(folder: Path) -> None:
     process to the next, so it is listed here, sorted, instead of trained)."""
     import string
 
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
     text = " ".join(TAGGER_CORPUS).lower()
     chars = sorted(set(text.replace(" ", "")) | set(string.ascii_lowercase + string.digits + string.punctuation))
     words = sorted({w for w in text.split() if len(w) > 1})
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *words]
-    tok = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                  sep_token="[SEP]", mask_token="[MASK]")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_tiny_bert(folder, wordpiece_tokenizer(vocab), positions=128)
 
 
 HEAD_SCALE = 40.0

@@ -34,6 +34,8 @@ from click.testing import CliRunner
 
 from extractor.cli import main
 
+from conftest import save_tiny_bert, wordpiece_tokenizer
+
 ROOT = Path(__file__).resolve().parents[1]
 SHELL_BLOCKS = {"bash", "sh", "shell", "zsh", "console"}
 SEPARATORS = {"&&", "||", ";", "|", "&"}
@@ -504,27 +506,13 @@ def test_a_lost_continuation_backslash_is_caught(tmp_path: Path, monkeypatch: py
 def tiny_encoder(folder: Path) -> Path:
     """A 2-layer random BERT with a WordPiece tokenizer trained on the shipped demonstration texts;
     512 positions, as the real encoders have, so finetune-tagger's default window fits."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from tokenizers import trainers
 
     corpus = [s["text"] for name in _shipped() for s in _shots(name)]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
+    tok = wordpiece_tokenizer()
     tok.train_from_iterator(corpus, trainers.WordPieceTrainer(
         vocab_size=400, show_progress=False, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                  sep_token="[SEP]", mask_token="[MASK]")
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=512)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, tok, positions=512)
 
 
 def _first_error(outputs: list[str]) -> list[str]:

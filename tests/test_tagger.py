@@ -31,6 +31,8 @@ from extractor.tagger.model import Manifest
 from extractor.tagger.probabilities import token_probabilities
 from extractor.tagger.train import _batches, _loss, _parameter_groups, calibrate, fit, training_windows
 
+from conftest import save_tiny_bert, wordpiece_tokenizer
+
 CORPUS = [
     "Nike Air Zoom Pegasus running shoe black white size 10 mesh upper",
     "Hanes mens crew tee 6 pack navy blue XL cotton short sleeve",
@@ -49,28 +51,12 @@ ROWS = [
 
 def build_encoder(folder: Path) -> Path:
     """A 2-layer random BERT and a lowercasing WordPiece tokenizer trained on CORPUS, saved like a Hub checkpoint."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from tokenizers import trainers
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=250, show_progress=False,
-                                        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-    tok.train_from_iterator(CORPUS * 3, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                  sep_token="[SEP]", mask_token="[MASK]")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    tok = wordpiece_tokenizer()
+    tok.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(
+        vocab_size=250, show_progress=False, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    return save_tiny_bert(folder, tok, positions=128)
 
 
 @pytest.fixture(scope="module")
