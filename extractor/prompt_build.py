@@ -42,14 +42,14 @@ def system_prompt_ids(backend: Any, message: str) -> list[int]:
 @dataclass(frozen=True)
 class PromptSettings:
     """What prompt building reads of a configuration (``ExtractConfig`` and ``FinetuneConfig``
-    fields of the same names)."""
+    fields of the same names, documented and defaulted there: ``of`` takes them)."""
 
-    prompt: str = "extract.v1"
-    k: int = 0
-    selection: str = "similar"
-    seed: int = 0
-    max_text_tokens: int = 512
-    max_shot_tokens: int = 192
+    prompt: str
+    k: int
+    selection: str
+    seed: int
+    max_text_tokens: int
+    max_shot_tokens: int
 
     @classmethod
     def of(cls, config: Any) -> PromptSettings:

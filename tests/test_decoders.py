@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from extractor.backends.scripted import ScriptedBackend
+from extractor.config import ExtractConfig
 from extractor.decoding.constrained import ConstrainedDecoder, Decoded
 from extractor.decoding.free import FreeDecoder, FreeRow
 from extractor.demos import DemoPool, Shot
@@ -100,7 +101,7 @@ def test_null_lost_values():
 def test_build_prompt_truncates_shortens_shots_and_says_so(tiny_backend):
     shot = Shot("Hanes mens crew tee 6-pack navy blue XL 100% cotton short sleeve",
                 {"Brand": "Hanes", "Color": "navy blue", "Size": "XL"})
-    settings = PromptSettings(k=1, max_text_tokens=8, max_shot_tokens=8)
+    settings = PromptSettings.of(ExtractConfig(k=1, max_text_tokens=8, max_shot_tokens=8))
     long_text = "Samsung 1TB portable SSD T7 USB 3.2 gray 15.6 inch laptop 16GB RAM"
     prompt = build_prompt(tiny_backend, SCHEMA, long_text, DemoPool([shot]), settings, reply_budget=32)
     assert prompt.error is None and prompt.text != long_text and long_text.startswith(prompt.text)

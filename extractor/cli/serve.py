@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from ..serve.app import ServeSettings
+from .common import default
 from .extract import ENGINE_OPTIONS, engine_spec_from, extract
 
 
@@ -24,19 +26,19 @@ def _engine_options(command: click.Command) -> click.Command:
                    "Default: the first shipped schema.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--max-batch-size", default=32, show_default=True, type=click.IntRange(1),
+@click.option("--max-batch-size", default=default(ServeSettings, "max_batch_size"), show_default=True, type=click.IntRange(1),
               help="Products the engine runs together, from one or several concurrent requests (1: no batching).")
-@click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(0),
+@click.option("--max-wait-ms", default=default(ServeSettings, "max_wait_ms"), show_default=True, type=click.FloatRange(0),
               help="How long a batch waits for more requests after its first one.")
-@click.option("--max-queue", default=1024, show_default=True, type=click.IntRange(1),
+@click.option("--max-queue", default=default(ServeSettings, "max_queue"), show_default=True, type=click.IntRange(1),
               help="Products waiting for the engine; a request that does not fit is answered 429.")
-@click.option("--max-items", default=64, show_default=True, type=click.IntRange(1),
+@click.option("--max-items", default=default(ServeSettings, "max_items"), show_default=True, type=click.IntRange(1),
               help="Items per request (more: 422).")
-@click.option("--max-text-chars", default=4000, show_default=True, type=click.IntRange(1),
+@click.option("--max-text-chars", default=default(ServeSettings, "max_text_chars"), show_default=True, type=click.IntRange(1),
               help="Characters per text (longer: 422).")
-@click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(1),
+@click.option("--max-body-bytes", default=default(ServeSettings, "max_body_bytes"), show_default=True, type=click.IntRange(1),
               help="Request body size (larger: 413).")
-@click.option("--timeout-s", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+@click.option("--timeout-s", default=default(ServeSettings, "timeout_s"), show_default=True, type=click.FloatRange(0, min_open=True),
               help="Per-request deadline (past it: 504).")
 @click.option("--api-keys-env", default="EXTRACTOR_API_KEYS", show_default=True,
               help="Environment variable holding the API keys (separated by commas), checked in X-API-Key.")
