@@ -218,9 +218,9 @@ def run_mode(mode: str, backend: Backend, benchmark: Benchmark, config: ExtractC
                         schema_valid=sum(schema_valid(r, benchmark.schemas[d.category or ""])
                                          for r, d in zip(done, benchmark.documents)))
     if mode == "constrained":
-        stats = [e._decoding_state.get("stats", {}) for e in extractors]
-        result.constraint_seconds = sum(s.get("constraint_seconds", 0.0) for s in stats)
-        result.decode_seconds = sum(s.get("seconds", 0.0) for s in stats)
+        stats = [e.constrained_decoder.stats for e in extractors]
+        result.constraint_seconds = sum(s.constraint_seconds for s in stats)
+        result.decode_seconds = sum(s.seconds for s in stats)
     elif mode == "outlines" and outlines_decoder is not None:
         result.constraint_seconds = outlines_decoder.constraint_seconds
         result.decode_seconds = outlines_decoder.decode_seconds

@@ -14,7 +14,6 @@ from __future__ import annotations
 import codecs
 import io
 import json
-import math
 import re
 import sys
 from collections.abc import Iterator
@@ -150,12 +149,6 @@ def lone_surrogate(value: Any, where: str) -> str | None:
     return None
 
 
-def has_surrogate(text: str) -> bool:
-    """Whether ``text`` holds a lone surrogate (a JSON escape such as ``\\udc80``), which no UTF
-    encoding can write."""
-    return _SURROGATE.search(text) is not None
-
-
 def dump_line(obj: Any) -> str:
     """``obj`` as one line of JSON text, newline included, that every reader reads back as one line:
     non-ASCII kept readable, U+2028/U+2029/U+0085 escaped, and a lone surrogate (kept from a
@@ -168,14 +161,3 @@ def dump_line(obj: Any) -> str:
         if raw in text:
             text = text.replace(raw, escaped)
     return text + "\n"
-
-
-def finite(value: Any) -> bool:
-    """Whether ``value`` holds no NaN or infinity anywhere (those are not JSON)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(finite(v) for v in value)
-    return True

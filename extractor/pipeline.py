@@ -120,15 +120,6 @@ class Extractor(Engine):
                                                    null_bias=self.config.null_bias)
         return self._constrained
 
-    @property
-    def _decoding_state(self) -> dict[str, Any]:
-        """The constrained decoder's statistics as the dict ``benchmarks/decoding.py`` reads (kept
-        for it until it reads ``constrained_decoder.stats``)."""
-        if self._constrained is None:
-            return {}
-        stats = self._constrained.stats
-        return {"stats": {"seconds": stats.seconds, "constraint_seconds": stats.constraint_seconds}}
-
     @classmethod
     def from_pretrained(cls, model: str = "smollm2-135m", schema: Schema | str = "apparel", *,
                         shots: ShotsArg = None, adapter: str | None = None, quantize: str | None = None,
