@@ -256,6 +256,28 @@ def test_a_full_queue_answers_429(spec_file):
         create_app(engine, ServeSettings(max_items=3, max_queue=2))
 
 
+def test_overload_answers_429_with_retry_after_not_timeouts(spec_file):
+    """30 requests at once on an engine of about 20 products/s without batching and a 1 s deadline:
+    the work that cannot be done in time is refused at once (429 overloaded), none times out."""
+    with _client(_engine(spec_file, delay=0.05), max_batch_size=1, max_wait_ms=0, timeout_s=1.0) as client:
+        _ready(client)
+        answers: list = []
+
+        def send(i: int) -> None:
+            item = {"id": str(i), "text": ITEMS[i % 3]["text"]}
+            answers.append(client.post("/v1/extract", json={"schema": "apparel", "items": [item]}))
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    codes = sorted(a.status_code for a in answers)
+    assert set(codes) == {200, 429}, codes
+    refused = [a for a in answers if a.status_code == 429]
+    assert all(a.json()["error"]["code"] == "overloaded" and int(a.headers["retry-after"]) >= 1 for a in refused)
+
+
 def test_deadline(spec_file):
     with _client(_engine(spec_file, delay=0.3), timeout_s=0.1) as client:
         _ready(client)

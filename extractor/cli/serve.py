@@ -39,7 +39,11 @@ def _engine_options(command: click.Command) -> click.Command:
 @click.option("--max-body-bytes", default=default(ServeSettings, "max_body_bytes"), show_default=True, type=click.IntRange(1),
               help="Request body size (larger: 413).")
 @click.option("--timeout-s", default=default(ServeSettings, "timeout_s"), show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Per-request deadline (past it: 504).")
+              help="Per-request deadline (past it: 504). A request that would wait past it behind "
+                   "queued work, at the engine's recent throughput, is answered 429 at once.")
+@click.option("--threads", default=default(ServeSettings, "threads"), type=click.IntRange(1),
+              help="Threads torch uses for the engine (default: torch's, one per core). On a small machine, "
+                   "one fewer than the cores leaves the HTTP server a core.")
 @click.option("--api-keys-env", default="EXTRACTOR_API_KEYS", show_default=True,
               help="Environment variable holding the API keys (separated by commas), checked in X-API-Key.")
 @click.option("--api-keys-file", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -47,7 +51,7 @@ def _engine_options(command: click.Command) -> click.Command:
 @click.option("--no-auth", is_flag=True, help="Serve without API keys (only on a loopback --host).")
 @click.option("--log-text", is_flag=True, help="Log the product texts of each request (off: none are logged).")
 def serve(schema: str | None, host: str, port: int, max_batch_size: int, max_wait_ms: float, max_queue: int,
-          max_items: int, max_text_chars: int, max_body_bytes: int, timeout_s: float, api_keys_env: str,
+          max_items: int, max_text_chars: int, max_body_bytes: int, timeout_s: float, threads: int | None, api_keys_env: str,
           api_keys_file: str | None, no_auth: bool, log_text: bool, **engine_options: Any) -> None:
     """Serve extraction over HTTP (needs the serve extra: pip install -e ".[serve]").
 
@@ -94,7 +98,7 @@ def serve(schema: str | None, host: str, port: int, max_batch_size: int, max_wai
     spec = engine_spec_from(context, engine_options)
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              max_items=max_items, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
-                             timeout_s=timeout_s, log_text=log_text)
+                             timeout_s=timeout_s, threads=threads, log_text=log_text)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(spec, settings, schema=schema, keys=keys)
     # uvicorn's access log names the method, path and status only (never a body); on SIGTERM it stops

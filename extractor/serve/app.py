@@ -7,7 +7,8 @@ and one warm-up extraction ran), ``GET /metrics`` (Prometheus) and FastAPI's ``/
 
 Every refusal is a JSON body ``{"error": {"code", "message"}}``: 401/403 (API key), 404 (unknown
 schema), 413 (body too large), 422 (not a request, too many items, a text too long), 429 (queue
-full, with Retry-After), 503 (not ready, shutting down), 504 (deadline). An unusable item (no text,
+full, or so much work queued that the request could not meet its deadline; with Retry-After), 503
+(not ready, shutting down), 504 (deadline). An unusable item (no text,
 text not a string) gets a ``failed`` record in its place and never fails the others. Product text is
 never logged unless ``log_text``."""
 
@@ -15,6 +16,7 @@ never logged unless ``log_text``."""
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from typing import Any
 
 from ..engine import Engine
 from ..records import Document, Record
-from .batcher import Batcher, DeadlineExceeded, QueueFull, ShuttingDown
+from .batcher import Batcher, DeadlineExceeded, Overloaded, QueueFull, ShuttingDown
 from .metrics import Metrics
 
 log = logging.getLogger("extractor.serve")
@@ -49,7 +51,10 @@ class ServeSettings:
     timeout_s: float = 30.0
     """Per-request deadline (past it: 504)."""
     retry_after_s: int = 1
-    """Retry-After of a 429."""
+    """Retry-After of a 429 (at least; an overloaded service asks for about the excess wait)."""
+    threads: int | None = None
+    """Threads torch uses for the engine's tensor work (None: torch's default, every core). On a
+    small machine one fewer than the cores leaves the HTTP event loop a core of its own."""
     log_text: bool = False
     """Log each request's product texts (off: no product text is logged)."""
 
@@ -119,10 +124,16 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
         factory = engine
 
     def prepare() -> None:  # on the engine thread
+        if settings.threads is not None:
+            import torch
+
+            torch.set_num_threads(settings.threads)
         start = time.perf_counter()
         batcher.engine = factory()
         metrics.model_load.set(time.perf_counter() - start)
+        start = time.perf_counter()
         batcher._extract([Document(id="warm-up", text=WARMUP_TEXT)])
+        batcher.observe(1, time.perf_counter() - start)  # the first throughput estimate
 
     async def warm_up() -> None:
         try:
@@ -167,20 +178,7 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
         return JSONResponse({"error": {"code": "bad_request", "message": _text(str(exc.errors())[:1000])}},
                             status_code=422)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Any) -> Any:
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            response: Any = JSONResponse(
-                {"error": {"code": "body_too_large",
-                           "message": f"request body over {settings.max_body_bytes} bytes"}}, status_code=413)
-        else:
-            response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_Measure, max_body_bytes=settings.max_body_bytes, metrics=metrics)
 
     async def authorized(request: Request) -> None:
         if keys is None:
@@ -254,6 +252,9 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
             records = await batcher.submit(docs, settings.timeout_s)
         except QueueFull as exc:
             raise ApiError(429, "queue_full", str(exc), {"Retry-After": str(settings.retry_after_s)}) from None
+        except Overloaded as exc:
+            retry = max(settings.retry_after_s, math.ceil(exc.retry_after_s))
+            raise ApiError(429, "overloaded", str(exc), {"Retry-After": str(retry)}) from None
         except DeadlineExceeded as exc:
             raise ApiError(504, "deadline", str(exc)) from None
         except ShuttingDown as exc:
@@ -268,6 +269,43 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
         return {"records": [r.to_dict() for r in records]}
 
     return app
+
+
+class _Measure:
+    """ASGI middleware: refuses a declared body over ``max_body_bytes`` (413) before the app reads
+    it, and counts every request by route and status with its latency. Plain ASGI rather than
+    Starlette's BaseHTTPMiddleware, which costs a task and a stream copy per request."""
+
+    def __init__(self, app: Any, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app, self.max_body_bytes, self.metrics = app, max_body_bytes, metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # an exception escaping the app becomes a 500 outside this middleware
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                from fastapi.responses import JSONResponse
+
+                await JSONResponse({"error": {"code": "body_too_large",
+                                              "message": f"request body over {self.max_body_bytes} bytes"}},
+                                   status_code=413)(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
 def _parse(body: bytes, settings: ServeSettings, shipped: dict[str, Any]) -> tuple[str, list[Document], bool | None]:

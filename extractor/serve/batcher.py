@@ -9,7 +9,15 @@ processes or replicas, not more threads.
 
 The queue is bounded in products (``max_queue``): a request that does not fit is refused at once
 (QueueFull, 429) rather than waiting. Each request has a deadline (DeadlineExceeded, 504); a
-request whose deadline passed before its batch started is dropped from the batch."""
+request whose deadline passed before its batch started is dropped from the batch.
+
+Admission by expected wait: the batcher keeps the engine's recent throughput (products per second
+over the last batches, the warm-up's first). A request that would queue behind other work and, at
+that throughput, could not be answered within its deadline (less a margin, ADMIT_SHARE) is refused
+at once (Overloaded, 429 with a Retry-After of about the excess) instead of being accepted to time
+out: under overload a client learns in milliseconds to come back later, and the accepted requests
+still meet their deadline. A request with nothing ahead of it is always accepted (if the engine
+alone is slower than the deadline, that is a 504, not an overload)."""
 
 from __future__ import annotations
 
@@ -37,6 +45,21 @@ class ShuttingDown(Exception):
     """The batcher no longer takes requests."""
 
 
+class Overloaded(Exception):
+    """The work queued ahead would keep the request past its deadline."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+ADMIT_SHARE = 0.9
+"""A request queued behind others is admitted while its expected wait is at most this share of its
+deadline: the estimate is an average, and the margin absorbs a batch that runs slower than it."""
+RATE_WEIGHT = 0.3
+"""Weight of the newest batch in the throughput estimate (an exponential moving average)."""
+
+
 @dataclass
 class _Job:
     docs: list[Document]
@@ -61,6 +84,10 @@ class Batcher:
         """Products queued and not yet handed to the engine thread."""
         self.batches: list[int] = []
         """The size of every batch run (tests and benchmarks read it)."""
+        self.rate: float | None = None
+        """Products per second the engine thread ran lately (None before the first batch)."""
+        self._running = 0
+        self._run_started = 0.0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extractor-engine")
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._task: asyncio.Task | None = None
@@ -91,6 +118,22 @@ class Batcher:
                 out[i] = record
         return [r for r in out if r is not None]
 
+    def observe(self, products: int, seconds: float) -> None:
+        """Fold a batch of ``products`` that took ``seconds`` into the throughput estimate."""
+        if products <= 0 or seconds <= 0:
+            return
+        latest = products / seconds
+        self.rate = latest if self.rate is None else (1 - RATE_WEIGHT) * self.rate + RATE_WEIGHT * latest
+
+    def expected_wait(self, products: int) -> float | None:
+        """Seconds until a request of ``products`` submitted now would be answered, at the recent
+        throughput; None when nothing is ahead of it or no batch has run yet."""
+        ahead = self.pending + self._running
+        if self.rate is None or ahead == 0:
+            return None
+        running_left = max(0.0, self._running / self.rate - (time.perf_counter() - self._run_started))
+        return running_left + (self.pending + products) / self.rate
+
     def _sibling(self, name: str) -> Engine:
         """The engine for schema ``name`` (siblings on the same model are built once and kept); when
         one cannot be built, the engine itself, whose extract_stream then gives failed records."""
@@ -119,6 +162,10 @@ class Batcher:
             raise ShuttingDown("the service is shutting down")
         if self.pending + len(docs) > self.max_queue:
             raise QueueFull(f"the queue holds {self.pending} products (at most {self.max_queue})")
+        wait = self.expected_wait(len(docs)) if timeout is not None else None
+        if wait is not None and timeout is not None and wait > ADMIT_SHARE * timeout:
+            raise Overloaded(f"about {wait:.1f} s of work is ahead of this request, past its {timeout:g} s deadline",
+                             wait - ADMIT_SHARE * timeout)
         job = _Job(docs, asyncio.get_running_loop().create_future())
         self.pending += len(docs)
         self._gauge()
@@ -175,6 +222,7 @@ class Batcher:
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(docs))
         self.batches.append(len(docs))
+        self._running, self._run_started = len(docs), time.perf_counter()
         try:
             records = await self.run_on_engine_thread(self._extract, docs)
         except Exception as exc:  # noqa: BLE001  (an engine failure answers the requests, it does not stop the loop)
@@ -182,6 +230,9 @@ class Batcher:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        finally:
+            self._running = 0
+        self.observe(len(docs), time.perf_counter() - self._run_started)
         start = 0
         for job in live:
             if not job.future.done():

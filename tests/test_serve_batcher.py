@@ -1,0 +1,110 @@
+"""extractor/serve/batcher.py: the throughput estimate and admission by expected wait, on a batcher
+whose engine thread runs a stub (no model)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from extractor.records import Document
+from extractor.serve.batcher import ADMIT_SHARE, Batcher, DeadlineExceeded, Overloaded
+
+
+def test_the_estimate_starts_at_the_first_batch_and_follows_the_latest():
+    batcher = Batcher()
+    assert batcher.rate is None and batcher.expected_wait(1) is None
+    batcher.observe(1, 0.5)
+    assert batcher.rate == pytest.approx(2.0)
+    batcher.observe(0, 1.0)  # nothing run: no change
+    batcher.observe(3, 0.0)
+    assert batcher.rate == pytest.approx(2.0)
+    for _ in range(40):
+        batcher.observe(10, 1.0)
+    assert batcher.rate == pytest.approx(10.0, rel=1e-3)
+
+
+@pytest.mark.parametrize(("pending", "running", "products", "expected"), [
+    (0, 0, 5, None),  # nothing ahead: always admitted, no estimate
+    (4, 0, 1, 0.5),  # (4 queued + 1 own) / 10 per s
+    (0, 10, 2, 1.2),  # a batch of 10 just started: 1 s left, then 0.2 s
+    (6, 10, 4, 2.0),
+])
+def test_expected_wait(pending, running, products, expected):
+    batcher = Batcher()
+    batcher.observe(10, 1.0)
+    batcher.pending = pending
+    batcher._running, batcher._run_started = running, time.perf_counter()
+    wait = batcher.expected_wait(products)
+    if expected is None:
+        assert wait is None
+    else:
+        assert wait == pytest.approx(expected, abs=0.05)
+
+
+def _stub_batcher(seconds_per_product: float, **options) -> Batcher:  # type: ignore[no-untyped-def]
+    batcher = Batcher(**options)
+
+    def extract(docs: list[Document]) -> list[Document]:  # the batcher hands back whatever the engine gives
+        time.sleep(seconds_per_product * len(docs))
+        return docs
+
+    batcher._extract = extract  # type: ignore[method-assign]
+    return batcher
+
+
+def test_overload_is_refused_at_once_and_the_admitted_meet_their_deadline():
+    """40 one-product requests at once on an engine estimated at 20 products/s, batches of 1, a 1 s
+    deadline: those that would wait past ADMIT_SHARE of it are refused in milliseconds; no admitted
+    request times out. (The stub runs a little faster than its estimate, so that a slow test
+    machine's scheduling cannot turn the last admitted request into a timeout.)"""
+
+    async def main() -> tuple[list[str], list[float]]:
+        batcher = _stub_batcher(0.04, max_batch_size=1, max_wait_ms=0)
+        batcher.start()
+        batcher.observe(1, 0.05)  # as the warm-up does
+        outcomes: list[str] = []
+        refused_after: list[float] = []
+
+        async def one(i: int) -> None:
+            started = time.perf_counter()
+            try:
+                await batcher.submit([Document(id=str(i), text="t")], timeout=1.0)
+                outcomes.append("ok")
+            except Overloaded as exc:
+                assert exc.retry_after_s > 0
+                refused_after.append(time.perf_counter() - started)
+                outcomes.append("overloaded")
+            except DeadlineExceeded:
+                outcomes.append("deadline")
+
+        await asyncio.gather(*(one(i) for i in range(40)))
+        await batcher.close()
+        return outcomes, refused_after
+
+    outcomes, refused_after = asyncio.run(main())
+    assert "deadline" not in outcomes
+    admitted = outcomes.count("ok")
+    # the k-th request (k from 0) waits (k + 1) / 20 s by the estimate; the first has nothing ahead
+    assert admitted == int(ADMIT_SHARE * 20) + 1 or admitted == int(ADMIT_SHARE * 20), outcomes
+    assert outcomes.count("overloaded") == 40 - admitted
+    assert max(refused_after) < 0.1
+
+
+def test_a_lone_request_slower_than_its_deadline_is_a_timeout_not_an_overload():
+    async def main() -> str:
+        batcher = _stub_batcher(0.3, max_batch_size=1, max_wait_ms=0)
+        batcher.start()
+        batcher.observe(1, 0.3)
+        try:
+            await batcher.submit([Document(id="1", text="t")], timeout=0.1)
+            return "ok"
+        except Overloaded:
+            return "overloaded"
+        except DeadlineExceeded:
+            return "deadline"
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(main()) == "deadline"
