@@ -2,7 +2,8 @@
 batching on and off, the server's peak RSS, and an overload probe (bursts past --max-queue get 429).
 
 Starts `extractor serve` as a subprocess on a free loopback port (--no-auth), waits for /readyz
-(the cold start), then for each concurrency level runs that many async httpx clients, each sending
+(the cold start), then for each concurrency level runs that many async clients (one keep-alive
+connection each), each sending
 single-item requests (one shopper query each, cycling through examples/queries.jsonl) back to back
 for --seconds. Prints one table; --record appends it to BENCHMARKS.md ("## Serving load").
 
@@ -195,48 +196,114 @@ class LevelResult:
                 "statuses": dict(self.statuses), "errors_5xx": self.errors_5xx}
 
 
-async def _send(client: httpx.AsyncClient, schema: str, items: list[dict[str, str]]) -> tuple[str, int, float]:
-    """(status code or "timeout"/"error", ok records, seconds)."""
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server on asyncio streams. The load client shares
+    the machine's cores with the server, so its own cost per request must stay small next to the
+    server's (an httpx client took a large share of a 2-core machine at the tagger's rates, and so
+    slowed the server it measured). It speaks only what the benchmark needs: POST a JSON body, read a
+    reply with a Content-Length."""
+
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
+        host_port = base.split("://", 1)[-1].rstrip("/")
+        self.host, _, port = host_port.partition(":")
+        self.port = int(port or 80)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self._head = (f"Host: {host_port}\r\nContent-Type: application/json\r\n{extra}").encode()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes, float | None]:
+        """(status, body, Retry-After seconds or None) of POST ``path``; ConnectionError when the
+        server closes or sends no reply."""
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        self._writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self._head
+                           + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        try:
+            status_line = await self._reader.readline()
+            if not status_line:
+                raise ConnectionError("the server closed the connection")
+            status = int(status_line.split(None, 2)[1])
+            length, close, retry_after = None, False, None
+            while True:
+                line = await self._reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+                elif name == b"retry-after":
+                    retry_after = float(value)
+            data = await self._reader.readexactly(length) if length is not None else await self._reader.read()
+        except (asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            self.close()
+            raise ConnectionError(f"unreadable reply: {exc}") from exc
+        if close or length is None:
+            self.close()
+        return status, data, retry_after
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+
+async def _send(connection: Connection, schema: str, items: list[dict[str, str]],
+                timeout: float) -> tuple[str, int, float, float | None]:
+    """(status code or "timeout"/"error", ok records, seconds, Retry-After seconds or None)."""
+    body = json.dumps({"schema": schema, "items": items}).encode()
     started = time.perf_counter()
     try:
-        response = await client.post("/v1/extract", json={"schema": schema, "items": items})
-    except httpx.TimeoutException:
-        return "timeout", 0, time.perf_counter() - started
-    except httpx.TransportError:
-        return "error", 0, time.perf_counter() - started
+        status, data, retry_after = await asyncio.wait_for(connection.post("/v1/extract", body), timeout)
+    except asyncio.TimeoutError:
+        connection.close()  # the reply may still come: this connection cannot be reused
+        return "timeout", 0, time.perf_counter() - started, None
+    except OSError:
+        connection.close()
+        return "error", 0, time.perf_counter() - started, None
     elapsed = time.perf_counter() - started
     ok = 0
-    if response.status_code == 200:
-        ok = sum(1 for r in response.json().get("records", []) if r.get("status") != "failed")
-    return str(response.status_code), ok, elapsed
+    if status == 200:
+        ok = sum(1 for r in json.loads(data).get("records", []) if r.get("status") != "failed")
+    return str(status), ok, elapsed, retry_after
 
 
 async def run_level(base: str, texts: list[str], schema: str, concurrency: int, seconds: float, *,
                     max_requests: int = 1_000_000, request_timeout: float = 60.0,
                     headers: dict[str, str] | None = None) -> LevelResult:
-    """``concurrency`` clients sending one-query requests back to back for ``seconds`` (at most
-    ``max_requests`` in all); a request under way at the deadline is waited for and counted."""
-    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
+    """``concurrency`` clients, each on its own keep-alive connection, sending one-query requests
+    back to back for ``seconds`` (at most ``max_requests`` in all); a request under way at the
+    deadline is waited for and counted. A client answered 429 waits its Retry-After (to the level's
+    end at most) before its next request, as a well-behaved caller does."""
     statuses: dict[str, int] = {}
     latencies: list[float] = []
     counter = {"sent": 0, "products": 0}
-    async with httpx.AsyncClient(base_url=base, timeout=request_timeout, limits=limits, headers=headers) as client:
-        started = time.perf_counter()
-        deadline = started + seconds
+    started = time.perf_counter()
+    deadline = started + seconds
 
-        async def worker(w: int) -> None:
+    async def worker(w: int) -> None:
+        connection = Connection(base, headers)
+        try:
             while time.perf_counter() < deadline and counter["sent"] < max_requests:
                 n = counter["sent"]
                 counter["sent"] += 1
                 item = {"id": f"c{w}-{n}", "text": texts[n % len(texts)]}
-                status, ok, elapsed = await _send(client, schema, [item])
+                status, ok, elapsed, retry_after = await _send(connection, schema, [item], request_timeout)
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == "200":
                     latencies.append(elapsed * 1000)
                     counter["products"] += ok
+                elif status == "429":
+                    await asyncio.sleep(max(0.0, min(retry_after or 1.0, deadline - time.perf_counter())))
+        finally:
+            connection.close()
 
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    elapsed = time.perf_counter() - started
     return LevelResult(concurrency, elapsed, sum(statuses.values()), counter["products"], latencies,
                        dict(sorted(statuses.items())))
 
@@ -264,16 +331,17 @@ async def overload(base: str, texts: list[str], schema: str, *, max_queue: int, 
                    headers: dict[str, str] | None = None) -> OverloadResult:
     """One burst of concurrent requests carrying ``burst_factor`` x ``max_queue`` products at once."""
     requests = max(2, int(-(-burst_factor * max_queue // items_per_request)))
-    limits = httpx.Limits(max_connections=requests, max_keepalive_connections=requests)
-    async with httpx.AsyncClient(base_url=base, timeout=request_timeout, limits=limits, headers=headers) as client:
-        started = time.perf_counter()
-        answers = await asyncio.gather(*(
-            _send(client, schema, [{"id": f"o{r}-{i}", "text": texts[(r * items_per_request + i) % len(texts)]}
-                                   for i in range(items_per_request)])
-            for r in range(requests)))
-        elapsed = time.perf_counter() - started
+    connections = [Connection(base, headers) for _ in range(requests)]
+    started = time.perf_counter()
+    answers = await asyncio.gather(*(
+        _send(connections[r], schema, [{"id": f"o{r}-{i}", "text": texts[(r * items_per_request + i) % len(texts)]}
+                                       for i in range(items_per_request)], request_timeout)
+        for r in range(requests)))
+    elapsed = time.perf_counter() - started
+    for connection in connections:
+        connection.close()
     statuses: dict[str, int] = {}
-    for status, _, _ in answers:
+    for status, *_ in answers:
         statuses[status] = statuses.get(status, 0) + 1
     return OverloadResult(requests, items_per_request, dict(sorted(statuses.items())), elapsed)
 

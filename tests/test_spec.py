@@ -160,3 +160,11 @@ def test_build_engine_puts_the_llm_where_the_spec_says(monkeypatch) -> None:
     engine = build_engine(spec, "apparel")
     assert [m.provenance.model for m in engine.members] == ["a", "b", "llm"]
     assert engine.provenance.spec == spec.hash
+
+
+def test_print_spec_needs_no_input_and_extract_without_one_is_a_usage_error() -> None:
+    printed = CliRunner().invoke(main, ["extract", "--engine", "tagger", "--model", "some/tagger", "--print-spec"])
+    assert printed.exit_code == EXIT_OK, printed.output
+    assert "folder: some/tagger" in printed.stdout
+    missing = CliRunner().invoke(main, ["extract", "--schema", "apparel"])
+    assert missing.exit_code == 2 and "Missing argument 'INPUT'" in missing.output

@@ -15,7 +15,7 @@ from .common import EXIT_SOME_LINES, default, progress_bar
 
 
 @click.command("extract")
-@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.argument("input_path", metavar="INPUT", required=False, type=click.Path(allow_dash=True))
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(allow_dash=True),
               help="Output JSONL file (one record per input line); - for standard output.")
 @click.option("-s", "--schema", default=None,
@@ -32,7 +32,7 @@ from .common import EXIT_SOME_LINES, default, progress_bar
               help="Also run this tagger (a folder written by `extractor finetune-tagger`; repeatable) on each text "
                    "and merge its record with the --model engine's: per attribute the value the engines are surest "
                    "of together wins, and null only when no engine found a value (higher recall, about the same "
-                   "precision; see BENCHMARKS.md, \"Ensemble: the LLM and the tagger merged\").")
+                   "precision; see docs/engines.md).")
 @click.option("--average-tagger", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Average the token probabilities of this tagger (another seed, data or encoder, trained for the "
                    "same attributes; repeatable) with --model's (--engine tagger) or else the first --with-tagger's, "
@@ -117,7 +117,7 @@ from .common import EXIT_SOME_LINES, default, progress_bar
 @click.option("--print-spec", is_flag=True,
               help="Print the engine spec the other options mean (YAML, for --engine-spec) and extract nothing.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
-def extract(input_path: str, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
+def extract(input_path: str | None, output: str, schema: str | None, schema_field: str | None, model: str, engine: str,
             with_tagger: tuple[str, ...], average_tagger: tuple[str, ...], adapter: str | None,
             force_adapter: bool, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, span_threshold: float | None,
@@ -147,6 +147,8 @@ def extract(input_path: str, output: str, schema: str | None, schema_field: str 
     if print_spec:
         click.echo(engine_description.to_yaml(), nl=False)
         return
+    if input_path is None:
+        raise click.UsageError("Missing argument 'INPUT' (a JSONL or CSV file, or - for standard input).")
     if schema is None and schema_field is None:
         raise click.UsageError("give --schema (or --schema-field to read each line's schema)")
     if resume and output == "-":
