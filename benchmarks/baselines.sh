@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The few-shot baselines of BENCHMARKS.md ("Quality"): the embedded model, constrained decoding,
+# The few-shot baselines of BENCHMARKS.md ("Extraction quality"): the embedded model, constrained decoding,
 # 0 / 3 / 10 similar demonstrations, full validation splits of the three public benchmarks.
 # Data is read from ../shared/data (override with DATA=...). CPU time: about 10-15 min per run
 # at k=0/3 on 2 cores, more at k=10.

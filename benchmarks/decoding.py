@@ -1,7 +1,7 @@
 """Decoding benchmark: constrained slot filling vs free generation vs outlines' JSON-schema
 generation, on the same offers, prompts, demonstrations and loaded model. Prints products/s,
 schema-valid rate, micro P/R/F1 and the time share spent in constraint code per mode, and the
-ratios; --record appends the table to BENCHMARKS.md.
+ratios; --record adds one row per mode to BENCHMARKS.md's decoding table.
 
     python benchmarks/decoding.py --dataset wdc-pave,ae-110k --limit 200 --record
 
@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -26,22 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from extractor import (DATASETS, SELECTIONS, Backend, Benchmark, Document, ExtractConfig, Extractor, ExtractorError,
-                       ModelConfig, Record, Schema, append_section_block, check_record, git_commit, gqa_switch,
-                       load_benchmark, load_model, parse_json_object, render_messages, score, shots_for, slug,
-                       write_records)
+                       ModelConfig, Record, Schema, append_table_row, check_record, clean_commit, git_commit,
+                       gqa_switch, load_benchmark, load_model, parse_json_object, recorded_command, render_messages,
+                       score, shots_for, slug, table_row, write_records)
 
 # This benchmark rebuilds decoding modes from the pipeline's public stages (render_messages,
 # parse_json_object, check_record) and measures the KV cache's attention switch (gqa_switch).
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("constrained", "free", "outlines")
-SECTION = "## Decoding: constrained vs free vs outlines"
-SECTION_INTRO = """Blocks appended by `benchmarks/decoding.py`: the three decoders on the same offers, prompts,
-demonstrations and loaded model, greedy, the same output token budget. products/s excludes model
-loading and each mode's one-off warmup (shown apart); schema-valid = record status ok and the
-attributes valid against the category's JSON Schema; P/R/F1 are micro, exact match, in percent
-(`extractor/evaluate/scorer.py`); constraint share = time in constraint code over decoding time
-(constrained: token masks and slot automata; outlines: index compilation plus its logits processor)."""
+SECTION = "## Decoding: constrained against free generation and outlines"
+SECTION_INTRO = """The three decoders on the same offers, prompts, demonstrations and loaded model, greedy, the same
+output token budget. products/s excludes each mode's one-off warmup (shown apart); schema-valid: status
+ok and valid against the category's JSON Schema; constraint share: time in constraint code over decoding
+time."""
+ROW_HEADER = ("| date | commit | dataset (offers) | mode | products/s | warmup s | schema-valid % | F1 "
+              "| constraint share % | command |")
+ROW_RULE = "|---|---|---|---|---:|---:|---:|---:|---:|---|"
 TABLE_HEADER = ("| mode | offers | products/s | warmup s | schema-valid % | P | R | F1 "
                 "| constraint share % | attempts/record |")
 TABLE_RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -295,9 +295,23 @@ def run_block(benchmark: Benchmark, results: list[ModeResult], args: argparse.Na
     return "\n".join(body)
 
 
-def append_block(path: Path, block: str) -> None:
-    """Add ``block`` at the end of the decoding section of ``path`` (creating file or section)."""
-    append_section_block(path, SECTION, SECTION_INTRO, block)
+def recorded_rows(benchmark: Benchmark, results: list[ModeResult], command: str, commit: str, date: str) -> list[str]:
+    """The decoding table's rows of one dataset's run: one per mode that ran (a skipped mode has no figure)."""
+    rows = []
+    for r in results:
+        if r.skipped:
+            continue
+        share = "–" if r.constraint_share is None else f"{r.constraint_share:.1f}"
+        rows.append(table_row([date, commit, f"{benchmark.name}/{benchmark.split} ({r.offers})", r.mode,
+                               f"{r.per_second:.3f}", f"{r.warmup_seconds:.1f}", f"{r.valid_percent:.1f}",
+                               f"{r.f1:.2f}", share, f"`{command}`"]))
+    return rows
+
+
+def append_rows(path: Path, rows: list[str]) -> None:
+    """Add ``rows`` at the end of the decoding table of ``path`` (creating file, area or table)."""
+    for row in rows:
+        append_table_row(path, SECTION, ROW_HEADER, ROW_RULE, row, SECTION_INTRO)
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -338,13 +352,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python benchmarks/decoding.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = recorded_command("benchmarks/decoding.py", sys.argv[1:] if argv is None else argv)
     with gqa_switch() if args.gqa == "all" else contextlib.nullcontext():  # read at each attention call
         return _run(args, command)
 
 
 def _run(args: argparse.Namespace, command: str) -> int:
     try:
+        # A row names the commit whose code measured it: refuse before the run, not after it.
+        commit = clean_commit(REPO, allow=(args.benchmarks_file,)) if args.record else git_commit(REPO)
+        date = dt.date.today().isoformat()
         benchmarks = [load_benchmark(d, args.split, data_root=args.data_root).head(args.limit) for d in args.datasets]
         start = time.perf_counter()
         backend = load_model(ModelConfig(model=args.model, dtype=args.dtype, device=args.device))
@@ -359,7 +376,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
         out_dir = Path(args.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        blocks = []
+        rows = []
         for benchmark in benchmarks:
             results = []
             for mode in args.mode_list:
@@ -376,19 +393,16 @@ def _run(args: argparse.Namespace, command: str) -> int:
                 write_records(path, records)
                 print(f"{mode}: {result.offers} offers in {result.seconds:.1f} s ({result.per_second:.3f}/s), "
                       f"F1 {result.f1:.2f}; records in {path}", flush=True)
-            block = run_block(benchmark, results, args, command, device, git_commit(REPO),
-                              dt.date.today().isoformat())
-            print("\n" + block + "\n")
-            blocks.append(block)
+            print("\n" + run_block(benchmark, results, args, command, device, commit, date) + "\n")
+            rows += recorded_rows(benchmark, results, command, commit, date)
             summary = {"command": command, "dataset": benchmark.name, "split": args.split,
                        "results": [{**asdict(r), "per_second": r.per_second, "valid_percent": r.valid_percent,
                                     "constraint_share": r.constraint_share} for r in results]}
             (out_dir / f"{slug(benchmark.name)}-{args.split}-{stamp}.json").write_text(
                 json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if args.record:
-            for block in blocks:
-                append_block(Path(args.benchmarks_file), block)
-            print(f"appended to {args.benchmarks_file}")
+            append_rows(Path(args.benchmarks_file), rows)
+            print(f"{len(rows)} rows appended to {args.benchmarks_file}")
     except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

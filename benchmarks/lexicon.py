@@ -7,8 +7,8 @@ Two moves, each only for a value the train gold never lists:
 - cut (the attributes named by --cut; Brand by default): a known value lies inside the value: take
   it ("Oral-B Pro 1000" → "Oral-B").
 Among several known values, the most frequent in train wins, then the longest. Which moves apply
-where was chosen on two halves of the OA-Mine train split (BENCHMARKS.md, "Known-value
-snapping"), never on the scored split. Nulls are never filled.
+where was chosen on two halves of the OA-Mine train split (docs/notes/2026-11-30-tagger-augmentation-and-endings.md,
+"Known-value snapping"), never on the scored split. Nulls are never filled.
 
     python benchmarks/lexicon.py --train ../shared/data/oa-mine/train.jsonl \\
         --gold ../shared/data/oa-mine/validation.jsonl merged.records.jsonl --out snapped.records.jsonl

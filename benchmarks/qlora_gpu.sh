@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# QLoRA on one CUDA GPU beside the CPU run of BENCHMARKS.md ("Few-shot LoRA", OA-Mine row): the
+# QLoRA on one CUDA GPU beside the CPU run of BENCHMARKS.md ("Tuning cost", the smollm2-oa-mine-k3 rows): the
 # same config, steps, validations and null-bias grid, with the frozen base in bitsandbytes NF4.
 #   1. time training steps without validation, QLoRA and then bf16 LoRA, for the speed ratio
 #      (first: about a minute each, and a short lease ran out before it when it came last), and

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from extractor import (DATASETS, DECODINGS, SELECTIONS, Backend, Benchmark, Extractor, ExtractorError, ModelConfig,
-                       append_quality_row, benchmark_extractor, format_report, git_commit, load_benchmark,
+                       append_quality_row, benchmark_extractor, clean_commit, format_report, load_benchmark,
                        load_pretrained, model_loader, nf4_config, peak_rss_gb, plot_attribute_f1, prompt_settings,
-                       quality_row, run_quality, slug, write_records)
+                       quality_row, recorded_command, run_quality, slug, write_records)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         resolve_prompt_settings(args)
+        # A row names the commit whose code measured it: refuse before the run, not after it.
+        commit = clean_commit(REPO, allow=(args.benchmarks_file,)) if args.record else ""
         benchmark = load_benchmark(args.dataset, args.split, data_root=args.data,
                                    title_only=args.title_only).head(args.limit)
         with model_loader(load_nf4_on_cpu) if args.nf4_cpu else contextlib.nullcontext():
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             plot_attribute_f1(run.evaluation, args.plot)
         if args.record:
             model = args.model + (f" + {args.adapter}" if args.adapter else "") + (" 4bit" if args.quantize else "")
-            row = quality_row(run, model, settings_text(args, benchmark), git_commit(REPO), dt.date.today().isoformat())
+            command = recorded_command("benchmarks/quality.py", sys.argv[1:] if argv is None else argv)
+            row = quality_row(run, model, settings_text(args, benchmark), commit, dt.date.today().isoformat(), command)
             append_quality_row(Path(args.benchmarks_file), row)
             print(f"row appended to {args.benchmarks_file}")
     except ExtractorError as exc:

@@ -5,7 +5,7 @@ Starts `extractor serve` as a subprocess on a free loopback port (--no-auth), wa
 (the cold start), then for each concurrency level runs that many async clients (one keep-alive
 connection each), each sending
 single-item requests (one shopper query each, cycling through examples/queries.jsonl) back to back
-for --seconds. Prints one table; --record appends it to BENCHMARKS.md ("## Serving load").
+for --seconds. Prints one table; --record adds its rows to BENCHMARKS.md's "## Serving" tables.
 
     python benchmarks/serve_load.py --engine tagger --model runs/tagger/apparel --schema apparel
     python benchmarks/serve_load.py --engine-spec benchmarks/recipes/SPEC.yaml --levels 1,4,16,64 --seconds 10
@@ -33,14 +33,17 @@ from typing import Any
 
 import httpx
 
-from extractor import append_section_block, git_commit
+from extractor import append_table_row, clean_commit, recorded_command, table_row
 
 REPO = Path(__file__).resolve().parents[1]
 QUERIES = REPO / "examples" / "queries.jsonl"
-SECTION = "## Serving load"
-SECTION_INTRO = ("`benchmarks/serve_load.py`: `extractor serve` in a subprocess on loopback; N async clients send "
-                 "single-item requests (shopper queries from examples/queries.jsonl) back to back. Latency is per "
-                 "request, as the client sees it; RSS is the server's peak (VmHWM).")
+SECTION = "## Serving"
+LOAD_HEADER = ("| date | commit | engine | batching | clients | p50 ms | p95 ms | p99 ms | requests/s | products/s "
+               "| 5xx | statuses | command |")
+LOAD_RULE = "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
+START_HEADER = ("| date | commit | engine | batching | cold start to ready s | server peak RSS MiB "
+                "| overload burst statuses |")
+START_RULE = "|---|---|---|---|---:|---:|---|"
 SERVE = [sys.executable, "-c", "import sys; from extractor.cli import main; sys.exit(main(sys.argv[1:]))"]
 """How `extractor serve` is started: this interpreter, so the checkout's extractor (tests replace it)."""
 
@@ -430,29 +433,23 @@ def batching_ratios(runs: list[Run]) -> list[tuple[int, float]]:
             for lv in on.levels if lv.concurrency in offs and offs[lv.concurrency].products_per_s > 0]
 
 
-def markdown_block(runs: list[Run], *, engine: str, schema: str, seconds: float, commit: str, date: str) -> str:
-    """The BENCHMARKS.md block: a heading line, a markdown table, cold start/RSS/overload notes."""
-    lines = [f"### {date}, {commit}: {engine}, schema {schema}, {seconds:g} s per level, "
-             f"{os.cpu_count()} CPUs", "",
-             "| run | clients | p50 ms | p95 ms | p99 ms | req/s | products/s | 5xx | statuses |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def record_rows(path: Path, runs: list[Run], *, engine: str, commit: str, date: str, command: str) -> None:
+    """Add the runs to BENCHMARKS.md's Serving area: a row per run and level to the load table, a
+    row per run to the start-up table (cold start, peak RSS, overload burst)."""
+    first = True
     for run in runs:
+        batching = "on" if run.max_batch_size > 1 else "off"
         for lv in run.levels:
-            lines.append(f"| {run.label} | {lv.concurrency} | {lv.p50_ms:.1f} | {lv.p95_ms:.1f} | {lv.p99_ms:.1f} | "
-                         f"{lv.requests_per_s:.1f} | {lv.products_per_s:.1f} | {lv.errors_5xx} | "
-                         f"{_statuses(lv.statuses)} |")
-    lines.append("")
+            append_table_row(path, SECTION, LOAD_HEADER, LOAD_RULE, table_row([
+                date, commit, engine, batching, str(lv.concurrency), f"{lv.p50_ms:.1f}", f"{lv.p95_ms:.1f}",
+                f"{lv.p99_ms:.1f}", f"{lv.requests_per_s:.1f}", f"{lv.products_per_s:.1f}", str(lv.errors_5xx),
+                _statuses(lv.statuses), f"`{command}`" if first else "the same"]))
+            first = False
     for run in runs:
-        note = (f"- {run.label} (`--max-batch-size {run.max_batch_size} --max-wait-ms {run.max_wait_ms:g}`): "
-                f"cold start to ready {run.cold_start_s:.2f} s, server peak RSS {run.peak_rss_mb:.0f} MiB")
-        if run.overload:
-            note += (f"; overload burst ({run.overload.requests} x {run.overload.items_per_request} items): "
-                     f"{_statuses(run.overload.statuses)}")
-        lines.append(note)
-    ratios = batching_ratios(runs)
-    if ratios:
-        lines.append("- batching on/off, products/s: " + ", ".join(f"{c} clients {r:.2f}x" for c, r in ratios))
-    return "\n".join(lines)
+        burst = _statuses(run.overload.statuses) if run.overload else "-"
+        append_table_row(path, SECTION, START_HEADER, START_RULE, table_row([
+            date, commit, engine, "on" if run.max_batch_size > 1 else "off", f"{run.cold_start_s:.2f}",
+            f"{run.peak_rss_mb:.0f}", burst]))
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -486,7 +483,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--request-timeout", type=float, default=60.0, help="client timeout per request")
     p.add_argument("--server-log", default=None, help="write the server's output here")
     p.add_argument("--json", dest="json_out", default=None, help="also write the report as JSON here")
-    p.add_argument("--record", action="store_true", help="append a section to --benchmarks-file (default off)")
+    p.add_argument("--record", action="store_true",
+                   help="add rows to the Serving tables of --benchmarks-file (needs a clean work tree)")
+    p.add_argument("--label", default=None, help="the engine column of recorded rows (default: the engine options)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     args = p.parse_args(argv)
     args.extra = extra
@@ -508,6 +507,7 @@ def describe_engine(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None, *, command: list[str] | None = None) -> list[Run]:
     args = parse_args(argv)
+    commit = clean_commit(REPO, allow=(args.benchmarks_file,)) if args.record else ""  # before the run measures
     texts = load_queries(Path(args.queries), args.schema)
     sizes = [args.max_batch_size] + ([1] if args.compare_batching and args.max_batch_size != 1 else [])
     runs = []
@@ -527,9 +527,9 @@ def main(argv: list[str] | None = None, *, command: list[str] | None = None) -> 
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.as_dict() for r in runs], indent=2), encoding="utf-8")
     if args.record:
-        block = markdown_block(runs, engine=describe_engine(args), schema=args.schema, seconds=args.seconds,
-                               commit=git_commit(REPO), date=dt.date.today().isoformat())
-        append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
+        record_rows(Path(args.benchmarks_file), runs, engine=args.label or describe_engine(args), commit=commit,
+                    date=dt.date.today().isoformat(),
+                    command=recorded_command("benchmarks/serve_load.py", sys.argv[1:] if argv is None else argv))
         print(f"recorded in {args.benchmarks_file}", file=sys.stderr)
     return runs
 

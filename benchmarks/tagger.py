@@ -1,7 +1,7 @@
 """The tagger engine on a public benchmark: fine-tune the encoder on the dataset's train split
 (early stopping on a held-out share of train, never on the evaluated split), extract the evaluated
-split, score it with the papers' rules, print F1 and products/s; with --record, add a row to the
-quality table of BENCHMARKS.md beside the LLM runs.
+split, score it with the papers' rules, print F1 and products/s; with --record, add a row to
+BENCHMARKS.md's "Extraction quality" table and one to its "Tagger speed" table.
 
     python benchmarks/tagger.py --data ../shared/data --dataset wdc-pave --split validation \\
         --model minilm-l6 --record
@@ -12,8 +12,8 @@ is already in memory); training time is printed and recorded in the settings cel
 
 With --llm-k and/or --llm-adapter the LLM engine extracts the same offers in the same run (the
 embedded model with k similar demonstrations, constrained decoding; a LoRA adapter with the prompt
-settings it was trained with), and --record also writes a comparison block: F1 and products/s of
-each engine and the tagger's ratios to them.
+settings it was trained with); the run prints a comparison (F1 and products/s of each engine and
+the tagger's ratios to them), and --record adds each LLM run's row to "Extraction quality".
 
     python benchmarks/tagger.py --dataset ae-110k --llm-k 3 --llm-adapter adapters/smollm2-ae110k --record
 
@@ -34,24 +34,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from extractor import (AUGMENTATIONS, DATASETS, PACKAGED_ENCODER, Benchmark, ConfigError, Extractor, ExtractorError,
                        InputError, QualityRun, Tagger, TaggerConfig, TaggerExtractor, TrainConfig, TrainingSet,
-                       append_quality_row, append_section_block, benchmark_extractor, ensemble_provenance,
-                       first_category, format_report, git_commit, load_benchmark, merge_records, peak_rss_gb,
-                       prompt_settings, quality_row, read_offers, read_records, resolve_dataset, run_quality, score,
-                       slug, train_tagger, write_records)
+                       append_quality_row, append_table_row, benchmark_extractor, clean_commit, ensemble_provenance,
+                       first_category, format_report, load_benchmark, merge_records, peak_rss_gb,
+                       prompt_settings, quality_row, read_offers, read_records, recorded_command, resolve_dataset,
+                       run_quality, score, slug, table_row, train_tagger, write_records)
 
 REPO = Path(__file__).resolve().parent.parent
-SECTION = "## Engines: tagger vs LLM"
-SECTION_INTRO = """Blocks appended by `benchmarks/tagger.py --llm-k/--llm-adapter`: the fine-tuned encoder tagger
-and the LLM engine on the same offers in one run. products/s times extraction only (models already
-loaded); train s is the tagger's fine-tuning on this machine (an adapter's own training time is in its
-manifest and in the LoRA section). P/R/F1: micro, exact match, in percent."""
+SPEED_SECTION = "## Tagger speed"
+SPEED_HEADER = "| date | commit | dataset (offers) | tagger | products/s | peak RSS GB | training s | command |"
+SPEED_RULE = "|---|---|---|---|---:|---:|---:|---|"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -213,18 +210,17 @@ def ensemble_runs(args: argparse.Namespace, tagger_run: QualityRun, llm: list,
     return runs
 
 
-def comparison_block(benchmark: Benchmark, tagger_label: str, tagger_run, train_seconds: float | None,  # type: ignore[no-untyped-def]
-                     llm: list, command: str, commit: str, date: str) -> str:
-    """Markdown for BENCHMARKS.md: one row per engine, then the tagger's ratios to each LLM run."""
+def comparison(tagger_label: str, tagger_run, train_seconds: float | None,  # type: ignore[no-untyped-def]
+               llm: list) -> str:
+    """What the run prints: one row per engine, then the tagger's ratios to each LLM run."""
     def row(label: str, run, train: str) -> str:  # type: ignore[no-untyped-def]
         micro = run.evaluation.exact.micro
         return (f"| {label} | {len(run.records)} | {micro.precision:.2f} | {micro.recall:.2f} | {micro.f1:.2f} "
                 f"| {run.valid_percent:.1f} | {f'{run.per_second:.2f}' if run.seconds else '–'} | {train} |")
 
     train = f"{train_seconds:.0f}" if train_seconds is not None else "–"
-    lines = [f"### {benchmark.name}/{benchmark.split} ({len(benchmark.documents)} offers), {date}, commit {commit}",
-             "", f"`{command}`", "",
-             "| engine | offers | P | R | F1 | valid % | products/s | train s |", "|---|---:|---:|---:|---:|---:|---:|---:|",
+    lines = ["| engine | offers | P | R | F1 | valid % | products/s | train s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|",
              row(tagger_label, tagger_run, train), *(row(label, run, "–") for label, run in llm), ""]
     f1 = tagger_run.evaluation.exact.micro.f1
     for label, run in llm:
@@ -235,8 +231,11 @@ def comparison_block(benchmark: Benchmark, tagger_label: str, tagger_run, train_
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python benchmarks/tagger.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = recorded_command("benchmarks/tagger.py", sys.argv[1:] if argv is None else argv)
     try:
+        # A row names the commit whose code measured it: refuse before the run, not after it.
+        commit = clean_commit(REPO, allow=(args.benchmarks_file,)) if args.record else ""
+        date = dt.date.today().isoformat()
         benchmark = load_benchmark(args.dataset, args.split, data_root=args.data,
                                    title_only=args.title_only).head(args.limit)
         train_seconds = None
@@ -301,21 +300,25 @@ def main(argv: list[str] | None = None) -> int:
                 settings.append("joined-words=on")
             if args.average_with:
                 settings.append("averaged-with=" + ",".join(args.average_with))
-            row = quality_row(run, f"tagger: {manifest.base_model}", " ".join(settings), git_commit(REPO),
-                                    dt.date.today().isoformat())
-            append_quality_row(Path(args.benchmarks_file), row)
-            print(f"row appended to {args.benchmarks_file}")
+            label = f"tagger: {manifest.base_model}"
+            bench_file = Path(args.benchmarks_file)
+            append_quality_row(bench_file, quality_row(run, label, " ".join(settings), commit, date, command))
+            train = f"{train_seconds:.0f}" if train_seconds is not None else "–"
+            speed = [date, commit, f"{benchmark.name}/{benchmark.split} ({len(run.records)})",
+                     label + (" averaged with " + ", ".join(args.average_with) if args.average_with else ""),
+                     f"{run.per_second:.2f}", f"{peak_rss_gb():.2f}", train, f"`{command}`"]
+            append_table_row(bench_file, SPEED_SECTION, SPEED_HEADER, SPEED_RULE, table_row(speed))
+            print(f"rows appended to {args.benchmarks_file}")
         llm = llm_runs(args, benchmark, out.parent) + recorded_runs(args, benchmark)
         if llm and args.ensemble:
             llm += ensemble_runs(args, run, llm, out.parent)
         if llm:
-            block = comparison_block(benchmark, f"tagger: {tagger.manifest.base_model}", run, train_seconds,
-                                     [(label, each) for _, label, each in llm],
-                                     command, git_commit(REPO), dt.date.today().isoformat())
-            print("\n" + block + "\n")
+            print("\n" + comparison(f"tagger: {tagger.manifest.base_model}", run, train_seconds,
+                                    [(label, each) for _, label, each in llm]) + "\n")
             if args.record:
-                append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
-                print(f"comparison appended to {args.benchmarks_file}")
+                for label, each in ((label, each) for _, label, each in llm):
+                    append_quality_row(Path(args.benchmarks_file), quality_row(each, label, "", commit, date, command))
+                print(f"LLM rows appended to {args.benchmarks_file}")
     except ExtractorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

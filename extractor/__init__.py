@@ -102,6 +102,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "quality_row": (".evaluate.runner", "quality_row"),
     "append_quality_row": (".evaluate.runner", "append_quality_row"),
     "append_section_block": (".evaluate.runner", "append_section_block"),
+    "append_table_row": (".evaluate.runner", "append_table_row"),
+    "table_row": (".evaluate.runner", "table_row"),
+    "QUALITY_SECTION": (".evaluate.runner", "QUALITY_SECTION"),
+    "clean_commit": (".evaluate.runner", "clean_commit"),
+    "recorded_command": (".evaluate.runner", "recorded_command"),
     # normalization
     "Normalizer": (".normalize", "Normalizer"),
     "NormalizeSpec": (".normalize", "NormalizeSpec"),

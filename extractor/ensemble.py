@@ -2,7 +2,7 @@
 
 The LLM and the tagger both extract with high precision and modest recall, and they miss different
 values. Merging their records keeps a value wherever either engine found one, so recall rises while
-precision barely moves (figures: BENCHMARKS.md, "Ensemble: the LLM and the tagger merged"). Per
+precision barely moves (measured: docs/notes/2026-11-29-llm-and-tagger-merged.md). Per
 attribute:
 
 - every value some engine wrote is a candidate; engines that wrote the same value pool their

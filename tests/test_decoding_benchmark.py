@@ -91,16 +91,18 @@ def test_table_and_comparisons() -> None:
     assert ">= 2x free products/s: missed" in slower[-1] and "F1 >= free: missed" in slower[-1]
 
 
-def test_append_block_creates_the_section_and_keeps_later_sections(tmp_path: Path) -> None:
+def test_append_rows_creates_the_area_and_keeps_later_areas(tmp_path: Path) -> None:
     path = tmp_path / "BENCHMARKS.md"
-    decoding.append_block(path, "### run one\n\n| a |")
-    decoding.append_block(path, "### run two")
+    decoding.append_rows(path, ["| row one |"])
+    decoding.append_rows(path, ["| row two |"])
     text = path.read_text(encoding="utf-8")
-    assert text.count(decoding.SECTION) == 1 and text.index("### run one") < text.index("### run two")
-    path.write_text("# Benchmarks\n\n" + decoding.SECTION + "\n\n### old\n\n## Quality\n\n| row |\n", encoding="utf-8")
-    decoding.append_block(path, "### new")
+    assert text.count(decoding.SECTION) == 1 and text.count(decoding.ROW_HEADER) == 1
+    assert text.index("| row one |") < text.index("| row two |")
+    path.write_text("# Benchmarks\n\n" + decoding.SECTION + "\n\n" + decoding.ROW_HEADER + "\n" + decoding.ROW_RULE
+                    + "\n| old |\n\n## Quality\n\n| row |\n", encoding="utf-8")
+    decoding.append_rows(path, ["| new |"])
     text = path.read_text(encoding="utf-8")
-    assert text.index("### old") < text.index("### new") < text.index("## Quality")
+    assert text.index("| old |") < text.index("| new |") < text.index("## Quality")
     assert text.endswith("## Quality\n\n| row |\n")
 
 
@@ -135,15 +137,20 @@ def test_main_records_the_block_and_skips_unrunnable_modes(tmp_path: Path, monke
     monkeypatch.delenv(GQA_SWITCH, raising=False)
     monkeypatch.setattr(decoding, "load_model", load)
     monkeypatch.setattr(decoding, "outlines_missing", lambda: "outlines is not importable (test)")
+    monkeypatch.setattr(decoding, "clean_commit", lambda root, allow=(): "abc1234")  # the tree may be dirty
     bench_file = tmp_path / "BENCHMARKS.md"
     argv = ["--dataset", "ae-110k", "--data-root", str(ROOT), "--modes", "free,outlines", "--k", "1",
             "--max-retries", "0", "--out-dir", str(tmp_path / "runs"), "--record", "--benchmarks-file", str(bench_file)]
     assert decoding.main(argv) == 0
     assert seen == ["1"] and GQA_SWITCH not in os.environ  # and it does not outlive the run
     text = bench_file.read_text(encoding="utf-8")
-    assert decoding.SECTION in text and "`python benchmarks/decoding.py --dataset ae-110k" in text
-    assert "| free | 2 |" in text and "| outlines | skipped: outlines is not importable (test) |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 20")]
+    assert decoding.SECTION in text and len(rows) == 1  # a skipped mode has no row
+    assert rows[0].split(" | ")[1:4] == ["abc1234", "ae-110k/validation (2)", "free"]
+    assert "`python benchmarks/decoding.py --dataset ae-110k" in rows[0] and "--record" not in rows[0]
+    captured = capsys.readouterr()
+    assert "| outlines | skipped: outlines is not importable (test) |" in captured.out
     summary = json.loads(next((tmp_path / "runs").glob("*.json")).read_text(encoding="utf-8"))
     assert [r["mode"] for r in summary["results"]] == ["free", "outlines"]
     assert len(list((tmp_path / "runs").glob("*-free-*.jsonl"))) == 1
-    assert "skipping outlines" in capsys.readouterr().err
+    assert "skipping outlines" in captured.err

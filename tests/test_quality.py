@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from extractor import (QUALITY_TABLE_HEADER, QUALITY_TABLE_RULE, append_quality_row, first_category, git_commit,
-                       shots_for)
+from extractor import (QUALITY_SECTION, QUALITY_TABLE_HEADER, QUALITY_TABLE_RULE, ExtractorError, append_quality_row,
+                       append_table_row, clean_commit, first_category, git_commit, recorded_command, shots_for)
 from extractor.backends.scripted import ScriptedBackend
 from extractor.cli import main as cli_main
 from extractor.config import ExtractConfig
@@ -81,6 +82,7 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(quality.Extractor, "from_pretrained", _fake_from_pretrained(calls))
+    monkeypatch.setattr(quality, "clean_commit", lambda root, allow=(): "abc1234")  # the work tree may be dirty
     records, table = tmp_path / "records.jsonl", tmp_path / "BENCHMARKS.md"
     argv = ["--data", str(ROOT), "--dataset", "ae-110k", "--k", "1", "--selection", "first", "--max-retries", "0",
             "--decoding", "free",
@@ -112,10 +114,14 @@ def test_main_writes_records_prints_tables_and_appends_rows(tmp_path: Path, monk
     rows = [line for line in text.splitlines() if line.startswith("| 20")]
     assert len(rows) == 2
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert cells[2:] == ["ae-110k/validation (2)", "smollm2-135m", "k=1 selection=first decoding=free text=title",
-                         "66.67", "50.00", "57.14", "85.71", "50.0", cells[-2], cells[-1]]
-    assert float(cells[-1]) > 0  # peak RSS in GB
-    assert "limit=1" in rows[1] and "ae-110k/validation (1)" in rows[1]
+    assert cells[1:] == ["abc1234", "ae-110k/validation (2)",
+                         "smollm2-135m, k=1 selection=first decoding=free text=title",
+                         "66.67", "50.00", "57.14", cells[-2],
+                         f"`python benchmarks/quality.py --data {ROOT} --dataset ae-110k --k 1 --selection first "
+                         f"--max-retries 0 --decoding free --out {records}`"]
+    assert float(cells[-2]) > 0  # products/s
+    assert "limit=1" in rows[1] and "ae-110k/validation (1)" in rows[1] and "--limit 1`" in rows[1]
+    assert text.index(QUALITY_SECTION) < text.index(QUALITY_TABLE_HEADER)
 
 
 @pytest.mark.parametrize("flags, record", [([], False), (["--record"], True), (["--no-record"], False),
@@ -138,9 +144,57 @@ def test_append_quality_row_keeps_other_tables(tmp_path: Path) -> None:
     append_quality_row(path, "| third |")
     lines = path.read_text().splitlines()
     header = lines.index(QUALITY_TABLE_HEADER)
+    assert lines[header - 2] == QUALITY_SECTION
     assert lines[header + 1:header + 5] == [QUALITY_TABLE_RULE, "| first |", "| second |", "| third |"]
     assert lines[lines.index("| 1 | 2 |") - 2] == "| a | b |"
     assert lines[-1] == "| x |"
+
+
+def test_append_table_row_goes_to_its_areas_table(tmp_path: Path) -> None:
+    """A row lands at the end of its area's table, before later areas; a missing table or area is made."""
+    path = tmp_path / "B.md"
+    path.write_text("# Benchmarks\n\n## One\n\nIntro.\n\n| h |\n|---|\n| 1 |\n\nA note.\n\n## Two\n\nNone yet.\n")
+    append_table_row(path, "## One", "| h |", "|---|", "| 2 |")
+    append_table_row(path, "## Two", "| k |", "|---|", "| a |")
+    append_table_row(path, "## Three", "| z |", "|---|", "| q |", intro="New area.")
+    append_table_row(path, "## Two", "| k |", "|---|", "| b |")
+    assert path.read_text() == ("# Benchmarks\n\n## One\n\nIntro.\n\n| h |\n|---|\n| 1 |\n| 2 |\n\nA note.\n\n"
+                                "## Two\n\nNone yet.\n\n| k |\n|---|\n| a |\n| b |\n\n"
+                                "## Three\n\nNew area.\n\n| z |\n|---|\n| q |\n")
+    fresh = tmp_path / "new.md"
+    append_table_row(fresh, "## One", "| h |", "|---|", "| 1 |")
+    text = fresh.read_text()
+    assert text.startswith("# Benchmarks\n") and text.endswith("## One\n\n| h |\n|---|\n| 1 |\n")
+
+
+def test_recorded_command_leaves_out_the_recording_options() -> None:
+    assert recorded_command("benchmarks/quality.py", ["--dataset", "oa-mine", "--record", "--benchmarks-file", "B.md",
+                                                      "--out", "a b.jsonl", "--benchmarks-file=C.md", "--no-record"]) \
+        == "python benchmarks/quality.py --dataset oa-mine --out 'a b.jsonl'"
+
+
+def test_clean_commit_refuses_a_changed_tree_but_the_benchmarks_file(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    with pytest.raises(ExtractorError, match="commit"):
+        clean_commit(tmp_path)
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    head = git_commit(tmp_path)
+    assert clean_commit(tmp_path) == head and "+" not in head
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\n| row |\n")
+    assert clean_commit(tmp_path, allow=(tmp_path / "BENCHMARKS.md",)) == head
+    with pytest.raises(ExtractorError, match="BENCHMARKS.md"):
+        clean_commit(tmp_path)
+    (tmp_path / "code.py").write_text("x = 2\n")
+    with pytest.raises(ExtractorError, match="code.py"):
+        clean_commit(tmp_path, allow=(tmp_path / "BENCHMARKS.md",))
+    assert git_commit(tmp_path) == head + "+dirty"
 
 
 def test_git_commit_outside_a_repository(tmp_path: Path) -> None:

@@ -623,3 +623,11 @@ def _run(command: Command, parsed: Parsed, fixtures: Fixtures) -> None:
                 f"{output}: records not ok: {[r for r in records if r.get('status') != 'ok'][:2]}"
     if parsed.command == "schemas list":
         assert all(name in result.output for name in _shipped()), result.output
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")), ids=lambda page: page.name)
+def test_every_docs_page_command_parses(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docs pages' extractor commands parse with the CLI too (they are not run: the README's are)."""
+    problems, _ = check_commands(page, monkeypatch)
+    problems = [p for p in problems if "no extractor command in its bash blocks" not in p]  # a page may have none
+    assert not problems, f"{page.name} commands that would fail:\n" + "\n".join(problems)

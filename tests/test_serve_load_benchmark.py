@@ -58,10 +58,11 @@ def test_parse_args_splits_server_options(bench):  # type: ignore[no-untyped-def
         ["--decoding", "free"]
 
 
-def test_load_report_batching_and_overload(bench, tmp_path):  # type: ignore[no-untyped-def]
+def test_load_report_batching_and_overload(bench, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """Both runs (batching, then --max-batch-size 1) of one 1.5 s level at 4 clients, the overload
-    probe on each, the table and the recorded block."""
+    probe on each, the table and the recorded rows."""
     out = tmp_path / "BENCHMARKS.md"
+    monkeypatch.setattr(bench, "clean_commit", lambda root, allow=(): "abc1234")  # this checkout may be dirty
     runs = bench.main(["--levels", "4", "--seconds", "1.5", "--max-queue", "32", "--overload", "--overload-items", "8",
                        "--compare-batching", "--record", "--benchmarks-file", str(out), "--ready-timeout", "60",
                        "--request-timeout", "20", "--json", str(tmp_path / "report.json"), "--",
@@ -83,9 +84,14 @@ def test_load_report_batching_and_overload(bench, tmp_path):  # type: ignore[no-
         assert probe is not None and probe.requests * probe.items_per_request >= 4 * 32
         assert probe.ok, probe.statuses  # 429s, no timeouts and no 5xx
     assert [c for c, _ in bench.batching_ratios(runs)] == [4]
-    text = out.read_text(encoding="utf-8")
-    assert bench.SECTION in text and "| batching | 4 |" in text and "| no batching | 4 |" in text
-    assert "batching on/off, products/s: 4 clients" in text
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert bench.SECTION in lines and bench.LOAD_HEADER in lines and bench.START_HEADER in lines
+    load = [line for line in lines if line.startswith("| ") and "| abc1234 |" in line and "`python" in line
+            or line.endswith("| the same |")]
+    assert [row.split(" | ")[3:5] for row in load] == [["on", "4"], ["off", "4"]]
+    assert "benchmarks/serve_load.py --levels 4" in load[0] and "--benchmarks-file" not in load[0]
+    start = [line for line in lines if line.startswith("| ") and line.count(" | ") == 6 and "abc1234" in line]
+    assert [row.split(" | ")[3] for row in start] == ["on", "off"] and all("429:" in row for row in start)
     assert (tmp_path / "report.json").is_file()
     report = bench.table(runs)
     assert "p99 ms" in report and "cold start to ready" in report and "overload" in report

@@ -40,6 +40,7 @@ def scripted_quality(monkeypatch: pytest.MonkeyPatch) -> list:
                          shots=shots_for(benchmark, category))
 
     monkeypatch.setattr(tagger_bench, "load_llm", load_llm)
+    monkeypatch.setattr(tagger_bench, "clean_commit", lambda root, allow=(): "abc1234")  # the tree may be dirty
     monkeypatch.setattr("extractor.adapter.trained_settings", lambda adapter: {"k": 0})
     return asked
 
@@ -53,24 +54,25 @@ def tiny_run(tmp_path: Path, bench_file: Path, *extra: str) -> int:
                               *extra])
 
 
-def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_quality: list) -> None:
+def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_quality: list,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     bench_file = tmp_path / "BENCHMARKS.md"
     assert tiny_run(tmp_path, bench_file, "--llm-k", "1", "--llm-adapter", "adapters/x") == 0
     # Few-shot with the k asked for; the adapter with its manifest's prompt settings.
     assert scripted_quality == [(1, "similar", None), (0, "similar", "adapters/x")]
     text = bench_file.read_text(encoding="utf-8")
-    assert text.count(tagger_bench.SECTION) == 1
-    block = text[text.index(tagger_bench.SECTION):]
-    assert "`python benchmarks/tagger.py --data" in block
-    rows = [line for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
-    assert len(rows) == 3 and rows[0].startswith("| tagger: ")
-    assert all(row.split(" | ")[1] == "2" for row in rows)  # every engine read the same two offers
-    assert "+ adapters/x (k=0 similar, constrained)" in rows[2]
+    quality = text.split("## Extraction quality")[1].split("## Tagger speed")[0]
+    rows = [line for line in quality.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 3 and rows[0].split(" | ")[3].startswith("tagger: ")
+    assert all(row.split(" | ")[1] == "abc1234" and " (2) | " in row for row in rows)  # the same two offers
+    assert all("`python benchmarks/tagger.py --data" in row and "--record" not in row for row in rows)
+    assert " | LLM smollm2-135m + adapters/x (k=0 similar, constrained) | " in rows[2]
     # The scripted LLM reads the lure right and answers the cap with prose (as in test_decoding_benchmark).
-    assert [row.split(" | ")[2:5] for row in rows[1:]] == [["66.67", "50.00", "57.14"]] * 2
-    ratios = [line for line in block.splitlines() if line.startswith("- tagger vs ")]
+    assert [row.split(" | ")[4:7] for row in rows[1:]] == [["66.67", "50.00", "57.14"]] * 2
+    speed = [line for line in text.split("## Tagger speed")[1].splitlines() if line.startswith("| 20")]
+    assert len(speed) == 1 and speed[0].split(" | ")[3].startswith("tagger: ")
+    ratios = [line for line in capsys.readouterr().out.splitlines() if line.startswith("- tagger vs ")]
     assert len(ratios) == 2 and all("x products/s; F1 " in line for line in ratios)
-    assert "| tagger: " in text.split(tagger_bench.SECTION)[0]  # the quality row is still written
     for name in ("k1", "x"):  # each LLM run's records, one per offer, beside the tagger's
         lines = (tmp_path / "tagger" / f"validation.llm-{name}.records.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) == 2 and all(json.loads(line)["id"] for line in lines)
@@ -79,7 +81,8 @@ def test_tagger_and_llm_on_the_same_offers_in_one_run(tmp_path: Path, scripted_q
 def test_no_llm_options_no_comparison(tmp_path: Path, scripted_quality: list) -> None:
     assert tiny_run(tmp_path, tmp_path / "B.md") == 0
     assert scripted_quality == []
-    assert tagger_bench.SECTION not in (tmp_path / "B.md").read_text(encoding="utf-8")
+    text = (tmp_path / "B.md").read_text(encoding="utf-8")
+    assert len([line for line in text.splitlines() if line.startswith("| 20")]) == 2  # quality and speed rows
 
 
 def test_augment_copies_reach_the_training_and_the_recorded_row(tmp_path: Path, scripted_quality: list) -> None:
@@ -92,10 +95,11 @@ def test_augment_copies_reach_the_training_and_the_recorded_row(tmp_path: Path, 
 def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, scripted_quality: list) -> None:
     bench_file = tmp_path / "BENCHMARKS.md"
     assert tiny_run(tmp_path, bench_file, "--llm-k", "1", "--llm-adapter", "adapters/x", "--ensemble") == 0
-    block = bench_file.read_text(encoding="utf-8").split(tagger_bench.SECTION)[1]
-    rows = [line for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
-    assert len(rows) == 6 and all(row.startswith("| ensemble: LLM smollm2-135m") for row in rows[3:5])
-    assert rows[5].startswith("| ensemble: all 2 LLM runs + tagger")
+    quality = bench_file.read_text(encoding="utf-8").split("## Tagger speed")[0]
+    rows = [line for line in quality.splitlines() if line.startswith("| 20")]
+    labels = [row.split(" | ")[3] for row in rows]
+    assert len(rows) == 6 and all(label.startswith("ensemble: LLM smollm2-135m") for label in labels[3:5])
+    assert labels[5].startswith("ensemble: all 2 LLM runs + tagger")
 
     def read(suffix: str) -> list[dict]:
         path = tmp_path / "tagger" / f"validation.{suffix}.jsonl"
@@ -116,7 +120,7 @@ def test_ensemble_rows_merge_each_llm_run_with_the_tagger(tmp_path: Path, script
     # the F1 cell of each ensemble row is the score of its merged records
     benchmark = load_benchmark("ae-110k", "validation", data_root=str(ROOT))
     for row, (merged, _) in zip(rows[3:], cases):
-        assert row.split(" | ")[4] == f"{score(benchmark.gold, merged).exact.micro.f1:.2f}"
+        assert row.split(" | ")[6] == f"{score(benchmark.gold, merged).exact.micro.f1:.2f}"
 
 
 def test_recorded_llm_runs_merge_as_the_runs_that_wrote_them(tmp_path: Path, scripted_quality: list) -> None:
@@ -132,12 +136,12 @@ def test_recorded_llm_runs_merge_as_the_runs_that_wrote_them(tmp_path: Path, scr
     assert (folder / "validation.ensemble-x.records.jsonl").read_text(encoding="utf-8") == merged
 
     def rows(path: Path) -> list[list[str]]:
-        block = path.read_text(encoding="utf-8").split(tagger_bench.SECTION)[1]
-        return [line.split(" | ") for line in block.splitlines() if line.startswith("| ") and "engine" not in line]
+        quality = path.read_text(encoding="utf-8").split("## Tagger speed")[0]
+        return [line.split(" | ") for line in quality.splitlines() if line.startswith("| 20")]
 
     # the same F1 cells; products/s left blank where the LLM's time is not known
-    assert [r[4] for r in rows(again)] == [r[4] for r in rows(first)]
-    assert [r[6] for r in rows(again)[1:]] == ["–", "–"] and "recorded: validation.llm-x.records.jsonl" in rows(again)[1][0]
+    assert [r[6] for r in rows(again)] == [r[6] for r in rows(first)]
+    assert [r[7] for r in rows(again)[1:]] == ["–", "–"] and "recorded: validation.llm-x.records.jsonl" in rows(again)[1][3]
 
 
 def test_recorded_llm_runs_must_be_the_benchmarks_offers(tmp_path: Path, scripted_quality: list,

@@ -529,7 +529,7 @@ def test_extraction_refuses_a_mismatched_adapter_unless_forced(tmp_path, toy, ti
 
 @pytest.mark.parametrize("four_bit", ["flagged", "nf4"])
 def test_an_adapter_trained_on_a_4bit_base_serves_on_a_full_precision_one(tmp_path, toy, four_bit):
-    """QLoRA on a GPU, extraction on a laptop CPU: measured to work (BENCHMARKS.md, "QLoRA on a GPU").
+    """QLoRA on a GPU, extraction on a laptop CPU: measured to work (docs/notes/2026-11-29-lora-tuning.md, "QLoRA on a GPU").
     "nf4": the tiny base really in bitsandbytes NF4, on the CPU (bitsandbytes 0.50 ships CPU kernels;
     extractor's own `--quantize 4bit` wants CUDA, so it is loaded as benchmarks/nf4_cpu_quality.py
     does); skipped without bitsandbytes. "flagged": the float32 base only flagged as 4-bit, as in the

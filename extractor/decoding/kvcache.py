@@ -14,8 +14,8 @@ feeds only a few tokens per row:
   ``grouped_query_attention`` turns transformers' own switch on around our forward passes.
 
 Each change alone shortens a decoding step, the more the longer the cache, and together they
-shorten it most; the logits stay identical (timings: BENCHMARKS.md, "Decoding: constrained vs free
-vs outlines")."""
+shorten it most; the logits stay identical (timings:
+docs/notes/2026-11-28-constrained-decoding-speed.md)."""
 
 from __future__ import annotations
 

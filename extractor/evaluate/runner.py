@@ -4,13 +4,16 @@
 :func:`run_quality` extracts every offer of a :class:`~extractor.evaluate.datasets.Benchmark`
 (category by category, each under its own schema and demonstrations) and scores the records;
 :func:`benchmark_extractor` loads an LLM Extractor for a benchmark (with :func:`prompt_settings`, an
-adapter's trained settings). The BENCHMARKS.md writers keep the file's formats: the quality table
-(:func:`quality_row`, :func:`append_quality_row`) and any other section's blocks
-(:func:`append_section_block`)."""
+adapter's trained settings). BENCHMARKS.md is a results page, one table per area (``## <area>``),
+one row per measurement with its date, clean commit (:func:`clean_commit`), command
+(:func:`recorded_command`) and figures: :func:`append_table_row` adds a row to an area's table,
+:func:`quality_row` and :func:`append_quality_row` are the "Extraction quality" area's.
+:func:`append_section_block` adds a free-form block under a heading (the serving writer's)."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,21 +29,15 @@ from .scorer import Evaluation, score
 if TYPE_CHECKING:
     from ..pipeline import Extractor
 
-QUALITY_TABLE_HEADER = ("| date | commit | dataset/split (offers) | model | settings "
-                        "| P | R | F1 | F1 lenient | valid % | products/s | peak RSS GB |")
-QUALITY_TABLE_RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+QUALITY_SECTION = "## Extraction quality"
+QUALITY_TABLE_HEADER = "| date | commit | dataset (offers) | configuration | P | R | F1 | products/s | command |"
+QUALITY_TABLE_RULE = "|---|---|---|---|---:|---:|---:|---:|---|"
 BENCHMARKS_FILE_INTRO = """# Benchmarks
 
-## Quality
-
-Rows appended by `benchmarks/quality.py`: micro precision, recall and F1 in percent over all gold
-(offer, attribute) slots, exact match, counted as in the WDC-PAVE / ExtractGPT papers (see
-`extractor/evaluate/scorer.py`); `valid %` is the share of records without an error; products/s
-excludes model loading; peak RSS is the process's peak resident memory (model included). Runs with
-`limit` score only the first N offers of the split.
-
+One table per area. Each row: the date it was measured, the commit whose code measured it, the command
+that reproduces it, and the figures. P / R / F1: micro, exact match, in percent.
 """
-"""The start of a new BENCHMARKS.md, up to the quality table's header."""
+"""The start of a new BENCHMARKS.md, before its first area."""
 
 
 @dataclass
@@ -140,9 +137,51 @@ def git_commit(root: str | Path = ".") -> str:
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "uncommitted"
+    return head + ("+dirty" if changed_files(root) else "")
+
+
+def changed_files(root: str | Path = ".") -> list[str]:
+    """Tracked files of the work tree in ``root`` that differ from HEAD (paths relative to the root)."""
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                            capture_output=True, text=True).stdout.strip()
-    return head + ("+dirty" if status else "")
+                            capture_output=True, text=True).stdout
+    return [line[3:].split(" -> ")[-1] for line in status.splitlines() if line.strip()]
+
+
+def clean_commit(root: str | Path = ".", allow: tuple[str | Path, ...] = ()) -> str:
+    """Short hash of HEAD in ``root``, for a row of BENCHMARKS.md; an :class:`ExtractorError` when tracked
+    files other than ``allow`` (the benchmarks file itself) changed, since a figure measured on
+    uncommitted code names no commit that reproduces it. Call it before the run: the run measures
+    the code it imported then."""
+    root = Path(root).resolve()
+    allowed = set()
+    for path in allow:
+        path = Path(path).resolve()
+        allowed.add(path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix())
+    changed = [name for name in changed_files(root) if name not in allowed]
+    commit = git_commit(root)
+    if commit == "uncommitted":
+        raise ExtractorError(f"{root} is not a git checkout with a commit: --record needs one")
+    if changed:
+        listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise ExtractorError(f"--record needs a clean work tree (changed: {listed}); commit first, so that the "
+                             "row names the code that measured it")
+    return commit.removesuffix("+dirty")
+
+
+def recorded_command(script: str, argv: list[str]) -> str:
+    """The command line a BENCHMARKS.md row gives: ``python <script>`` and ``argv`` without the
+    recording options (``--record``, ``--no-record``, ``--benchmarks-file``)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--record", "--no-record"):
+            pass
+        elif arg == "--benchmarks-file":
+            skip = True
+        elif not arg.startswith("--benchmarks-file="):
+            kept.append(arg)
+    return shlex.join(["python", script, *kept])
 
 
 def peak_rss_gb() -> float:
@@ -161,32 +200,53 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def quality_row(run: QualityRun, model: str, settings: str, commit: str, date: str) -> str:
-    """The quality table's row for ``run`` (peak RSS: this process's, now)."""
+def quality_row(run: QualityRun, model: str, settings: str, commit: str, date: str, command: str = "") -> str:
+    """The "Extraction quality" table's row for ``run``: the configuration is ``model`` and ``settings``;
+    products/s is "–" for a run that was read, not timed (recorded records, a merge)."""
     micro = run.evaluation.exact.micro
     bench = run.benchmark
-    cells = [date, commit, f"{bench.name}/{bench.split} ({len(run.records)})", model, settings,
+    configuration = f"{model}, {settings}" if settings else model
+    cells = [date, commit, f"{bench.name}/{bench.split} ({len(run.records)})", configuration,
              f"{micro.precision:.2f}", f"{micro.recall:.2f}", f"{micro.f1:.2f}",
-             f"{run.evaluation.lenient.micro.f1:.2f}", f"{run.valid_percent:.1f}", f"{run.per_second:.2f}",
-             f"{peak_rss_gb():.2f}"]
+             f"{run.per_second:.2f}" if run.seconds > 0 else "–",
+             f"`{command}`" if command else "–"]
+    return table_row(cells)
+
+
+def table_row(cells: list[str]) -> str:
+    """A markdown table row of ``cells`` (``|`` in a cell escaped)."""
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
 def append_quality_row(path: Path, row: str) -> None:
-    """Add ``row`` at the end of the quality table in ``path`` (creating the file or the table)."""
-    if not path.is_file():
-        path.write_text(BENCHMARKS_FILE_INTRO + QUALITY_TABLE_HEADER + "\n" + QUALITY_TABLE_RULE + "\n" + row + "\n",
-                        encoding="utf-8")
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if QUALITY_TABLE_HEADER in lines:
-        at = lines.index(QUALITY_TABLE_HEADER) + 1
-        while at < len(lines) and lines[at].startswith("|"):
-            at += 1
-        lines.insert(at, row)
+    """Add ``row`` at the end of the "Extraction quality" table in ``path`` (creating what is missing)."""
+    append_table_row(path, QUALITY_SECTION, QUALITY_TABLE_HEADER, QUALITY_TABLE_RULE, row)
+
+
+def append_table_row(path: Path, section: str, header: str, rule: str, row: str, intro: str = "") -> None:
+    """Add ``row`` at the end of the table headed ``header`` in the ``section`` heading's area of ``path``.
+
+    Whatever is missing is made: the file (:data:`BENCHMARKS_FILE_INTRO`), the area (at the end of the
+    file, with ``intro``), the table (at the end of the area). Other areas and tables stay as they are."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else BENCHMARKS_FILE_INTRO
+    lines = text.rstrip("\n").splitlines()
+    if section not in lines:
+        lines += ["", section, ""] + ([*intro.splitlines(), ""] if intro else [])
+        lines += [header, rule, row]
     else:
-        # Another tool owns the file so far: add our table as its own section at the end.
-        lines += ["", "## Quality", "", QUALITY_TABLE_HEADER, QUALITY_TABLE_RULE, row]
+        start = lines.index(section) + 1
+        end = start
+        while end < len(lines) and not lines[end].startswith("## "):
+            end += 1
+        if header in lines[start:end]:
+            at = lines.index(header, start) + 1
+            while at < len(lines) and lines[at].startswith("|"):
+                at += 1
+            lines.insert(at, row)
+        else:
+            while end > start and not lines[end - 1].strip():
+                end -= 1
+            lines[end:end] = ["", header, rule, row]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -266,7 +266,8 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
             records = [_normalized(r, schema_name, normalize, normalizers) for r in records]
         for record in records:
             metrics.products.labels(record.status).inc()
-        return {"records": [r.to_dict() for r in records]}
+        # a JSONResponse of plain dicts: FastAPI would otherwise walk every record through jsonable_encoder
+        return JSONResponse({"records": [r.to_dict() for r in records]})
 
     return app
 

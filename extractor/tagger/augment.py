@@ -6,7 +6,7 @@ A tagger learns spans from the words around them; a value it has seen in only on
 memorise together with that title. Swapped variants show each context with other values of the
 attribute, and each value in other contexts. That helps on some datasets and hurts on others (a
 variant can also teach a wrong context), so it is an option to measure per dataset, never a
-default (BENCHMARKS.md, "Tagger: augmented training texts").
+default (docs/notes/2026-11-30-tagger-augmentation-and-endings.md).
 
 Only the training texts are augmented, never the held-out ones that choose the epoch and the span
 threshold. A variant carries one form per valued attribute (the one written into its text) and

@@ -6,7 +6,7 @@ Titles and sentences often end on a value ("..., Pack Of 3."), abbreviations end
 belongs to the value is a benchmark's convention, and the training texts teach it unevenly:
 OA-Mine's train gold mostly leaves a final stop out but sometimes keeps it ("5 fl. oz."), and
 always keeps a possessive "'s" after a value; WDC-PAVE's mostly leaves both out (the counts:
-BENCHMARKS.md, "Tagger: endings, a full stop or a possessive after a value"). A tagger labels
+docs/notes/2026-11-30-tagger-augmentation-and-endings.md, "Tagger: endings"). A tagger labels
 tokens, and tokenizers cut both endings off their word, so it ends some values on a stop the gold
 leaves out ("1.69 fl.oz." for "1.69 fl.oz") and some before a possessive the gold keeps ("Kid"
 for "Kid's").
@@ -23,8 +23,8 @@ joiner and side (:data:`JOINED`): a tagger sometimes stops at the joiner ("Angel
 in. :func:`follow_joined` follows those counts only when asked (``TaggerConfig.joined_words``): it
 helps weaker taggers that stop at the joiner too early, but overrides stronger taggers that were
 right to stop there ("3 Bars" of "3 Bars-7 Oz") and cuts into spec lists ("2-core" of
-"3.40GHz/2-core/6MB/80W"), so it can cost more than it gains (BENCHMARKS.md, "Tagger: joined
-words, a hyphen or slash at a value's edge")."""
+"3.40GHz/2-core/6MB/80W"), so it can cost more than it gains (docs/notes/2026-11-30-tagger-augmentation-and-endings.md,
+"Tagger: joined words")."""
 
 from __future__ import annotations
 

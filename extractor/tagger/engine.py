@@ -43,7 +43,7 @@ AVERAGED_SPAN_THRESHOLD = 0.5
 inside a value when that is at least as likely as not. Averaging flattens the members' peaks, so
 where they disagree ``O`` can win the argmax with under half of the probability; the threshold
 takes such tokens back in, and does little for a single tagger, whose peaks are sharp
-(BENCHMARKS.md, "Tagger: a second all-of-train seed, and product types by their words")."""
+(docs/notes/2026-11-29-averaging-across-encoders.md)."""
 
 
 @dataclass
@@ -83,8 +83,8 @@ class TaggerConfig:
     or cut it off, as the training gold mostly wrote them (needs ``endings``). Off by default: it
     helps weaker taggers that stop at a joiner the gold goes past, but hurts stronger ones, since it
     overrides a model that was sure the joined word was apart ("3 Bars" of "3 Bars-7 Oz",
-    "Caffeine-Free" of "Fair Trade/Caffeine-Free"); measure it per tagger (BENCHMARKS.md, "Tagger:
-    joined words, a hyphen or slash at a value's edge")."""
+    "Caffeine-Free" of "Fair Trade/Caffeine-Free"); measure it per tagger (
+    docs/notes/2026-11-30-tagger-augmentation-and-endings.md, "Tagger: joined words")."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -2,7 +2,7 @@
 
 Some benchmarks annotate a value as part of a word. AE-110K's gold says ``Men`` where the title
 says "Mens", ``Print`` for "Printed", ``Jersey`` for "Jerseys" (a common pattern there; counts:
-BENCHMARKS.md, "Tagger: values inside words"); WDC-PAVE's scraped descriptions glue words
+docs/notes/2026-11-29-tagger-training.md); WDC-PAVE's scraped descriptions glue words
 together ("012345678905INNER" holds a UPC, "24w" a width). The tagger labels and decodes whole
 words, so it could only ever answer "Mens". Training therefore labels such a value's whole
 word(s), and learns per attribute:
