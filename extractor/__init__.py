@@ -107,6 +107,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "QUALITY_SECTION": (".evaluate.runner", "QUALITY_SECTION"),
     "clean_commit": (".evaluate.runner", "clean_commit"),
     "recorded_command": (".evaluate.runner", "recorded_command"),
+    # batch extraction on Ray Data (`extract-distributed`; Ray itself loads only when a run starts)
+    "ExtractUDF": (".distributed.udf", "ExtractUDF"),  # a row-level callable class for Dataset.map_batches
+    "DistributedConfig": (".distributed.config", "DistributedConfig"),
+    "run_distributed": (".distributed.run", "run_distributed"),
+    "collect_shards": (".distributed.shards", "collect"),
     # normalization
     "Normalizer": (".normalize", "Normalizer"),
     "NormalizeSpec": (".normalize", "NormalizeSpec"),

@@ -14,6 +14,7 @@ import click
 
 from ..errors import ExtractorError
 from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_LINES, EXIT_USAGE
+from .distributed import collect_command, extract_distributed
 from .evaluate import evaluate_command, merge_command
 from .extract import extract
 from .normalize import normalize_command, vocab
@@ -58,11 +59,14 @@ def main() -> None:
 # --- the command table ---------------------------------------------------------------------
 # Using models: schemas, extract (schemas.py, extract.py); judging and combining their records:
 # evaluate, merge (evaluate.py); making models: finetune, export, finetune-tagger (train.py);
-# canonical values: normalize, vocab (normalize.py); extraction over HTTP: serve (serve.py).
+# canonical values: normalize, vocab (normalize.py); extraction over HTTP: serve (serve.py);
+# catalogs on a Ray cluster: extract-distributed, collect (distributed.py).
 
 COMMANDS: tuple[click.Command, ...] = (
     schemas,
     extract,
+    extract_distributed,
+    collect_command,
     evaluate_command,
     merge_command,
     finetune_command,
