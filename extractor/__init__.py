@@ -58,6 +58,16 @@ _LAZY: dict[str, tuple[str, str]] = {
     "PACKAGED_ENCODER": (".tagger", "PACKAGED_ENCODER"),
     "TAGGER_MANIFEST": (".tagger.model", "MANIFEST"),
     "AUGMENTATIONS": (".training.augment", "AUGMENTATIONS"),
+    # labelled data for a new schema: Label Studio tasks and exports, silver labels (extractor/label/)
+    "make_tasks": (".label", "make_tasks"),
+    "tasks_from_engine": (".label", "tasks_from_engine"),
+    "tasks_from_records": (".label", "tasks_from_records"),
+    "labelling_config": (".label", "labelling_config"),
+    "write_tasks": (".label", "write_tasks"),
+    "read_export": (".label", "read_export"),
+    "labelled_lines": (".label", "labelled_lines"),
+    "silver_set": (".label", "silver_set"),
+    "silver_training_set": (".label", "silver_training_set"),
     # LoRA adapters written by `extractor finetune`
     "read_adapter_manifest": (".adapter", "read_manifest"),
     "trained_settings": (".adapter", "trained_settings"),

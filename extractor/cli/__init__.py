@@ -17,6 +17,7 @@ from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_LINES, EXIT
 from .distributed import collect_command, extract_distributed
 from .evaluate import evaluate_command, merge_command
 from .extract import extract
+from .label import label
 from .normalize import normalize_command, vocab
 from .schemas import schemas
 from .serve import serve
@@ -59,6 +60,7 @@ def main() -> None:
 # --- the command table ---------------------------------------------------------------------
 # Using models: schemas, extract (schemas.py, extract.py); judging and combining their records:
 # evaluate, merge (evaluate.py); making models: finetune, export, finetune-tagger (train.py);
+# training data for a new schema: label (label.py);
 # canonical values: normalize, vocab (normalize.py); extraction over HTTP: serve (serve.py);
 # catalogs on a Ray cluster: extract-distributed, collect (distributed.py).
 
@@ -72,6 +74,7 @@ COMMANDS: tuple[click.Command, ...] = (
     finetune_command,
     export_command,
     finetune_tagger_command,
+    label,
     normalize_command,
     vocab,
     serve,

