@@ -13,7 +13,7 @@ the first time only, so Ray restarts it and the shard is continued.
     python benchmarks/distributed.py --engine tagger --model runs/tagger/apparel --schema apparel
     python benchmarks/distributed.py --engine-spec spec.yaml --schema apparel --offers 2000 --record
 
---record appends the table to BENCHMARKS.md ("## Distributed extraction").
+--record adds the rows to BENCHMARKS.md's "## Scale-out (Ray Data)" table.
 """
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extractor import (DistributedConfig, EngineSpec, LLMSpec, ModelConfig, TaggerSpec, append_section_block,
-                       build_engine, git_commit, load_spec, read_offers, resolve_dataset, run_distributed)
+from extractor import (DistributedConfig, EngineSpec, LLMSpec, ModelConfig, TaggerSpec, append_table_row,
+                       build_engine, clean_commit, load_spec, read_offers, recorded_command, resolve_dataset,
+                       run_distributed, table_row)
 
 REPO = Path(__file__).resolve().parents[1]
-SECTION = "## Distributed extraction"
-SECTION_INTRO = ("`benchmarks/distributed.py`: `extractor extract-distributed` on a local Ray against single-process "
-                 "`extract` (a subprocess) on the same offers, in the same run; products/s end to end (model load and, "
-                 "for Ray, actor start included); the fault run kills one worker once, mid-shard.")
+SECTION = "## Scale-out (Ray Data)"
+HEADER = ("| date | commit | engine | offers | run | workers | seconds | products/s | vs single | actor start s "
+          "| model load s | peak RSS MiB | attempts | reprocessed lines | command |")
+RULE = "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 EXTRACT = [sys.executable, "-c", "import sys; from extractor.cli import main; sys.exit(main(sys.argv[1:]))"]
 """How single-process `extract` is started: this interpreter, so the checkout's extractor."""
 
@@ -171,19 +172,14 @@ def table(rows: list[Row]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *body])
 
 
-def markdown_block(rows: list[Row], *, engine: str, schema: str, commit: str, date: str, cpus: int | None) -> str:
+def record_rows(path: Path, rows: list[Row], *, engine: str, commit: str, date: str, command: str) -> None:
+    """A row per run in BENCHMARKS.md's Scale-out table (the command on the first, "the same" after)."""
     base = rows[0].per_second
-    lines = [f"### {date}, {commit}: {engine}, schema {schema}, {rows[0].offers} offers, "
-             f"Ray on {cpus or os.cpu_count()} CPUs", "",
-             "| run | workers | seconds | products/s | vs single | actor start s | model load s | peak RSS MiB/worker "
-             "| attempts | reprocessed lines |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r.label} | {r.workers} | {r.seconds:.1f} | {r.per_second:.2f} | "
-                     f"{r.per_second / base:.2f}x | {_seconds(r.actor_start_s)} | {_seconds(r.load_s)} | "
-                     f"{r.peak_rss_mb:.0f} | "
-                     f"{r.attempts} | {r.reprocessed} |")
-    return "\n".join(lines)
+    for i, r in enumerate(rows):
+        append_table_row(path, SECTION, HEADER, RULE, table_row([
+            date, commit, engine, str(r.offers), r.label, str(r.workers), f"{r.seconds:.1f}", f"{r.per_second:.2f}",
+            f"{r.per_second / base:.2f}x" if base else "-", _seconds(r.actor_start_s), _seconds(r.load_s),
+            f"{r.peak_rss_mb:.0f}", str(r.attempts), str(r.reprocessed), f"`{command}`" if i == 0 else "the same"]))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -206,7 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gpus-per-worker", type=float, default=0.0)
     p.add_argument("--no-kill", action="store_true", help="skip the run with a worker killed mid-shard")
     p.add_argument("--json", dest="json_out", default=None, help="also write the rows as JSON here")
-    p.add_argument("--record", action="store_true", help="append the table to --benchmarks-file")
+    p.add_argument("--record", action="store_true",
+                   help="add the rows to the Scale-out table of --benchmarks-file (needs a clean work tree)")
+    p.add_argument("--label", default=None, help="the engine column of recorded rows (default: the engine options)")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     args = p.parse_args(argv)
     args.worker_list = [int(x) for x in args.workers.split(",") if x.strip()]
@@ -219,6 +217,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     import ray
 
     args = parse_args(argv)
+    commit = clean_commit(REPO, allow=(args.benchmarks_file,)) if args.record else ""  # before the run measures
     spec = engine_spec(args)
     shard_lines = args.shard_lines or max(1, -(-args.offers // 8))
     with tempfile.TemporaryDirectory(prefix="distributed-bench-") as tmp:
@@ -252,9 +251,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.as_dict() for r in rows], indent=2), encoding="utf-8")
     if args.record:
-        block = markdown_block(rows, engine=describe(args, spec), schema=args.schema, commit=git_commit(REPO),
-                               date=dt.date.today().isoformat(), cpus=args.cpus)
-        append_section_block(Path(args.benchmarks_file), SECTION, SECTION_INTRO, block)
+        record_rows(Path(args.benchmarks_file), rows, engine=args.label or describe(args, spec), commit=commit,
+                    date=dt.date.today().isoformat(),
+                    command=recorded_command("benchmarks/distributed.py", sys.argv[1:] if argv is None else argv))
         print(f"recorded in {args.benchmarks_file}", file=sys.stderr)
     return rows
 

@@ -45,14 +45,19 @@ def test_engine_options_mean_a_spec(bench):
         bench.engine_spec(bench.parse_args(["--engine", "tagger"]))
 
 
-def test_table_and_block_give_ratios_against_the_single_process_run(bench):
+def test_table_and_recorded_rows_give_ratios_against_the_single_process_run(bench, tmp_path):
     rows = [bench.Row("single process", 1, 100, 10.0, peak_rss_mb=400, statuses={"ok": 100}),
             bench.Row("ray, 2 worker(s)", 2, 100, 5.0, actor_start_s=2.0, load_s=1.5, peak_rss_mb=500,
                       statuses={"ok": 100}),
             bench.Row("ray, 2 worker(s), one killed", 2, 100, 8.0, attempts=2, reprocessed=7)]
     text = bench.table(rows)
     assert "1.00x" in text and "2.00x" in text and "1.25x" in text
-    block = bench.markdown_block(rows, engine="tagger t", schema="apparel", commit="abc", date="2026-01-01", cpus=2)
-    lines = block.splitlines()
-    assert lines[0].startswith("### 2026-01-01, abc: tagger t, schema apparel, 100 offers")
-    assert "| ray, 2 worker(s), one killed | 2 | 8.0 | 12.50 | 1.25x |" in block and lines[-1].endswith("| 2 | 7 |")
+    out = tmp_path / "BENCHMARKS.md"
+    bench.record_rows(out, rows, engine="tagger t", commit="abc1234", date="2026-01-01",
+                      command="python benchmarks/distributed.py --offers 100")
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert bench.SECTION in lines and bench.HEADER in lines
+    recorded = [line for line in lines if line.startswith("| 2026-01-01 | abc1234 |")]
+    assert len(recorded) == 3 and "`python benchmarks/distributed.py --offers 100`" in recorded[0]
+    assert "| ray, 2 worker(s), one killed | 2 | 8.0 | 12.50 | 1.25x |" in recorded[2]
+    assert recorded[2].endswith("| 2 | 7 | the same |")
