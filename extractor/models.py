@@ -68,10 +68,40 @@ def convert_gguf(gguf: Path) -> Path:
     """Dequantize a GGUF file once into a transformers folder and return that folder.
 
     Parsing GGUF metadata is slow and would be repeated on every load; the converted copy loads as
-    fast as any transformers folder."""
+    fast as any transformers folder. Several processes may ask at once (the actors of
+    ``extract-distributed`` on one machine, parallel test workers): one converts while the others
+    wait on a lock file and then load its copy, and the copy appears whole or not at all (written
+    under a temporary name, then renamed)."""
     target = _gguf_cache_path(gguf)
     if (target / "config.json").is_file():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(target.with_name(target.name + ".lock")):
+        if (target / "config.json").is_file():  # another process converted it while this one waited
+            return target
+        return _convert(gguf, target)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``; where there is none, no lock: the
+    rename in ``_convert`` still keeps the copy whole)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover  (Windows)
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert(gguf: Path, target: Path) -> Path:
+    import shutil
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.warning("converting %s once into %s (about a minute; later loads take seconds)", gguf.name, target)
@@ -87,7 +117,12 @@ def convert_gguf(gguf: Path) -> Path:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
-    tmp.rename(target)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # a process without the lock finished first: use its copy
     return target
 
 

@@ -148,3 +148,85 @@ def test_model_loader_replaces_load_model_inside_its_block_only():
     import extractor.models as models
 
     assert not models._loaders  # the block is over: load_model loads again
+
+
+# --- converting a GGUF file once, with several processes asking ----------------------------------
+
+class _StubGGUF:
+    """Stands in for transformers' GGUF loading: counts conversions, takes ``seconds`` each, and
+    writes a config.json where a real save_pretrained would."""
+
+    def __init__(self, seconds: float = 0.0, before_save=None) -> None:  # type: ignore[no-untyped-def]
+        self.loads = 0
+        self.seconds, self.before_save = seconds, before_save
+
+    def install(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        import time
+        import types
+
+        import transformers
+
+        stub = self
+
+        class Saved:
+            def __init__(self) -> None:
+                self.config = types.SimpleNamespace()
+                self.hf_quantizer = object()
+
+            def save_pretrained(self, folder: str) -> None:
+                from pathlib import Path
+
+                if stub.before_save is not None:
+                    stub.before_save()
+                Path(folder).mkdir(parents=True, exist_ok=True)
+                (Path(folder) / "config.json").write_text("{}", encoding="utf-8")
+
+        def model_from_pretrained(*args, **kwargs):  # type: ignore[no-untyped-def]
+            stub.loads += 1
+            time.sleep(stub.seconds)
+            return Saved()
+
+        monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", model_from_pretrained)
+        monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Saved())
+
+
+def test_concurrent_conversions_convert_once_and_share_the_copy(tmp_path, monkeypatch):
+    import threading
+
+    from extractor.models import convert_gguf
+
+    monkeypatch.setenv("EXTRACTOR_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    stub = _StubGGUF(seconds=0.3)
+    stub.install(monkeypatch)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(convert_gguf(gguf))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert stub.loads == 1  # the others waited on the lock, then used the copy
+    assert len(results) == 3 and len(set(results)) == 1 and (results[0] / "config.json").is_file()
+    assert not [p for p in results[0].parent.iterdir() if ".tmp" in p.name]
+
+
+def test_a_copy_finished_by_another_process_first_is_used(tmp_path, monkeypatch):
+    """A process without the lock (another machine on a shared cache, say) renames its copy into place
+    while this one is saving: this one's rename fails, and it uses that copy and removes its own."""
+    from extractor.models import _gguf_cache_path, convert_gguf
+
+    monkeypatch.setenv("EXTRACTOR_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    target = _gguf_cache_path(gguf)
+
+    def other_finishes() -> None:
+        if not target.exists():
+            target.mkdir(parents=True)
+            (target / "config.json").write_text('{"by": "other"}', encoding="utf-8")
+
+    _StubGGUF(before_save=other_finishes).install(monkeypatch)
+    assert convert_gguf(gguf) == target
+    assert (target / "config.json").read_text(encoding="utf-8") == '{"by": "other"}'
+    assert not [p for p in target.parent.iterdir() if ".tmp" in p.name]
