@@ -1,8 +1,11 @@
-"""Shared fixtures: a scripted backend and a tiny random causal LM with a real tokenizer."""
+"""Shared fixtures: a scripted backend and a tiny random causal LM with a real tokenizer; tiny BERT
+builders; and ``load_script``, which imports a benchmark or example script for its tests."""
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -12,6 +15,26 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(path: str | Path, name: str | None = None):  # type: ignore[no-untyped-def]
+    """The script at ``path`` (relative to the repository, e.g. ``benchmarks/tagger.py``) imported as
+    a module named ``name`` (default ``benchmarks_<stem>``) and registered in ``sys.modules``, which
+    dataclasses need while their classes are built. Benchmarks and examples are scripts, not a
+    package, so their tests load them this way."""
+    import importlib.util
+
+    path = REPO / path
+    name = name or f"benchmarks_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -3,10 +3,8 @@ the table, ratios and targets, the BENCHMARKS.md section, and a free-mode run on
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,12 @@ from extractor.config import ExtractConfig
 from extractor.evaluate.datasets import load_benchmark
 from extractor.records import Document, Provenance
 from extractor.schemas import schema_from_attributes
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(__file__).parent / "fixtures" / "benchmarks"
 
-spec = importlib.util.spec_from_file_location("benchmarks_decoding", REPO / "benchmarks" / "decoding.py")
-decoding = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_decoding"] = decoding  # dataclasses look their module up while the class is built
-spec.loader.exec_module(decoding)  # type: ignore[union-attr]
+decoding = load_script("benchmarks/decoding.py", "benchmarks_decoding")
 
 SCHEMA = schema_from_attributes("Lure", {"Brand Name": {}, "Length": {}})
 PROVENANCE = Provenance(model="m", adapter=None, prompt="extract.v1", schema=SCHEMA.id, decoding="outlines")

@@ -3,7 +3,6 @@ labels the train texts, a tiny random BERT learns from its records, both extract
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,14 +12,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tagger import build_encoder  # noqa: E402
+from conftest import load_script  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(__file__).parent / "fixtures" / "benchmarks"
 
-spec = importlib.util.spec_from_file_location("benchmarks_distill", REPO / "benchmarks" / "distill.py")
-distill = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_distill"] = distill
-spec.loader.exec_module(distill)  # type: ignore[union-attr]
+distill = load_script("benchmarks/distill.py", "benchmarks_distill")
 
 
 def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

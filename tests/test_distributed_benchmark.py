@@ -3,22 +3,19 @@ table and BENCHMARKS.md block with ratios against the single-process row."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("distributed_bench", ROOT / "benchmarks" / "distributed.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["distributed_bench"] = module
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/distributed.py", "distributed_bench")
     yield module
     sys.modules.pop("distributed_bench", None)
 

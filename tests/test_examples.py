@@ -15,6 +15,7 @@ import pytest
 from extractor.demos import load_shots
 from extractor.resources import schemas_dir
 from extractor.schemas import load_schema, shipped_schemas
+from conftest import load_script
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SHOTS = schemas_dir() / "shots"
@@ -145,12 +146,7 @@ def test_apparel_labelled_is_a_grounded_training_file() -> None:
 
 
 def _search_service():  # type: ignore[no-untyped-def]
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("search_service", EXAMPLES / "search_service.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / "search_service.py", "search_service")
 
 
 def test_search_service_arguments_and_filters(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

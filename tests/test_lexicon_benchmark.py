@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,12 +10,10 @@ import pytest
 
 from extractor.evaluate.scorer import load_gold
 from extractor.records import Provenance, Record
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("benchmarks_lexicon", REPO / "benchmarks" / "lexicon.py")
-lexicon = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_lexicon"] = lexicon
-spec.loader.exec_module(lexicon)  # type: ignore[union-attr]
+lexicon = load_script("benchmarks/lexicon.py", "benchmarks_lexicon")
 
 BRANDS = Counter({"Oral-B": 5, "Nescafe Dolce Gusto": 2, "Post": 3, "Post Consumer Brands": 1, "Colgate": 4})
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from extractor.records import Provenance, Record
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("benchmarks_merge", REPO / "benchmarks" / "merge.py")
-merge_bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_merge"] = merge_bench
-spec.loader.exec_module(merge_bench)  # type: ignore[union-attr]
+merge_bench = load_script("benchmarks/merge.py", "benchmarks_merge")
 
 GOLD = [
     {"id": "1", "category": "Shorts", "input": "Nike Mens Shorts Black",

@@ -3,23 +3,20 @@ clear error without bitsandbytes."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 import extractor.models as models
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(__file__).parent / "fixtures" / "benchmarks"
 
 
 def _load(name: str, file: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / file)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script(f"benchmarks/{file}", name)
 
 
 nf4 = _load("benchmarks_nf4_cpu_quality", "nf4_cpu_quality.py")

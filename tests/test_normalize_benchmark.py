@@ -3,25 +3,19 @@ the real benchmark)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "normalization.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> Any:
-    spec = importlib.util.spec_from_file_location("normalization_benchmark", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARK, "normalization_benchmark")
 
 
 def pair(ident: int, category: str, attribute: str, op: str, family: str, raw: dict[str, list[int]],

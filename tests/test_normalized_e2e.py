@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 from extractor.normalize import Normalizer, parse_spec
+from conftest import load_script
 
-_spec = importlib.util.spec_from_file_location(
-    "benchmarks_normalized_e2e", Path(__file__).resolve().parents[1] / "benchmarks" / "normalized_e2e.py")
-_module = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(_module)  # type: ignore[union-attr]
-normalize_records = _module.normalize_records
+normalize_records = load_script("benchmarks/normalized_e2e.py").normalize_records
 
 
 def test_values_with_a_rule_are_normalized_and_the_rest_kept():

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +17,12 @@ from extractor.cli import main as cli_main
 from extractor.config import ExtractConfig
 from extractor.evaluate.datasets import load_benchmark
 from extractor.pipeline import Extractor
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(__file__).parent / "fixtures" / "benchmarks"
 
-spec = importlib.util.spec_from_file_location("benchmarks_quality", REPO / "benchmarks" / "quality.py")
-quality = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_quality"] = quality  # dataclasses look their module up while the class is built
-spec.loader.exec_module(quality)  # type: ignore[union-attr]
+quality = load_script("benchmarks/quality.py", "benchmarks_quality")
 
 # Replies keyed by a word of the offer being asked about (the text after the last "Product: ").
 REPLIES = {

@@ -3,10 +3,8 @@ on from what is on disk (trained taggers reused, unfinished adapters resumed, wh
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,16 +14,13 @@ import yaml
 from extractor import EngineSpec
 from extractor.adapter import FORMAT, MANIFEST
 from extractor.cli import main as cli
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _load(name: str, file: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / file)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script(f"benchmarks/{file}", name)
 
 
 rebuild = _load("benchmarks_rebuild", "rebuild.py")

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from extractor.evaluate.datasets import load_benchmark, read_offers
 from extractor.tagger import TrainingSet
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("benchmarks_relearn", REPO / "benchmarks" / "relearn.py")
-relearn = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_relearn"] = relearn
-spec.loader.exec_module(relearn)  # type: ignore[union-attr]
+relearn = load_script("benchmarks/relearn.py", "benchmarks_relearn")
 
 ROWS = [('Rack ServerAMD Opteron 19"W', "Server", '19"'), ('Tower ServerPart Number 8"W', "Server", '8"'),
         ('Blade ServerIntel Xeon 17"W', "Server", '17"'), ('Hard Drive kit 4"W', "Drive", '4"')]

@@ -4,11 +4,11 @@ overload probe, and the BENCHMARKS.md block."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -34,10 +34,7 @@ COMMAND = [sys.executable, "-c", _SERVER]
 
 @pytest.fixture(scope="module")
 def bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("serve_load", ROOT / "benchmarks" / "serve_load.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["serve_load"] = module
-    spec.loader.exec_module(module)
+    module = load_script("benchmarks/serve_load.py", "serve_load")
     yield module
     sys.modules.pop("serve_load", None)
 

@@ -3,7 +3,6 @@ extract the same offers in one run, and --record writes the comparison block bes
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -18,13 +17,11 @@ from extractor.pipeline import Extractor
 sys.path.insert(0, str(Path(__file__).parent))
 from test_decoding_benchmark import ROOT, reply  # noqa: E402
 from test_tagger import build_encoder  # noqa: E402
+from conftest import load_script  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
-spec = importlib.util.spec_from_file_location("benchmarks_tagger", REPO / "benchmarks" / "tagger.py")
-tagger_bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-sys.modules["benchmarks_tagger"] = tagger_bench
-spec.loader.exec_module(tagger_bench)  # type: ignore[union-attr]
+tagger_bench = load_script("benchmarks/tagger.py", "benchmarks_tagger")
 
 
 @pytest.fixture()
