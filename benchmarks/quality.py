@@ -16,8 +16,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from extractor import (DATASETS, DECODINGS, SELECTIONS, Backend, Benchmark, Extractor, ExtractorError, ModelConfig,
-                       append_quality_row, benchmark_extractor, clean_commit, format_report, load_benchmark,
+from extractor import (DATASETS, DECODINGS, SELECTIONS, Backend, Benchmark, ExtractConfig, Extractor, ExtractorError,
+                       ModelConfig, append_quality_row, benchmark_extractor, clean_commit, format_report, load_benchmark,
                        load_pretrained, model_loader, nf4_config, peak_rss_gb, plot_attribute_f1, prompt_settings,
                        quality_row, recorded_command, run_quality, slug, write_records)
 
@@ -30,6 +30,8 @@ def settings_text(args: argparse.Namespace, benchmark: Benchmark) -> str:
         parts.append(f"seed={args.seed}")
     if args.null_bias:
         parts.append(f"null_bias={args.null_bias:g}")
+    if args.reuse_penalty not in (None, ExtractConfig().reuse_penalty):
+        parts.append(f"reuse_penalty={args.reuse_penalty:g}")
     parts.append(f"text={benchmark.text_fields}")
     if args.limit:
         parts.append(f"limit={args.limit}")
@@ -60,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed for --selection random")
     p.add_argument("--null-bias", type=float, default=None,
                    help="constrained decoding's bias for values over null; default 0, or --adapter's calibrated one")
+    p.add_argument("--reuse-penalty", type=float, default=None,
+                   help="constrained decoding's margin over null for a span another attribute took "
+                        "(0: off); default: the library's (extract --reuse-penalty)")
     p.add_argument("--decoding", default="constrained", choices=DECODINGS)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-retries", type=int, default=1)
@@ -100,6 +105,7 @@ def load_extractor(args: argparse.Namespace, benchmark: Benchmark) -> Extractor:
         benchmark, args.model, adapter=args.adapter, quantize=args.quantize, dtype=args.dtype, device=args.device,
         k=args.k, selection=args.selection, seed=args.seed, decoding=args.decoding,
         batch_size=args.batch_size, max_retries=args.max_retries, null_bias=args.null_bias,
+        **({} if args.reuse_penalty is None else {"reuse_penalty": args.reuse_penalty}),
         **getattr(args, "truncation", {}))
 
 

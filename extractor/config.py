@@ -82,6 +82,12 @@ class ExtractConfig:
     """Constrained decoding: log-probability by which a value is favoured over null when the model
     chooses between them (> 0: more values, recall; < 0: more nulls, precision). A tuned adapter
     records the bias chosen on its held-out offers, and extraction takes it as the default."""
+    reuse_penalty: float = 1.0
+    """Constrained decoding: log-probability by which a span of the input that an earlier attribute
+    of the same record took (the same characters, start and end) must beat null to be taken again;
+    a model that has nothing better to say repeats one word ("Navy" as color, sleeve and pattern).
+    A penalty of 1 asks such a value to be e times as likely as null; 0 turns the rule off. An
+    attribute marked `"x-shared-span": true` in the schema shares its spans freely."""
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -102,5 +108,7 @@ class ExtractConfig:
             raise ConfigError("min_confidence must be between 0 and 1")
         if not -20.0 <= self.null_bias <= 20.0:
             raise ConfigError("null_bias must be between -20 and 20 (a log-probability shift)")
+        if not 0.0 <= self.reuse_penalty <= 20.0:
+            raise ConfigError("reuse_penalty must be between 0 and 20 (a log-probability margin)")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be >= 1")

@@ -117,7 +117,8 @@ class Extractor(Engine):
 
             self._constrained = ConstrainedDecoder(self.backend, self.schema,
                                                    system_ids=self.prompt_builder.system_ids(),
-                                                   null_bias=self.config.null_bias)
+                                                   null_bias=self.config.null_bias,
+                                                   reuse_penalty=self.config.reuse_penalty)
         return self._constrained
 
     @classmethod

@@ -23,7 +23,7 @@ SCALAR_TYPES = ("string", "number", "integer", "boolean")
 _TOP_KEYS = {"$schema", "$id", "title", "description", "type", "properties", "additionalProperties",
              "required", "x-category"}
 _ATTR_KEYS = {"type", "enum", "description", "examples", "items", "maxLength", "minLength",
-              "minimum", "maximum", "maxItems", "x-grounded", "x-normalize"}
+              "minimum", "maximum", "maxItems", "x-grounded", "x-shared-span", "x-normalize"}
 _ITEM_KEYS = {"type", "enum", "maxLength", "minLength", "minimum", "maximum"}
 
 MAX_DEPTH = 32
@@ -63,6 +63,8 @@ class Attribute:
     max_items: int | None = None
     grounded: bool = True
     """Free-text string values must be spans of the input text (constrained decoding)."""
+    shared_span: bool = False
+    """``x-shared-span``: the value may be a span another attribute of the record took, at no penalty."""
     normalize: dict[str, Any] | None = None
     """The attribute's ``x-normalize`` block, checked by the normalizer."""
 
@@ -275,9 +277,10 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
         item_max_length = _check_bounds(items, f"{path}/items", name).get("maxLength")
     elif "items" in spec:
         raise SchemaError("'items' only applies to array attributes", schema=name, path=f"{path}/items")
-    grounded = spec.get("x-grounded", True)
-    if not isinstance(grounded, bool):
-        raise SchemaError("'x-grounded' must be true or false", schema=name, path=f"{path}/x-grounded")
+    flags = {key: spec.get(key, default) for key, default in (("x-grounded", True), ("x-shared-span", False))}
+    for key, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise SchemaError(f"'{key}' must be true or false", schema=name, path=f"{path}/{key}")
     normalize = spec.get("x-normalize")
     if normalize is not None:
         if not isinstance(normalize, dict):
@@ -294,7 +297,7 @@ def _check_attribute(attr: str, spec: Any, name: str) -> Attribute:
         item_types=tuple(item_types), item_enum=item_enum, item_max_length=item_max_length,
         max_length=bounds.get("maxLength"),
         minimum=bounds.get("minimum"), maximum=bounds.get("maximum"), max_items=bounds.get("maxItems"),
-        grounded=grounded, normalize=normalize,
+        grounded=flags["x-grounded"], shared_span=flags["x-shared-span"], normalize=normalize,
     )
 
 

@@ -83,6 +83,11 @@ from .common import EXIT_SOME_LINES, default, progress_bar
               help="Constrained decoding: log-probability by which a value is favoured over null (> 0: more values, "
                    "higher recall; < 0: more nulls, higher precision). With --adapter, the bias calibrated after "
                    "its training is the default.")
+@click.option("--reuse-penalty", default=default(ExtractConfig, "reuse_penalty"), show_default=True,
+              type=click.FloatRange(0, 20),
+              help="Constrained decoding: log-probability by which a span of the text that an earlier attribute of "
+                   "the record took must beat null to be taken again (0: no penalty). Schema attributes marked "
+                   "\"x-shared-span\": true share spans freely.")
 @click.option("--normalize", "normalize_values", is_flag=True,
               help="Also write canonical values (`normalized`) by the schema's x-normalize blocks.")
 @click.option("--batch-size", default=default(ExtractConfig, "batch_size"), show_default=True, type=click.IntRange(1),
@@ -122,7 +127,7 @@ def extract(input_path: str | None, output: str, schema: str | None, schema_fiel
             force_adapter: bool, quantize: str | None, dtype: str, device: str, shots: str | None, k: int,
             selection: str, seed: int, decoding: str, min_confidence: float, span_threshold: float | None,
             word_forms: bool, markers: bool, endings: bool, joined_words: bool,
-            null_bias: float, normalize_values: bool,
+            null_bias: float, reuse_penalty: float, normalize_values: bool,
             batch_size: int, max_retries: int, max_text_tokens: int,
             max_shot_tokens: int, max_new_tokens: int | None, prompt: str, id_field: str, text_fields: tuple[str, ...], fmt: str,
             encoding: str, engine_spec: str | None, print_spec: bool, resume: bool, progress: bool) -> None:
@@ -217,7 +222,7 @@ def _first_line_schema(input_path: str, spec, encoding: str = "utf-8") -> str:  
 
 ENGINE_OPTIONS = ("model", "engine", "with_tagger", "average_tagger", "adapter", "force_adapter", "quantize",
                   "dtype", "device", "shots", "k", "selection", "seed", "decoding", "min_confidence",
-                  "span_threshold", "word_forms", "markers", "endings", "joined_words", "null_bias", "normalize_values", "batch_size", "max_retries", "max_text_tokens",
+                  "span_threshold", "word_forms", "markers", "endings", "joined_words", "null_bias", "reuse_penalty", "normalize_values", "batch_size", "max_retries", "max_text_tokens",
                   "max_shot_tokens", "max_new_tokens", "prompt")
 """extract's options that describe the engine (what --engine-spec replaces)."""
 
@@ -282,6 +287,6 @@ def engine_spec_from(context: click.Context, options: dict[str, Any]):  # type: 
         decoding=o["decoding"], min_confidence=o["min_confidence"], span_threshold=o["span_threshold"],
         rules=dict(word_forms=o["word_forms"], markers=o["markers"], endings=o["endings"],
                    joined_words=o["joined_words"]),
-        null_bias=o["null_bias"], normalize=o["normalize_values"], batch_size=o["batch_size"],
+        null_bias=o["null_bias"], reuse_penalty=o["reuse_penalty"], normalize=o["normalize_values"], batch_size=o["batch_size"],
         max_retries=o["max_retries"], max_text_tokens=o["max_text_tokens"], max_shot_tokens=o["max_shot_tokens"],
         max_new_tokens=o["max_new_tokens"], prompt=o["prompt"])

@@ -19,6 +19,11 @@ decisions by a fixed log-probability in favour of values: a tuned model trained 
 are mostly null (as most benchmark slots are) learns that prior, and a bias chosen on held-out
 offers buys back recall without retraining.
 
+One span, one attribute. A grounded value whose span (the same start and end in the input) an
+earlier attribute of the record already took must beat null by ``reuse_penalty`` more: a model
+with nothing better to say repeats one word in every slot. Attributes marked ``x-shared-span``
+neither pay this nor make others pay it (``shared``).
+
 Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is
 computed once and its KV cache reused, and each row's own part is prefilled without padding
 (``prefill.py``); each step appends to a KV buffer in place and attention reads the key/value
@@ -26,10 +31,10 @@ heads without repeating them (``kvcache.py``); fixed text costs no extra forward
 rows leave the batch.
 
 Interface. A ``ConstrainedDecoder`` is built for one backend and schema with its settings
-(``null_bias``); it owns what it keeps between batches (the prefix caches, the slots shared by
-every row, timing statistics) and returns, per prompt, the values, spans, confidences, removed
-mass and warnings (``Decoded``). Validating them and building the record is the engine's work
-(the Extractor)."""
+(``null_bias``, ``reuse_penalty``); it owns what it keeps between batches (the prefix caches, the
+slots shared by every row, timing statistics) and returns, per prompt, the values, spans,
+confidences, removed mass and warnings (``Decoded``). Validating them and building the record is
+the engine's work (the Extractor)."""
 
 from __future__ import annotations
 
@@ -108,6 +113,10 @@ class _Row:
     """Log-probability (unconstrained) of starting ``null`` where the current value began."""
     null_bias: float = 0.0
     """Log-probability taken off ``null`` in the null-or-value decisions (ExtractConfig.null_bias)."""
+    reuse_penalty: float = 0.0
+    """Margin a span taken by an earlier attribute needs over null (ExtractConfig.reuse_penalty)."""
+    shared: frozenset[str] = frozenset()
+    """Attributes whose spans are not the record's alone (``x-shared-span``)."""
     done: bool = False
 
 
@@ -116,18 +125,20 @@ class ConstrainedDecoder:
 
     ``system_ids``: the token ids of the system turn every prompt starts with
     (``prompt_build.system_prompt_ids``), whose KV cache is computed once and reused;
-    ``null_bias``: ExtractConfig.null_bias. The decoder keeps, between batches, the prefix caches
-    (``prefixes``), the slots whose constraint does not depend on the input (``shared_slots``) and
-    its timing (``stats``)."""
+    ``null_bias``, ``reuse_penalty``: ExtractConfig's. The decoder keeps, between batches, the prefix
+    caches (``prefixes``), the slots whose constraint does not depend on the input (``shared_slots``)
+    and its timing (``stats``)."""
 
     def __init__(self, backend: Any, schema: Schema, *, system_ids: Sequence[int] = (),
-                 null_bias: float = 0.0) -> None:
+                 null_bias: float = 0.0, reuse_penalty: float = 0.0) -> None:
         if not backend.supports_constrained:
             raise ConfigError(f"decoding 'constrained' needs token-level access to the model; backend "
                               f"{backend.name!r} supports only --decoding free")
         self.backend = backend
         self.schema = schema
         self.null_bias = null_bias
+        self.reuse_penalty = reuse_penalty
+        self.shared = frozenset(a.name for a in schema.attributes if a.shared_span)
         self.prefixes = PrefixCache(system_ids=list(system_ids))
         self.shared_slots: dict[str, Slot] = {}
         self.stats = DecodingStats()
@@ -150,7 +161,7 @@ class ConstrainedDecoder:
             slots = build_slots(self.schema, backend, shown, self.shared_slots)
             rows.append(_Row(text=text, warnings=warnings[i] if warnings is not None else [],
                              names=self.schema.names, slots=slots, shown=shown, state=slots[0].start(),
-                             null_bias=self.null_bias))
+                             null_bias=self.null_bias, reuse_penalty=self.reuse_penalty, shared=self.shared))
             prompts_ids.append(backend.encode(prompt + first_key))
         t0 = time.perf_counter()
         prefix = shared_prefix(self.prefixes, backend, prompts_ids)
@@ -308,17 +319,26 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
     except (UnicodeDecodeError, json.JSONDecodeError):
         value = None
         row.warnings.append(f"{name}: unreadable value set to null")
-    if value is not None and not forced_close and row.null_logprob is not None \
-            and sum(row.logprobs) < row.null_logprob - row.null_bias:
-        # The constraint can force a value the model never meant (it wanted one that is not in
-        # the text): keep it only when the model rates it at least as likely as null.
-        row.warnings.append(f"{name}: {value!r} less likely than null "
-                                f"({math.exp(sum(row.logprobs)):.3g} < {math.exp(row.null_logprob):.3g}); set to null")
-        value = None
-        row.vstate = None
     typed = slot.value.typed
-    if isinstance(value, str) and isinstance(typed, Grounded) and row.vstate and row.vstate[0] == "typed":
-        span = typed.span(row.vstate[1], value)
+    grounded = isinstance(value, str) and isinstance(typed, Grounded) and bool(row.vstate) and row.vstate[0] == "typed"
+    span = typed.span(row.vstate[1], value) if grounded else None
+    if value is not None and not forced_close and row.null_logprob is not None:
+        # The constraint can force a value the model never meant (it wanted one that is not in
+        # the text): keep it only when the model rates it at least as likely as null, and a span
+        # an earlier attribute took only when clearly more likely.
+        logprob, null = sum(row.logprobs), row.null_logprob - row.null_bias
+        owner = _taken_by(row, name, span)
+        why = None
+        if logprob < null:
+            why = f"less likely than null ({math.exp(logprob):.3g} < {math.exp(row.null_logprob):.3g})"
+        elif owner is not None and logprob < null + row.reuse_penalty:
+            why = (f"is {owner}'s span and not {math.exp(row.reuse_penalty):.3g} times as likely as null "
+                   f"({math.exp(logprob):.3g} vs {math.exp(row.null_logprob):.3g})")
+        if why is not None:
+            row.warnings.append(f"{name}: {value!r} {why}; set to null")
+            value = None
+            row.vstate = None
+    if isinstance(value, str) and grounded:
         row.spans[name] = list(span) if span else None
         if span:  # as the input writes it: the model copied the escaped text (same offsets)
             value = row.text[span[0]: span[1]]
@@ -341,3 +361,13 @@ def _finish_value(row: _Row, backend: TransformersBackend, forced_close: bool) -
         return []
     row.state = row.slots[row.attr].start()
     return backend.encode(feed.decode("utf-8")) if feed else []
+
+
+def _taken_by(row: _Row, name: str, span: tuple[int, int] | None) -> str | None:
+    """The earlier attribute of the row whose value is ``span`` (the same start and end: nested and
+    overlapping spans are often right, "32W" in "32W x 30L"), when the reuse rule applies: a
+    penalty is set and neither attribute is marked ``x-shared-span``."""
+    if not row.reuse_penalty or span is None or name in row.shared:
+        return None
+    return next((other for other, taken in row.spans.items()
+                 if taken is not None and tuple(taken) == tuple(span) and other not in row.shared), None)
