@@ -87,8 +87,10 @@ def train_split(args: argparse.Namespace, evaluated: Benchmark) -> Benchmark:
 
 
 def silver(train: Benchmark, records: list[Any], min_confidence: float) -> tuple[TrainingSet, list[str]]:
-    """One TrainingSet over every category of the teacher's train records, and the report lines."""
-    documents, gold, schemas, lines = [], [], {}, []
+    """One TrainingSet over every category of the teacher's train records, and the report lines. The
+    student is built for every schema of the split, also those of categories the labelled texts do
+    not reach (``--limit``): it must read every evaluated offer, as the learning curve's taggers do."""
+    documents, gold, schemas, lines = [], [], dict(train.schemas), []
     for category, schema in train.schemas.items():
         pairs = [(d, r) for d, r in zip(train.documents, records) if d.category == category]
         if not pairs:

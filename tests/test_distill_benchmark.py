@@ -57,3 +57,20 @@ def test_teacher_gold_is_the_teachers_values() -> None:
     benchmark = type("B", (), {"gold": [offer]})()
     (gold,) = distill.teacher_gold(benchmark, [record])
     assert gold.targets == {"Brand Name": ("REELMAX",), "Length": (GOLD_ABSENT,)}
+
+
+def test_the_student_is_built_for_every_schema_even_those_the_labelled_texts_miss() -> None:
+    """--limit can stop before a category's first train offer; the student must still read that
+    category's evaluated offers, so the silver set keeps every schema of the split."""
+    from extractor import Provenance, Record, load_benchmark
+
+    evaluated = load_benchmark("ae-110k", "validation", str(ROOT))
+    assert len(evaluated.schemas) >= 2
+    train = distill.train_split(distill.parse_args(["--data", str(ROOT), "--dataset", "ae-110k", "--limit", "1"]),
+                                evaluated)
+    (first,) = train.documents
+    record = Record(id=first.id, attributes={name: None for name in train.schemas[first.category].names},
+                    provenance=Provenance(model="m", adapter=None, prompt="p", schema="s", decoding="constrained"))
+    data, _ = distill.silver(train, [record], 0.0)
+    assert [d.category for d in data.documents] == [first.category]
+    assert set(data.schemas) == set(evaluated.schemas)  # not only the labelled text's category
