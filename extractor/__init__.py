@@ -111,7 +111,6 @@ _LAZY: dict[str, tuple[str, str]] = {
     "QUALITY_TABLE_RULE": (".evaluate.runner", "QUALITY_TABLE_RULE"),
     "quality_row": (".evaluate.runner", "quality_row"),
     "append_quality_row": (".evaluate.runner", "append_quality_row"),
-    "append_section_block": (".evaluate.runner", "append_section_block"),
     "append_table_row": (".evaluate.runner", "append_table_row"),
     "table_row": (".evaluate.runner", "table_row"),
     "QUALITY_SECTION": (".evaluate.runner", "QUALITY_SECTION"),

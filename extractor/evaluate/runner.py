@@ -7,8 +7,7 @@
 adapter's trained settings). BENCHMARKS.md is a results page, one table per area (``## <area>``),
 one row per measurement with its date, clean commit (:func:`clean_commit`), command
 (:func:`recorded_command`) and figures: :func:`append_table_row` adds a row to an area's table,
-:func:`quality_row` and :func:`append_quality_row` are the "Extraction quality" area's.
-:func:`append_section_block` adds a free-form block under a heading (the serving writer's)."""
+:func:`quality_row` and :func:`append_quality_row` are the "Extraction quality" area's."""
 
 from __future__ import annotations
 
@@ -247,18 +246,4 @@ def append_table_row(path: Path, section: str, header: str, rule: str, row: str,
             while end > start and not lines[end - 1].strip():
                 end -= 1
             lines[end:end] = ["", header, rule, row]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def append_section_block(path: Path, section: str, intro: str, block: str) -> None:
-    """Add ``block`` at the end of the ``section`` heading's section of ``path`` (creating the file,
-    or the section with its ``intro``, when missing); later sections stay after it."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    lines = text.rstrip("\n").splitlines()
-    if section not in lines:
-        lines += ["", section, "", intro]
-    at = lines.index(section) + 1
-    while at < len(lines) and not lines[at].startswith("## "):
-        at += 1
-    lines[at:at] = ["", *block.splitlines()] + ([""] if at < len(lines) else [])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
