@@ -72,7 +72,10 @@ def test_unpadded_prefill_matches_one_padded_pass(backend, with_prefix):
     assert logits.shape == want.shape
     assert torch.allclose(logits, want, atol=1e-5)
     assert pos.tolist() == want_pos.tolist() == [done + len(r) for r in rows]
-    assert mask.sum(dim=1).tolist() == want_mask.sum(dim=1).tolist()
+    # With a prefix the stacked cache holds the rows' own positions only, the prefix once.
+    own = [len(r) for r in rows] if with_prefix else want_mask.sum(dim=1).tolist()
+    assert mask.sum(dim=1).tolist() == own
+    assert (getattr(cache, "shared", None) is not None) == with_prefix  # several rows: shared
     # The stacked cache must carry on like the padded one: one more token per row, same logits.
     step = [[backend.encode(" the")[0]]] * len(rows)
     after, *_ = forward(backend, step, cache, mask, pos)
@@ -97,8 +100,8 @@ def test_fixed_demonstrations_are_computed_once_and_change_nothing(backend):
     # The shared prefix holds the system turn and both demonstrations, not just the system turn.
     assert len(shared.ids) > len(system.ids) + 20
     assert shared.ids[: len(system.ids)] == system.ids
-    # Single rows never build a batch prefix of their own.
-    assert single.constrained_decoder.prefixes.batch is None
+    # Rows decoded one at a time find the same prefix from the row before them.
+    assert single.constrained_decoder.prefixes.batch.ids == shared.ids
     stats = batched.constrained_decoder.stats
     assert stats.seconds >= stats.constraint_seconds > 0
 
@@ -115,3 +118,15 @@ def test_similar_demonstrations_share_only_the_system_turn(backend):
     assert cache.batch is None
     assert all(p[: len(prefix.ids)] == prefix.ids for p in prompts)
     assert isinstance(prefix.cache.layers[0].keys, torch.Tensor)
+
+
+def test_a_lone_prompt_reuses_what_it_shares_with_the_one_before(backend):
+    extractor = Extractor(backend, SCHEMA, ExtractConfig(k=2, selection="first"), shots=SHOTS)
+    prompts = [backend.encode(backend.render_chat(extractor.prompt_builder.build(t).messages))
+               for t in ["Nike shoe black", "Hanes tee XL navy blue"]]
+    cache = PrefixCache(system_ids=extractor.prompt_builder.system_ids())
+    assert shared_prefix(cache, backend, prompts[:1]) is cache.system  # nothing before it yet
+    second = shared_prefix(cache, backend, prompts[1:])
+    assert second is cache.batch and len(second.ids) > len(cache.system.ids) + 20
+    assert prompts[0][: len(second.ids)] == prompts[1][: len(second.ids)] == second.ids
+    assert shared_prefix(cache, backend, prompts[:1]) is second  # and the next one keeps it

@@ -26,9 +26,9 @@ neither pay this nor make others pay it (``shared``).
 
 Speed. The prompt prefix shared by a schema's prompts (system turn, fixed demonstrations) is
 computed once and its KV cache reused, and each row's own part is prefilled without padding
-(``prefill.py``); each step appends to a KV buffer in place and attention reads the key/value
-heads without repeating them (``kvcache.py``); fixed text costs no extra forward passes; finished
-rows leave the batch.
+(``prefill.py``); a batch holds that prefix once, not once per row (``attention.py``); each step
+appends to a KV buffer in place and attention reads the key/value heads without repeating them
+(``kvcache.py``); fixed text costs no extra forward passes; finished rows leave the batch.
 
 Interface. A ``ConstrainedDecoder`` is built for one backend and schema with its settings
 (``null_bias``, ``reuse_penalty``); it owns what it keeps between batches (the prefix caches, the
@@ -166,11 +166,14 @@ class ConstrainedDecoder:
         t0 = time.perf_counter()
         prefix = shared_prefix(self.prefixes, backend, prompts_ids)
         done = len(prefix.ids) if prefix is not None else 0
-        logits, cache, mask, pos = prefill(backend, prefix, [p[done:] for p in prompts_ids])
+        budgets = [value_budget(a, backend) for a in self.schema.attributes]
+        # Room in the KV buffers for a whole record (values, the fixed text around them, some
+        # rejected drafts), so that they seldom have to grow (a copy of every row's cache).
+        room = sum(budgets) + FIXED_TOKENS * len(budgets)
+        logits, cache, mask, pos = prefill(backend, prefix, [p[done:] for p in prompts_ids], room)
         active = list(range(len(rows)))
         drafts = [0] * len(rows)
         constraint_seconds = 0.0
-        budgets = [value_budget(a, backend) for a in self.schema.attributes]
         while True:
             c0 = time.perf_counter()
             logprobs = torch.log_softmax(logits.float(), dim=-1)
@@ -248,6 +251,8 @@ def _advance(row: _Row, logprobs: Any, index: TokenIndex, backend: TransformersB
     raise AssertionError("unreachable: the last iteration always returns")
 
 
+FIXED_TOKENS = 8
+"""KV positions set aside per attribute, beyond its value's budget, for the fixed text and drafts."""
 DRAFT_TOKENS = 4
 """How many tokens of the source text are proposed at once while the model copies a span."""
 

@@ -24,6 +24,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .attention import SharedKV, over_prefix, step_mask
 from .kvcache import empty_buffers, grouped_query_attention, growing_layer
 
 if TYPE_CHECKING:
@@ -42,11 +43,17 @@ def _cache_kwarg(backend: TransformersBackend) -> str:
 
 
 def run(backend: TransformersBackend, cache: Any, keep: int, **inputs: Any) -> tuple[Any, Any]:
-    """One forward pass with a KV cache; returns (logits of the last ``keep`` positions, cache)."""
+    """One forward pass with a KV cache; returns (logits of the last ``keep`` positions, cache).
+    A cache that holds only the rows' own positions (``shared``, set by ``prefill``) is read with
+    the shared prefix's attention (``attention.py``), its 2-D mask turned into the step's 4-D one."""
     import torch
 
     key = _cache_kwarg(backend)
-    with torch.inference_mode(), grouped_query_attention(backend.model):
+    shared = getattr(cache, "shared", None)
+    if shared is not None:
+        inputs["attention_mask"] = step_mask(inputs["attention_mask"], inputs["input_ids"].shape[1])
+    scope = over_prefix(backend.model, shared) if shared is not None else grouped_query_attention(backend.model)
+    with torch.inference_mode(), scope:
         out = backend.model(**inputs, **{key: cache}, use_cache=True, logits_to_keep=keep)
     new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     return out.logits[:, -keep:, :], new_cache
@@ -94,6 +101,8 @@ class PrefixCache:
     """Whether ``system`` has been computed."""
     batch: Prefix | None = None
     """The longest prefix a batch shared (system turn + fixed demonstrations), when longer."""
+    last: list[int] = field(default_factory=list)
+    """The last prompt decoded, so that a batch of one finds what it shares with the one before."""
 
 
 def shared_prefix(cache: PrefixCache, backend: TransformersBackend, prompts: list[list[int]]) -> Prefix | None:
@@ -106,10 +115,14 @@ def shared_prefix(cache: PrefixCache, backend: TransformersBackend, prompts: lis
     system = cache.system
     base = system if system is not None and all(system.starts(p) for p in prompts) else None
     batch = cache.batch
+    last, cache.last = cache.last, prompts[-1]
     if batch is not None and all(batch.starts(p) for p in prompts):
         return batch
-    if len(prompts) > 1:
-        common = _common_prefix(prompts)
+    # A prefix shared by the batch, or by a lone prompt and the one before it (requests served one
+    # at a time, with fixed demonstrations, share them too).
+    rows = prompts if len(prompts) > 1 or not last else [last, *prompts]
+    if len(rows) > 1:
+        common = _common_prefix(rows)
         floor = len(base.ids) if base is not None else 0
         if common >= max(MIN_SHARED, floor + MIN_GAIN):
             cache.batch = _extend(backend, base, prompts[0][:common])
@@ -124,9 +137,15 @@ def _stackable(cache: Any) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
-def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[list[int]]) -> tuple:
+def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[list[int]],
+            room: int | None = None) -> tuple:
     """Run every row's ``chunk`` after ``prefix``; returns (next-token logits [rows, 1, vocab],
-    batched cache, attention mask, next positions), as the decoding loop continues from them."""
+    batched cache, attention mask, next positions), as the decoding loop continues from them.
+
+    With a prefix and several rows, the batched cache holds only each row's own positions and the
+    prefix once (``cache.shared``, read by ``attention.py``), and the mask covers the rows' own
+    positions.
+    ``room``: positions each row's buffer keeps free for the tokens still to come."""
     import torch
 
     device = backend.device
@@ -142,25 +161,32 @@ def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[li
             return forward_padded(backend, chunks, _repeat(prefix, len(chunks)), done)
         logits.append(out)
         caches.append(cache)
-    lengths = [done + len(c) for c in chunks]
+    cache = caches[0]
+    if not _stackable(cache):  # one row of a cache kind we do not stack (sliding windows): as it is
+        mask = torch.ones(1, done + len(chunks[0]), dtype=torch.long, device=device)
+        return logits[0], cache, mask, torch.tensor([done + len(chunks[0])], dtype=torch.long, device=device)
+    # Stacked into buffers with room for the values to come (``kvcache.py``): rows left-padded with
+    # masked zeros. With a prefix and several rows, only the positions after it: the prefix stays
+    # one shared copy (a single row reads it once either way, and the plain kernel is quicker there).
+    shared = prefix is not None and len(chunks) > 1
+    skip = done if shared else 0
+    lengths = [done + len(c) - skip for c in chunks]
     width = max(lengths)
     mask = torch.zeros(len(chunks), width, dtype=torch.long, device=device)
     for b, n in enumerate(lengths):
         mask[b, width - n:] = 1
-    # Stacked into buffers with room for the values to come (``kvcache.py``): rows left-padded with
-    # masked zeros.
-    cache = caches[0]
-    if not _stackable(cache):  # one row of a cache kind we do not stack (sliding windows): as it is
-        return logits[0], cache, mask, torch.tensor(lengths, dtype=torch.long, device=device)
     for at in range(len(cache.layers)):
-        keys, values = empty_buffers(cache.layers[at].keys, cache.layers[at].values, len(chunks), width)
+        keys, values = empty_buffers(cache.layers[at].keys, cache.layers[at].values, len(chunks), width, room)
         for b, (row, n) in enumerate(zip(caches, lengths)):
-            keys[b, :, width - n:width] = row.layers[at].keys[0]
-            values[b, :, width - n:width] = row.layers[at].values[0]
+            keys[b, :, width - n:width] = row.layers[at].keys[0, :, skip:]
+            values[b, :, width - n:width] = row.layers[at].values[0, :, skip:]
             if b:
                 row.layers[at].keys = row.layers[at].values = None  # free each row's copy as it is stacked
         cache.layers[at] = growing_layer(keys, values, width)
-    return torch.cat(logits), cache, mask, torch.tensor(lengths, dtype=torch.long, device=device)
+    if shared:
+        cache.shared = SharedKV.of(prefix.cache)  # type: ignore[union-attr]
+    positions = torch.tensor([done + len(c) for c in chunks], dtype=torch.long, device=device)
+    return torch.cat(logits), cache, mask, positions
 
 
 def _repeat(prefix: Prefix | None, rows: int) -> Any:
