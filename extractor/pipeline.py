@@ -271,9 +271,10 @@ class Summary:
 
 
 def extract_stream(extractor: Engine, documents: Iterable[Document], skip: int = 0,
-                   on_record: Callable[[Record], None] | None = None) -> Summary:
+                   on_record: Callable[[Record], None] | None = None, batch_size: int | None = None) -> Summary:
     """Run ``documents`` through ``extractor`` (per-document schemas routed to sibling engines on
     the same model), calling ``on_record`` for each record in input order; returns the Summary.
+    ``batch_size``: documents per engine batch (default: the engine's ``config.batch_size``).
 
     ``skip``: how many documents at the start a resumed run already wrote (``io.resume_point``);
     they are counted, not extracted. A document that makes its engine raise something other than
@@ -329,7 +330,7 @@ def extract_stream(extractor: Engine, documents: Iterable[Document], skip: int =
             else:
                 yield doc
 
-    for batch in batches(unskipped(), extractor.config.batch_size):
+    for batch in batches(unskipped(), batch_size or extractor.config.batch_size):
         flush(batch)
     summary.seconds = time.perf_counter() - start
     return summary

@@ -108,3 +108,30 @@ def test_a_lone_request_slower_than_its_deadline_is_a_timeout_not_an_overload():
             await batcher.close()
 
     assert asyncio.run(main()) == "deadline"
+
+
+def test_a_micro_batch_is_one_engine_batch_whatever_the_spec_batch_size():
+    """The spec's batch_size (2 here) does not split what the batcher gathered (up to
+    max_batch_size): the whole micro-batch shares one engine batch."""
+    import types
+
+    from extractor.engine import Engine
+    from extractor.records import Provenance, Record
+    from extractor.schemas import load_schema
+
+    seen: list[int] = []
+
+    class Counting(Engine):
+        schema = load_schema("apparel")
+        config = types.SimpleNamespace(batch_size=2)
+        provenance = Provenance(model="stub", adapter=None, prompt="-", schema="apparel", decoding="-")
+
+        def extract_batch(self, docs: list[Document]) -> list[Record]:
+            seen.append(len(docs))
+            return [Record(id=d.id, attributes={}, provenance=self.provenance) for d in docs]
+
+    batcher = Batcher(max_batch_size=4)
+    batcher.engine = Counting()
+    records = batcher._extract([Document(id=str(i), text=f"tee {i}") for i in range(6)])
+    assert [r.id for r in records] == [str(i) for i in range(6)]
+    assert seen == [4, 2]

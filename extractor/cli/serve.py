@@ -27,7 +27,8 @@ def _engine_options(command: click.Command) -> click.Command:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--max-batch-size", default=default(ServeSettings, "max_batch_size"), show_default=True, type=click.IntRange(1),
-              help="Products the engine runs together, from one or several concurrent requests (1: no batching).")
+              help="Products the engine runs together as one batch, from one or several concurrent requests "
+                   "(1: no batching); replaces the engine spec's batch_size while serving.")
 @click.option("--max-wait-ms", default=default(ServeSettings, "max_wait_ms"), show_default=True, type=click.FloatRange(0),
               help="How long a batch waits for more requests after its first one.")
 @click.option("--max-queue", default=default(ServeSettings, "max_queue"), show_default=True, type=click.IntRange(1),

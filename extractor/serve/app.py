@@ -37,7 +37,8 @@ class ServeSettings:
     """The service's limits and batching."""
 
     max_batch_size: int = 32
-    """Products run together by the engine thread (from one or several requests)."""
+    """Products run together by the engine thread, as one engine batch (from one or several
+    requests); it replaces the engine spec's ``batch_size`` while serving."""
     max_wait_ms: float = 5.0
     """How long a batch waits for more requests after its first one."""
     max_queue: int = 1024

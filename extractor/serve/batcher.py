@@ -102,7 +102,9 @@ class Batcher:
 
     def _extract(self, docs: list[Document]) -> list[Record]:
         """On the engine thread: records for ``docs`` (each with its schema), in order, grouped by
-        schema and run as ``extractor extract`` runs them (``pipeline.extract_stream``)."""
+        schema and run as ``extractor extract`` runs them (``pipeline.extract_stream``), each
+        group as one engine batch: the micro-batch is the engine's batch (``max_batch_size``), not
+        the spec's ``batch_size`` (a batch shares its prompt prefix and its decoding steps)."""
         from ..pipeline import extract_stream
 
         assert self.engine is not None
@@ -113,7 +115,7 @@ class Batcher:
         for name, idx in groups.items():
             engine = self._sibling(name)
             records: list[Record] = []
-            extract_stream(engine, [docs[i] for i in idx], on_record=records.append)
+            extract_stream(engine, [docs[i] for i in idx], on_record=records.append, batch_size=self.max_batch_size)
             for i, record in zip(idx, records):
                 out[i] = record
         return [r for r in out if r is not None]
