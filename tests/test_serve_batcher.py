@@ -9,7 +9,7 @@ import time
 import pytest
 
 from extractor.records import Document
-from extractor.serve.batcher import ADMIT_SHARE, Batcher, DeadlineExceeded, Overloaded
+from extractor.serve.batcher import ADMIT_SHARE, GATHER_SHARE, Batcher, DeadlineExceeded, Overloaded
 
 
 def test_the_estimate_starts_at_the_first_batch_and_follows_the_latest():
@@ -135,3 +135,54 @@ def test_a_micro_batch_is_one_engine_batch_whatever_the_spec_batch_size():
     records = batcher._extract([Document(id=str(i), text=f"tee {i}") for i in range(6)])
     assert [r.id for r in records] == [str(i) for i in range(6)]
     assert seen == [4, 2]
+
+
+def test_a_slow_engine_waits_a_share_of_its_batch_time_for_more_requests():
+    """At 1 product/s a batch of one waits GATHER_SHARE of a second (50 ms) for company, where
+    --max-wait-ms 0 alone would have run the first request by itself."""
+
+    async def main() -> list[int]:
+        batcher = _stub_batcher(0.001, max_batch_size=8, max_wait_ms=0)
+        batcher.start()
+        batcher.observe(1, 1.0)
+        first = asyncio.ensure_future(batcher.submit([Document(id="a", text="t")], timeout=10))
+        await asyncio.sleep(0.2 * GATHER_SHARE)  # well within the window
+        await batcher.submit([Document(id="b", text="t")], timeout=10)
+        await first
+        await batcher.close()
+        return batcher.batches
+
+    assert asyncio.run(main()) == [2]
+
+
+def test_requests_that_queued_early_are_not_made_late_by_those_that_came_after():
+    """A batch of 5 runs for 1 s (5 products/s). A request A comes at 0.05 s, six more at 0.6 s;
+    admission lets in those expected within ADMIT_SHARE of their 2.1 s deadline (five of the six).
+    Gathered all at once at 1.0 s, the six would end at 2.2 s, past A's deadline (2.15 s): the batch
+    stops growing where A would be late, and the rest make the next batch, still in time."""
+
+    async def main() -> tuple[dict[str, str], list[int]]:
+        batcher = _stub_batcher(0.2, max_batch_size=32, max_wait_ms=0)
+        batcher.start()
+        batcher.observe(1, 0.2)
+        outcomes: dict[str, str] = {}
+
+        async def one(name: str, delay: float, products: int = 1, timeout: float = 2.1) -> None:
+            await asyncio.sleep(delay)
+            try:
+                await batcher.submit([Document(id=f"{name}{i}", text="t") for i in range(products)], timeout=timeout)
+                outcomes[name] = "ok"
+            except Overloaded:
+                outcomes[name] = "overloaded"
+            except DeadlineExceeded:
+                outcomes[name] = "deadline"
+
+        await asyncio.gather(one("first", 0, products=5, timeout=10), one("A", 0.05),
+                             *(one(name, 0.6) for name in "BCDEFG"))
+        await batcher.close()
+        return outcomes, batcher.batches
+
+    outcomes, batches = asyncio.run(main())
+    assert "deadline" not in outcomes.values(), outcomes
+    assert outcomes["A"] == "ok" and list(outcomes.values()).count("overloaded") == 1, outcomes
+    assert batches[0] == 5 and sum(batches[1:]) == 6 and len(batches) >= 3, batches

@@ -30,7 +30,8 @@ def _engine_options(command: click.Command) -> click.Command:
               help="Products the engine runs together as one batch, from one or several concurrent requests "
                    "(1: no batching); replaces the engine spec's batch_size while serving.")
 @click.option("--max-wait-ms", default=default(ServeSettings, "max_wait_ms"), show_default=True, type=click.FloatRange(0),
-              help="How long a batch waits for more requests after its first one.")
+              help="How long a batch waits for more requests after its first one (longer, a twentieth of "
+                   "its expected run time, when the engine takes seconds per batch).")
 @click.option("--max-queue", default=default(ServeSettings, "max_queue"), show_default=True, type=click.IntRange(1),
               help="Products waiting for the engine; a request that does not fit is answered 429.")
 @click.option("--max-items", default=default(ServeSettings, "max_items"), show_default=True, type=click.IntRange(1),

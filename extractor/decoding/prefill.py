@@ -150,43 +150,41 @@ def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[li
 
     device = backend.device
     done = len(prefix.ids) if prefix is not None else 0
-    logits, caches = [], []
-    for chunk in chunks:
-        n = done + len(chunk)
-        cache = copy.deepcopy(prefix.cache) if prefix is not None else None
-        out, cache = run(backend, cache, 1, input_ids=torch.tensor([chunk], device=device),
-                         attention_mask=torch.ones(1, n, dtype=torch.long, device=device),
-                         position_ids=torch.arange(done, n, device=device).unsqueeze(0))
-        if len(chunks) > 1 and not caches and not _stackable(cache):
-            return forward_padded(backend, chunks, _repeat(prefix, len(chunks)), done)
-        logits.append(out)
-        caches.append(cache)
-    cache = caches[0]
-    if not _stackable(cache):  # one row of a cache kind we do not stack (sliding windows): as it is
-        mask = torch.ones(1, done + len(chunks[0]), dtype=torch.long, device=device)
-        return logits[0], cache, mask, torch.tensor([done + len(chunks[0])], dtype=torch.long, device=device)
-    # Stacked into buffers with room for the values to come (``kvcache.py``): rows left-padded with
-    # masked zeros. With a prefix and several rows, only the positions after it: the prefix stays
-    # one shared copy (a single row reads it once either way, and the plain kernel is quicker there).
+    # With a prefix and several rows, only the positions after it are stacked: the prefix stays one
+    # shared copy (a single row reads it once either way, and the plain kernel is quicker there).
     shared = prefix is not None and len(chunks) > 1
     skip = done if shared else 0
     lengths = [done + len(c) - skip for c in chunks]
     width = max(lengths)
+    logits, stacked, first = [], None, None
+    for b, (chunk, n) in enumerate(zip(chunks, lengths)):
+        cache = copy.deepcopy(prefix.cache) if prefix is not None else None
+        out, cache = run(backend, cache, 1, input_ids=torch.tensor([chunk], device=device),
+                         attention_mask=torch.ones(1, done + len(chunk), dtype=torch.long, device=device),
+                         position_ids=torch.arange(done, done + len(chunk), device=device).unsqueeze(0))
+        logits.append(out)
+        if b == 0:
+            if not _stackable(cache):  # a cache kind we do not stack (sliding windows)
+                if len(chunks) > 1:
+                    return forward_padded(backend, chunks, _repeat(prefix, len(chunks)), done)
+                mask = torch.ones(1, done + len(chunk), dtype=torch.long, device=device)
+                return out, cache, mask, torch.tensor([done + len(chunk)], dtype=torch.long, device=device)
+            # Buffers for every row with room for the values to come (``kvcache.py``), rows
+            # left-padded with masked zeros; each row is copied in as soon as it is computed.
+            first = cache
+            stacked = [empty_buffers(layer.keys, layer.values, len(chunks), width, room) for layer in cache.layers]
+        for (keys, values), layer in zip(stacked, cache.layers):  # type: ignore[arg-type]
+            keys[b, :, width - n:width] = layer.keys[0, :, skip:]
+            values[b, :, width - n:width] = layer.values[0, :, skip:]
     mask = torch.zeros(len(chunks), width, dtype=torch.long, device=device)
     for b, n in enumerate(lengths):
         mask[b, width - n:] = 1
-    for at in range(len(cache.layers)):
-        keys, values = empty_buffers(cache.layers[at].keys, cache.layers[at].values, len(chunks), width, room)
-        for b, (row, n) in enumerate(zip(caches, lengths)):
-            keys[b, :, width - n:width] = row.layers[at].keys[0, :, skip:]
-            values[b, :, width - n:width] = row.layers[at].values[0, :, skip:]
-            if b:
-                row.layers[at].keys = row.layers[at].values = None  # free each row's copy as it is stacked
-        cache.layers[at] = growing_layer(keys, values, width)
+    for at, (keys, values) in enumerate(stacked):  # type: ignore[arg-type]
+        first.layers[at] = growing_layer(keys, values, width)  # type: ignore[union-attr]
     if shared:
-        cache.shared = SharedKV.of(prefix.cache)  # type: ignore[union-attr]
+        first.shared = SharedKV.of(prefix.cache)  # type: ignore[union-attr]
     positions = torch.tensor([done + len(c) for c in chunks], dtype=torch.long, device=device)
-    return torch.cat(logits), cache, mask, positions
+    return torch.cat(logits), first, mask, positions
 
 
 def _repeat(prefix: Prefix | None, rows: int) -> Any:

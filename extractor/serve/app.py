@@ -40,7 +40,8 @@ class ServeSettings:
     """Products run together by the engine thread, as one engine batch (from one or several
     requests); it replaces the engine spec's ``batch_size`` while serving."""
     max_wait_ms: float = 5.0
-    """How long a batch waits for more requests after its first one."""
+    """How long a batch waits for more requests after its first one (at least: a batch the engine
+    will run for seconds waits a share of that, ``batcher.GATHER_SHARE``)."""
     max_queue: int = 1024
     """Products waiting for the engine thread; a request that does not fit gets 429."""
     max_items: int = 64

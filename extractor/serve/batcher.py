@@ -2,8 +2,9 @@
 
 The engine is not thread-safe and holds the model, so exactly one thread (a one-worker executor)
 builds it and runs every batch. Requests put their documents on the queue; the dispatcher takes the
-first waiting request, then gathers more for up to ``max_wait_ms`` or until ``max_batch_size``
-products, and hands the batch to the engine thread. While that batch runs, new requests wait in
+first waiting request, then gathers more for up to ``max_wait_ms`` (longer when a batch takes
+seconds: GATHER_SHARE) or until ``max_batch_size`` products, and hands the batch to the engine
+thread; a batch is not grown past what the engine can finish before its requests' deadlines. While that batch runs, new requests wait in
 the queue and make up the next batch, so batches grow with load. More throughput comes from more
 processes or replicas, not more threads.
 
@@ -53,9 +54,16 @@ class Overloaded(Exception):
         self.retry_after_s = retry_after_s
 
 
-ADMIT_SHARE = 0.9
+ADMIT_SHARE = 0.8
 """A request queued behind others is admitted while its expected wait is at most this share of its
-deadline: the estimate is an average, and the margin absorbs a batch that runs slower than it."""
+deadline: the estimate is an average over batches of other texts, and the margin absorbs a batch
+that runs slower than it. A batch is also not grown past what it can finish within this share of
+its members' deadlines."""
+GATHER_SHARE = 0.05
+"""A batch waits for more requests for ``max_wait_ms`` or for this share of the time the engine
+will take to run what it has gathered, whichever is longer: when a batch runs for seconds (an LLM),
+clients answered together come back within tens of milliseconds, and a few more of those fill the
+next batch instead of splitting it in two."""
 RATE_WEIGHT = 0.3
 """Weight of the newest batch in the throughput estimate (an exponential moving average)."""
 
@@ -66,6 +74,8 @@ class _Job:
     future: asyncio.Future
     cancelled: bool = False
     enqueued: float = field(default_factory=time.perf_counter)
+    answer_by: float = float("inf")
+    """``time.perf_counter()`` by which the records should be ready (ADMIT_SHARE of the deadline)."""
 
 
 class Batcher:
@@ -136,6 +146,17 @@ class Batcher:
         running_left = max(0.0, self._running / self.rate - (time.perf_counter() - self._run_started))
         return running_left + (self.pending + products) / self.rate
 
+    def _gather_seconds(self, products: int) -> float:
+        """How long a batch of ``products`` waits for more (``GATHER_SHARE``)."""
+        if self.rate is None:
+            return self.max_wait
+        return max(self.max_wait, GATHER_SHARE * products / self.rate)
+
+    def _fits(self, products: int, answer_by: float) -> bool:
+        """Whether a batch of ``products`` started now would end, at the recent throughput, by
+        ``answer_by`` (a bigger batch would make all its requests late, not just the last)."""
+        return self.rate is None or time.perf_counter() + products / self.rate <= answer_by
+
     def _sibling(self, name: str) -> Engine:
         """The engine for schema ``name`` (siblings on the same model are built once and kept); when
         one cannot be built, the engine itself, whose extract_stream then gives failed records."""
@@ -169,6 +190,8 @@ class Batcher:
             raise Overloaded(f"about {wait:.1f} s of work is ahead of this request, past its {timeout:g} s deadline",
                              wait - ADMIT_SHARE * timeout)
         job = _Job(docs, asyncio.get_running_loop().create_future())
+        if timeout is not None:
+            job.answer_by = job.enqueued + ADMIT_SHARE * timeout
         self.pending += len(docs)
         self._gauge()
         self._queue.put_nowait(job)
@@ -190,9 +213,10 @@ class Batcher:
             batch = [job]
             size = len(job.docs)
             stop = False
-            deadline = loop.time() + self.max_wait
+            opened = loop.time()
+            answer_by = job.answer_by
             while size < self.max_batch_size:
-                remaining = deadline - loop.time()
+                remaining = opened + self._gather_seconds(size) - loop.time()
                 try:
                     nxt = self._queue.get_nowait() if remaining <= 0 else \
                         await asyncio.wait_for(self._queue.get(), remaining)
@@ -201,11 +225,13 @@ class Batcher:
                 if nxt is None:
                     stop = True
                     break
-                if size + len(nxt.docs) > self.max_batch_size:
+                if size + len(nxt.docs) > self.max_batch_size or \
+                        not self._fits(size + len(nxt.docs), min(answer_by, nxt.answer_by)):
                     held = nxt  # the next batch starts with it
                     break
                 batch.append(nxt)
                 size += len(nxt.docs)
+                answer_by = min(answer_by, nxt.answer_by)
             await self._run(batch)
             if stop:
                 while not self._queue.empty():  # what was queued before the stop is still answered
