@@ -186,3 +186,14 @@ def test_requests_that_queued_early_are_not_made_late_by_those_that_came_after()
     assert "deadline" not in outcomes.values(), outcomes
     assert outcomes["A"] == "ok" and list(outcomes.values()).count("overloaded") == 1, outcomes
     assert batches[0] == 5 and sum(batches[1:]) == 6 and len(batches) >= 3, batches
+
+
+def test_the_estimate_weighs_products_not_batches():
+    """A batch of 16 at 1.2 products/s moves an estimate of 0.6 almost all the way; a lone product
+    at 0.6 afterwards moves it back by RATE_WEIGHT of the difference only."""
+    batcher = Batcher()
+    batcher.observe(1, 1 / 0.6)
+    batcher.observe(16, 16 / 1.2)
+    assert batcher.rate == pytest.approx(1.2, rel=0.01)
+    batcher.observe(1, 1 / 0.6)
+    assert batcher.rate == pytest.approx(1.2 - 0.3 * 0.6, rel=0.01)

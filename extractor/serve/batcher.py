@@ -65,7 +65,8 @@ will take to run what it has gathered, whichever is longer: when a batch runs fo
 clients answered together come back within tens of milliseconds, and a few more of those fill the
 next batch instead of splitting it in two."""
 RATE_WEIGHT = 0.3
-"""Weight of the newest batch in the throughput estimate (an exponential moving average)."""
+"""Weight of the newest product in the throughput estimate (an exponential moving average over
+products: a batch of n weighs 1 - 0.7**n)."""
 
 
 @dataclass
@@ -135,7 +136,10 @@ class Batcher:
         if products <= 0 or seconds <= 0:
             return
         latest = products / seconds
-        self.rate = latest if self.rate is None else (1 - RATE_WEIGHT) * self.rate + RATE_WEIGHT * latest
+        # Weighted by products, not batches: under load the large batches are most of the work,
+        # and one lone product (a slower rate per product) must not undo their estimate.
+        weight = 1 - (1 - RATE_WEIGHT) ** products
+        self.rate = latest if self.rate is None else (1 - weight) * self.rate + weight * latest
 
     def expected_wait(self, products: int) -> float | None:
         """Seconds until a request of ``products`` submitted now would be answered, at the recent
