@@ -9,7 +9,7 @@ import time
 import pytest
 
 from extractor.records import Document
-from extractor.serve.batcher import ADMIT_SHARE, GATHER_SHARE, Batcher, DeadlineExceeded, Overloaded
+from extractor.serve.batcher import ADMIT_SHARE, BATCH_SHARE, GATHER_SHARE, Batcher, DeadlineExceeded, Overloaded
 
 
 def test_the_estimate_starts_at_the_first_batch_and_follows_the_latest():
@@ -197,3 +197,33 @@ def test_the_estimate_weighs_products_not_batches():
     assert batcher.rate == pytest.approx(1.2, rel=0.01)
     batcher.observe(1, 1 / 0.6)
     assert batcher.rate == pytest.approx(1.2 - 0.3 * 0.6, rel=0.01)
+
+
+def test_a_batch_holds_at_most_half_a_deadline_of_work():
+    """12 one-product requests at once, 10 products/s, a 1 s deadline: admission takes 8 (0.8 s of
+    work), and no batch holds more than BATCH_SHARE of the deadline's worth (5 products), so one
+    batch running slow cannot make them all late."""
+
+    async def main() -> tuple[list[str], list[int]]:
+        batcher = _stub_batcher(0.1, max_batch_size=32, max_wait_ms=50)
+        batcher.start()
+        batcher.observe(1, 0.1)
+        outcomes: list[str] = []
+
+        async def one(i: int) -> None:
+            try:
+                await batcher.submit([Document(id=str(i), text="t")], timeout=1.0)
+                outcomes.append("ok")
+            except Overloaded:
+                outcomes.append("overloaded")
+            except DeadlineExceeded:
+                outcomes.append("deadline")
+
+        await asyncio.gather(*(one(i) for i in range(12)))
+        await batcher.close()
+        return outcomes, batcher.batches
+
+    outcomes, batches = asyncio.run(main())
+    assert "deadline" not in outcomes
+    assert max(batches) == int(BATCH_SHARE * 10), batches
+    assert sum(batches) == outcomes.count("ok")

@@ -4,7 +4,8 @@ The engine is not thread-safe and holds the model, so exactly one thread (a one-
 builds it and runs every batch. Requests put their documents on the queue; the dispatcher takes the
 first waiting request, then gathers more for up to ``max_wait_ms`` (longer when a batch takes
 seconds: GATHER_SHARE) or until ``max_batch_size`` products, and hands the batch to the engine
-thread; a batch is not grown past what the engine can finish before its requests' deadlines. While that batch runs, new requests wait in
+thread; a batch is not grown past what the engine can finish before its requests' deadlines, nor
+past half a deadline's worth of work (BATCH_SHARE). While that batch runs, new requests wait in
 the queue and make up the next batch, so batches grow with load. More throughput comes from more
 processes or replicas, not more threads.
 
@@ -59,6 +60,10 @@ ADMIT_SHARE = 0.8
 deadline: the estimate is an average over batches of other texts, and the margin absorbs a batch
 that runs slower than it. A batch is also not grown past what it can finish within this share of
 its members' deadlines."""
+BATCH_SHARE = 0.5
+"""A batch is not grown past this share of its requests' deadline in expected run time: all its
+products are answered when it ends, so a batch that runs slower than estimated (other texts, a
+busier machine) makes all of them late at once, and a big batch's error is big in seconds."""
 GATHER_SHARE = 0.05
 """A batch waits for more requests for ``max_wait_ms`` or for this share of the time the engine
 will take to run what it has gathered, whichever is longer: when a batch runs for seconds (an LLM),
@@ -77,6 +82,8 @@ class _Job:
     enqueued: float = field(default_factory=time.perf_counter)
     answer_by: float = float("inf")
     """``time.perf_counter()`` by which the records should be ready (ADMIT_SHARE of the deadline)."""
+    longest: float = float("inf")
+    """The longest expected run time of a batch this job may join (BATCH_SHARE of its deadline)."""
 
 
 class Batcher:
@@ -156,10 +163,14 @@ class Batcher:
             return self.max_wait
         return max(self.max_wait, GATHER_SHARE * products / self.rate)
 
-    def _fits(self, products: int, answer_by: float) -> bool:
+    def _fits(self, products: int, answer_by: float, longest: float = float("inf")) -> bool:
         """Whether a batch of ``products`` started now would end, at the recent throughput, by
-        ``answer_by`` (a bigger batch would make all its requests late, not just the last)."""
-        return self.rate is None or time.perf_counter() + products / self.rate <= answer_by
+        ``answer_by`` and within ``longest`` seconds (a bigger batch would make all its requests
+        late, not just the last; BATCH_SHARE)."""
+        if self.rate is None:
+            return True
+        seconds = products / self.rate
+        return seconds <= longest and time.perf_counter() + seconds <= answer_by
 
     def _sibling(self, name: str) -> Engine:
         """The engine for schema ``name`` (siblings on the same model are built once and kept); when
@@ -196,6 +207,7 @@ class Batcher:
         job = _Job(docs, asyncio.get_running_loop().create_future())
         if timeout is not None:
             job.answer_by = job.enqueued + ADMIT_SHARE * timeout
+            job.longest = BATCH_SHARE * timeout
         self.pending += len(docs)
         self._gauge()
         self._queue.put_nowait(job)
@@ -218,7 +230,7 @@ class Batcher:
             size = len(job.docs)
             stop = False
             opened = loop.time()
-            answer_by = job.answer_by
+            answer_by, longest = job.answer_by, job.longest
             while size < self.max_batch_size:
                 remaining = opened + self._gather_seconds(size) - loop.time()
                 try:
@@ -230,12 +242,12 @@ class Batcher:
                     stop = True
                     break
                 if size + len(nxt.docs) > self.max_batch_size or \
-                        not self._fits(size + len(nxt.docs), min(answer_by, nxt.answer_by)):
+                        not self._fits(size + len(nxt.docs), min(answer_by, nxt.answer_by), min(longest, nxt.longest)):
                     held = nxt  # the next batch starts with it
                     break
                 batch.append(nxt)
                 size += len(nxt.docs)
-                answer_by = min(answer_by, nxt.answer_by)
+                answer_by, longest = min(answer_by, nxt.answer_by), min(longest, nxt.longest)
             await self._run(batch)
             if stop:
                 while not self._queue.empty():  # what was queued before the stop is still answered
