@@ -199,6 +199,10 @@ class LevelResult:
                 "statuses": dict(self.statuses), "errors_5xx": self.errors_5xx}
 
 
+IDLE_SECONDS = 4.0
+"""How long the client reuses an idle keep-alive connection (uvicorn closes one after 5 s)."""
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection to the server on asyncio streams. The load client shares
     the machine's cores with the server, so its own cost per request must stay small next to the
@@ -214,10 +218,14 @@ class Connection:
         self._head = (f"Host: {host_port}\r\nContent-Type: application/json\r\n{extra}").encode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._idle_since = 0.0
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes, float | None]:
         """(status, body, Retry-After seconds or None) of POST ``path``; ConnectionError when the
-        server closes or sends no reply."""
+        server closes or sends no reply. A connection left idle longer than the server keeps one
+        (a client waiting out a long Retry-After) is replaced first, as HTTP clients' pools do."""
+        if self._writer is not None and time.perf_counter() - self._idle_since > IDLE_SECONDS:
+            self.close()
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
@@ -247,6 +255,7 @@ class Connection:
             raise ConnectionError(f"unreadable reply: {exc}") from exc
         if close or length is None:
             self.close()
+        self._idle_since = time.perf_counter()
         return status, data, retry_after
 
     def close(self) -> None:

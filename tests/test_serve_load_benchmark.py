@@ -92,3 +92,36 @@ def test_load_report_batching_and_overload(bench, tmp_path, monkeypatch):  # typ
     assert (tmp_path / "report.json").is_file()
     report = bench.table(runs)
     assert "p99 ms" in report and "cold start to ready" in report and "overload" in report
+
+
+def test_a_connection_idle_past_the_servers_keep_alive_is_replaced(bench, monkeypatch):
+    """A client that waited out a long Retry-After must not write to a connection the server has
+    closed meanwhile: past IDLE_SECONDS it opens a new one (two connections for two requests)."""
+    import asyncio
+
+    accepted: list[int] = []
+
+    async def main() -> list[int]:
+        async def handle(reader, writer):  # type: ignore[no-untyped-def]
+            accepted.append(1)
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        connection = bench.Connection(f"http://127.0.0.1:{port}")
+        statuses = [(await connection.post("/v1/extract", b"{}"))[0]]
+        statuses.append((await connection.post("/v1/extract", b"{}"))[0])  # reused: still one connection
+        assert len(accepted) == 1
+        monkeypatch.setattr(bench, "IDLE_SECONDS", 0.0)
+        statuses.append((await connection.post("/v1/extract", b"{}"))[0])
+        connection.close()
+        server.close()
+        return statuses
+
+    assert asyncio.run(main()) == [200, 200, 200]
+    assert len(accepted) == 2

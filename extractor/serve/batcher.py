@@ -4,8 +4,7 @@ The engine is not thread-safe and holds the model, so exactly one thread (a one-
 builds it and runs every batch. Requests put their documents on the queue; the dispatcher takes the
 first waiting request, then gathers more for up to ``max_wait_ms`` (longer when a batch takes
 seconds: GATHER_SHARE) or until ``max_batch_size`` products, and hands the batch to the engine
-thread; a batch is not grown past what the engine can finish before its requests' deadlines, nor
-past half a deadline's worth of work (BATCH_SHARE). While that batch runs, new requests wait in
+thread; a batch holds at most half a deadline's worth of work (BATCH_SHARE). While that batch runs, new requests wait in
 the queue and make up the next batch, so batches grow with load. More throughput comes from more
 processes or replicas, not more threads.
 
@@ -24,6 +23,7 @@ alone is slower than the deadline, that is a 504, not an overload)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,12 +58,13 @@ class Overloaded(Exception):
 ADMIT_SHARE = 0.8
 """A request queued behind others is admitted while its expected wait is at most this share of its
 deadline: the estimate is an average over batches of other texts, and the margin absorbs a batch
-that runs slower than it. A batch is also not grown past what it can finish within this share of
-its members' deadlines."""
+that runs slower than it."""
 BATCH_SHARE = 0.5
-"""A batch is not grown past this share of its requests' deadline in expected run time: all its
-products are answered when it ends, so a batch that runs slower than estimated (other texts, a
-busier machine) makes all of them late at once, and a big batch's error is big in seconds."""
+"""A batch holds at most this share of its requests' deadline in expected run time (``batch_limit``
+products). All its products are answered when it ends, so a request's wait is counted in whole
+batches: the running one, the full batches ahead of it, and its own as if full (requests that come
+after it may fill it). Admission by that count keeps at most about a batch queued behind the running
+one under overload, every batch full, and every admitted request's batch ending in time."""
 GATHER_SHARE = 0.05
 """A batch waits for more requests for ``max_wait_ms`` or for this share of the time the engine
 will take to run what it has gathered, whichever is longer: when a batch runs for seconds (an LLM),
@@ -80,10 +81,8 @@ class _Job:
     future: asyncio.Future
     cancelled: bool = False
     enqueued: float = field(default_factory=time.perf_counter)
-    answer_by: float = float("inf")
-    """``time.perf_counter()`` by which the records should be ready (ADMIT_SHARE of the deadline)."""
-    longest: float = float("inf")
-    """The longest expected run time of a batch this job may join (BATCH_SHARE of its deadline)."""
+    timeout: float | None = None
+    """The request's deadline in seconds (None: none)."""
 
 
 class Batcher:
@@ -148,29 +147,29 @@ class Batcher:
         weight = 1 - (1 - RATE_WEIGHT) ** products
         self.rate = latest if self.rate is None else (1 - weight) * self.rate + weight * latest
 
-    def expected_wait(self, products: int) -> float | None:
+    def batch_limit(self, timeout: float | None) -> int:
+        """Products per batch for requests with this deadline: ``max_batch_size``, and no more
+        than the recent throughput runs in BATCH_SHARE of the deadline."""
+        if self.rate is None or timeout is None:
+            return self.max_batch_size
+        return max(1, min(self.max_batch_size, int(BATCH_SHARE * timeout * self.rate)))
+
+    def expected_wait(self, products: int, timeout: float | None = None) -> float | None:
         """Seconds until a request of ``products`` submitted now would be answered, at the recent
-        throughput; None when nothing is ahead of it or no batch has run yet."""
+        throughput: the running batch's rest, then whole batches of ``batch_limit`` products up to
+        and including its own; None when nothing is ahead of it or no batch has run yet."""
         ahead = self.pending + self._running
         if self.rate is None or ahead == 0:
             return None
         running_left = max(0.0, self._running / self.rate - (time.perf_counter() - self._run_started))
-        return running_left + (self.pending + products) / self.rate
+        limit = self.batch_limit(timeout)
+        return running_left + math.ceil((self.pending + products) / limit) * limit / self.rate
 
     def _gather_seconds(self, products: int) -> float:
         """How long a batch of ``products`` waits for more (``GATHER_SHARE``)."""
         if self.rate is None:
             return self.max_wait
         return max(self.max_wait, GATHER_SHARE * products / self.rate)
-
-    def _fits(self, products: int, answer_by: float, longest: float = float("inf")) -> bool:
-        """Whether a batch of ``products`` started now would end, at the recent throughput, by
-        ``answer_by`` and within ``longest`` seconds (a bigger batch would make all its requests
-        late, not just the last; BATCH_SHARE)."""
-        if self.rate is None:
-            return True
-        seconds = products / self.rate
-        return seconds <= longest and time.perf_counter() + seconds <= answer_by
 
     def _sibling(self, name: str) -> Engine:
         """The engine for schema ``name`` (siblings on the same model are built once and kept); when
@@ -200,14 +199,12 @@ class Batcher:
             raise ShuttingDown("the service is shutting down")
         if self.pending + len(docs) > self.max_queue:
             raise QueueFull(f"the queue holds {self.pending} products (at most {self.max_queue})")
-        wait = self.expected_wait(len(docs)) if timeout is not None else None
+        wait = self.expected_wait(len(docs), timeout) if timeout is not None else None
         if wait is not None and timeout is not None and wait > ADMIT_SHARE * timeout:
             raise Overloaded(f"about {wait:.1f} s of work is ahead of this request, past its {timeout:g} s deadline",
                              wait - ADMIT_SHARE * timeout)
         job = _Job(docs, asyncio.get_running_loop().create_future())
-        if timeout is not None:
-            job.answer_by = job.enqueued + ADMIT_SHARE * timeout
-            job.longest = BATCH_SHARE * timeout
+        job.timeout = timeout
         self.pending += len(docs)
         self._gauge()
         self._queue.put_nowait(job)
@@ -230,8 +227,8 @@ class Batcher:
             size = len(job.docs)
             stop = False
             opened = loop.time()
-            answer_by, longest = job.answer_by, job.longest
-            while size < self.max_batch_size:
+            limit = self.batch_limit(job.timeout)
+            while size < limit:
                 remaining = opened + self._gather_seconds(size) - loop.time()
                 try:
                     nxt = self._queue.get_nowait() if remaining <= 0 else \
@@ -241,13 +238,12 @@ class Batcher:
                 if nxt is None:
                     stop = True
                     break
-                if size + len(nxt.docs) > self.max_batch_size or \
-                        not self._fits(size + len(nxt.docs), min(answer_by, nxt.answer_by), min(longest, nxt.longest)):
+                limit = min(limit, self.batch_limit(nxt.timeout))
+                if size + len(nxt.docs) > limit:
                     held = nxt  # the next batch starts with it
                     break
                 batch.append(nxt)
                 size += len(nxt.docs)
-                answer_by, longest = min(answer_by, nxt.answer_by), min(longest, nxt.longest)
             await self._run(batch)
             if stop:
                 while not self._queue.empty():  # what was queued before the stop is still answered
