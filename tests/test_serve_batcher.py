@@ -156,6 +156,18 @@ def test_a_slow_engine_waits_a_share_of_its_batch_time_for_more_requests():
     assert asyncio.run(main()) == [2]
 
 
+async def _outcome(batcher: Batcher, doc_id: str, timeout: float, delay: float = 0.0) -> str:
+    """Submit one one-product request after ``delay`` s: "ok", "overloaded" or "deadline"."""
+    await asyncio.sleep(delay)
+    try:
+        await batcher.submit([Document(id=doc_id, text="t")], timeout=timeout)
+        return "ok"
+    except Overloaded:
+        return "overloaded"
+    except DeadlineExceeded:
+        return "deadline"
+
+
 def test_under_sustained_overload_batches_are_full_and_nobody_admitted_is_late():
     """10 products/s, a 2 s deadline: batches of at most 10 (1 s, BATCH_SHARE). A burst of 30
     requests, then 30 more half-way through the first batch: admission counts whole batches (the
@@ -166,19 +178,8 @@ def test_under_sustained_overload_batches_are_full_and_nobody_admitted_is_late()
         batcher = _stub_batcher(0.09, max_batch_size=32, max_wait_ms=20)  # a little faster than estimated
         batcher.start()
         batcher.observe(1, 0.1)
-        outcomes: list[str] = []
-
-        async def one(i: int, delay: float) -> None:
-            await asyncio.sleep(delay)
-            try:
-                await batcher.submit([Document(id=str(i), text="t")], timeout=2.0)
-                outcomes.append("ok")
-            except Overloaded:
-                outcomes.append("overloaded")
-            except DeadlineExceeded:
-                outcomes.append("deadline")
-
-        await asyncio.gather(*(one(i, 0.0) for i in range(30)), *(one(100 + i, 0.5) for i in range(30)))
+        outcomes = list(await asyncio.gather(*(_outcome(batcher, str(i), 2.0) for i in range(30)),
+                                             *(_outcome(batcher, str(100 + i), 2.0, 0.5) for i in range(30))))
         await batcher.close()
         return outcomes, batcher.batches
 
@@ -189,26 +190,15 @@ def test_under_sustained_overload_batches_are_full_and_nobody_admitted_is_late()
 
 
 def test_a_batch_holds_at_most_half_a_deadline_of_work():
-    """12 one-product requests at once, 10 products/s, a 1 s deadline: admission takes 8 (0.8 s of
-    work), and no batch holds more than BATCH_SHARE of the deadline's worth (5 products), so one
-    batch running slow cannot make them all late."""
+    """12 one-product requests at once, 10 products/s, a 1 s deadline: no batch holds more than
+    BATCH_SHARE of the deadline's worth (5 products), so one batch running slow cannot make them
+    all late; admission counts that batch as full and refuses the rest."""
 
     async def main() -> tuple[list[str], list[int]]:
         batcher = _stub_batcher(0.1, max_batch_size=32, max_wait_ms=50)
         batcher.start()
         batcher.observe(1, 0.1)
-        outcomes: list[str] = []
-
-        async def one(i: int) -> None:
-            try:
-                await batcher.submit([Document(id=str(i), text="t")], timeout=1.0)
-                outcomes.append("ok")
-            except Overloaded:
-                outcomes.append("overloaded")
-            except DeadlineExceeded:
-                outcomes.append("deadline")
-
-        await asyncio.gather(*(one(i) for i in range(12)))
+        outcomes = list(await asyncio.gather(*(_outcome(batcher, str(i), 1.0) for i in range(12))))
         await batcher.close()
         return outcomes, batcher.batches
 
