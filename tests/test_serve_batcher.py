@@ -206,3 +206,41 @@ def test_a_batch_holds_at_most_half_a_deadline_of_work():
     assert "deadline" not in outcomes
     assert max(batches) == int(BATCH_SHARE * 10), batches
     assert sum(batches) == outcomes.count("ok")
+
+
+def test_a_request_late_from_queueing_behind_a_slow_batch_is_refused_at_its_batch_start():
+    """The estimate says 20 products/s; a lone "slow" product takes 0.5 s. A 4-product request with
+    a 0.65 s deadline is admitted behind it (expected wait 0.25 s), but when its batch starts at
+    0.5 s only 0.15 s of its deadline is left, less than the batch's expected 0.27 s: it is answered
+    Overloaded (429) then, not DeadlineExceeded (504) at 0.65 s in the middle of its batch, and the
+    engine does not run it."""
+
+    async def main() -> tuple[list[str], list[int], float]:
+        batcher = Batcher(max_batch_size=4, max_wait_ms=0)
+
+        def extract(docs: list[Document]) -> list[Document]:
+            time.sleep(sum(0.5 if d.text == "slow" else 0.05 for d in docs))
+            return docs
+
+        batcher._extract = extract  # type: ignore[method-assign]
+        batcher.start()
+        batcher.observe(1, 0.05)
+        slow = asyncio.ensure_future(batcher.submit([Document(id="s", text="slow")], timeout=2.0))
+        await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        try:
+            await batcher.submit([Document(id=str(i), text="t") for i in range(4)], timeout=0.65)
+            outcome = "ok"
+        except Overloaded:
+            outcome = "overloaded"
+        except DeadlineExceeded:
+            outcome = "deadline"
+        answered_after = time.perf_counter() - started
+        await slow
+        await batcher.close()
+        return [outcome], batcher.batches, answered_after
+
+    outcomes, batches, answered_after = asyncio.run(main())
+    assert outcomes == ["overloaded"]
+    assert batches == [1]
+    assert answered_after < 0.6

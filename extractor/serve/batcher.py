@@ -10,7 +10,8 @@ processes or replicas, not more threads.
 
 The queue is bounded in products (``max_queue``): a request that does not fit is refused at once
 (QueueFull, 429) rather than waiting. Each request has a deadline (DeadlineExceeded, 504); a
-request whose deadline passed before its batch started is dropped from the batch.
+request whose deadline passed before its batch started is dropped from the batch, and one whose
+wait left it less time than its batch will take is answered Overloaded (429) when the batch starts.
 
 Admission by expected wait: the batcher keeps the engine's recent throughput (products per second
 over the last batches, the warm-up's first). A request that would queue behind other work and, at
@@ -255,7 +256,7 @@ class Batcher:
     async def _run(self, batch: list[_Job]) -> None:
         self.pending -= sum(len(job.docs) for job in batch)
         self._gauge()
-        live = [job for job in batch if not job.cancelled]
+        live = self._in_time([job for job in batch if not job.cancelled])
         if not live:
             return
         docs = [doc for job in live for doc in job.docs]
@@ -278,6 +279,27 @@ class Batcher:
             if not job.future.done():
                 job.future.set_result(records[start:start + len(job.docs)])
             start += len(job.docs)
+
+    def _in_time(self, jobs: list[_Job]) -> list[_Job]:
+        """``jobs`` less those whose wait in the queue has left them less time than their batch will
+        take (at the recent throughput): each of those is answered Overloaded (429) now instead of
+        DeadlineExceeded (504) when its deadline passes mid-batch. Batches ahead that ran slower than
+        their estimate cause it; the margin at admission (ADMIT_SHARE) makes it rare. A job whose
+        whole deadline is shorter than the batch stays: the engine is too slow for it, not busy."""
+        if self.rate is None:
+            return jobs
+        now = time.perf_counter()
+        run = sum(len(job.docs) for job in jobs) / self.rate
+        kept = []
+        for job in jobs:
+            left = None if job.timeout is None else job.enqueued + job.timeout - now
+            if left is not None and left < run <= job.timeout and not job.future.done():
+                job.future.set_exception(Overloaded(
+                    f"the work queued ahead left {max(left, 0):.1f} s of the {job.timeout:g} s deadline, "
+                    f"less than this batch's {run:.1f} s", run))
+                continue
+            kept.append(job)
+        return kept
 
     def _gauge(self) -> None:
         if self.metrics is not None:
