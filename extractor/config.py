@@ -36,8 +36,9 @@ class ModelConfig:
     quantize: str | None = None
     """`4bit` loads the weights as bitsandbytes NF4 (CUDA only); None keeps full precision."""
     dtype: str = "auto"
-    """`auto` = float32 on CPU (bfloat16 is much slower on CPUs without bfloat16 units), bfloat16 on
-    CUDA; or an explicit dtype."""
+    """`auto` = bfloat16 on CUDA and on CPUs with AMX tiles (where its matrix products are faster),
+    float32 on other CPUs (where bfloat16 is much slower); or an explicit dtype. LoRA training keeps
+    float32 on every CPU."""
     device: str = "auto"
     """`auto` = CUDA when available, else CPU; or an explicit torch device string."""
 

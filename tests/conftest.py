@@ -19,6 +19,16 @@ if os.environ.get("CI"):
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _float32_on_every_cpu(monkeypatch):
+    """Models load as float32 on the CPU in every test, AMX or not (``dtype="auto"`` picks bfloat16
+    on CPUs with AMX tiles): the tests' tolerances and expected records are float32 ones, and must
+    not depend on the machine. tests/test_models.py checks the choice itself."""
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+
+
 def load_script(path: str | Path, name: str | None = None):  # type: ignore[no-untyped-def]
     """The script at ``path`` (relative to the repository, e.g. ``benchmarks/tagger.py``) imported as
     a module named ``name`` (default ``benchmarks_<stem>``) and registered in ``sys.modules``, which

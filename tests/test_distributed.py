@@ -175,7 +175,9 @@ def test_cli_on_the_tiny_model_equals_extract_and_collects_parquet(local_ray, tm
     model, tokenizer = build_tiny_model()
     model.save_pretrained(str(tmp_path / "tiny"))
     tokenizer.save_pretrained(str(tmp_path / "tiny"))
-    spec = EngineSpec(llm=LLMSpec(model=ModelConfig(model=str(tmp_path / "tiny")),
+    # float32 named: the Ray workers are other processes, where the tests' float32 patch does not
+    # reach, and dtype auto is bfloat16 on a CPU with AMX tiles
+    spec = EngineSpec(llm=LLMSpec(model=ModelConfig(model=str(tmp_path / "tiny"), dtype="float32"),
                                   extract=ExtractConfig(batch_size=4, k=0, max_new_tokens=12)))
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(spec.to_yaml(), encoding="utf-8")

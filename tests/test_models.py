@@ -66,6 +66,35 @@ def test_explicit_dtype(model_dir):
     assert backend.model.dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize(("amx", "device", "dtype", "expected"), [
+    (False, "cpu", "auto", torch.float32),  # bfloat16 is slow without bf16 units
+    (True, "cpu", "auto", torch.bfloat16),  # AMX tiles run it faster than float32
+    (True, "cpu", "float32", torch.float32),  # an explicit dtype wins
+    (False, "cuda", "auto", torch.bfloat16),
+    (True, "cuda:1", "auto", torch.bfloat16),
+])
+def test_auto_dtype_is_bfloat16_on_cuda_and_on_cpus_with_amx(monkeypatch, amx, device, dtype, expected):
+    import extractor.models as models
+
+    monkeypatch.setattr(models, "cpu_has_amx", lambda: amx)
+    assert models._resolve_dtype(ModelConfig(dtype=dtype), device) == expected
+
+
+def test_cpu_has_amx_asks_torch_and_is_false_where_torch_cannot_tell(monkeypatch):
+    import extractor.models as models
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert models.cpu_has_amx() is True
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert models.cpu_has_amx() is False
+
+    def broken() -> bool:
+        raise RuntimeError("no cpuinfo")
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", broken, raising=False)
+    assert models.cpu_has_amx() is False
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
 def test_4bit_without_cuda_says_a_gpu_is_needed(model_dir):
     with pytest.raises(ModelLoadError) as info:

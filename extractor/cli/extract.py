@@ -44,7 +44,7 @@ from .common import EXIT_SOME_LINES, default, progress_bar
 @click.option("--quantize", type=click.Choice(["4bit"]), default=None,
               help="Load the model in bitsandbytes NF4 4-bit (needs a CUDA GPU).")
 @click.option("--dtype", type=click.Choice(DTYPES), default=default(ModelConfig, "dtype"),
-              show_default=True, help="auto = float32 on CPU, bfloat16 on CUDA.")
+              show_default=True, help="auto = bfloat16 on CUDA and on CPUs with AMX tiles, float32 on other CPUs.")
 @click.option("--device", default=default(ModelConfig, "device"), show_default=True,
               help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--shots", default=None, type=click.Path(exists=True),

@@ -34,9 +34,14 @@ class Prepared:
 
 
 def load_backend(config: FinetuneConfig) -> TransformersBackend:
+    import torch
+
     from ...models import load_model
 
-    return load_model(ModelConfig(model=config.base_model, quantize=config.quantize, dtype=config.dtype,
+    dtype = config.dtype
+    if dtype == "auto" and (config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())):
+        dtype = "float32"  # inference's bfloat16 on AMX CPUs is not measured for training: it stays float32
+    return load_model(ModelConfig(model=config.base_model, quantize=config.quantize, dtype=dtype,
                                   device=config.device))
 
 
