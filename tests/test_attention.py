@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from extractor.decoding import kvcache
+from extractor.decoding import attention, kvcache
 from extractor.decoding.attention import NAME, SharedKV, over_prefix, step_mask
 from extractor.decoding.prefill import Prefix, forward, prefill
 from extractor.errors import ExtractorError
@@ -60,10 +60,14 @@ def _step(backend, state, chunks, keep=1):
     return list(forward(backend, chunks, cache, mask, pos, keep=keep))
 
 
-def test_shared_prefix_gives_the_logits_of_copied_prefixes(tiny_backend, monkeypatch):
+@pytest.mark.parametrize("fused_new", [attention.FUSED_NEW, 3, 0])
+def test_shared_prefix_gives_the_logits_of_copied_prefixes(tiny_backend, monkeypatch, fused_new):
+    """With the default threshold these short rows take the split softmax throughout; with 3 the
+    prefill and the longer steps take the fused kernel; with 0 every pass does."""
     import torch
 
     monkeypatch.setattr(kvcache, "ROOM", 3)  # grow on the way
+    monkeypatch.setattr(attention, "FUSED_NEW", fused_new)
     prefix = _prefix(tiny_backend)
     ours, theirs = _both(tiny_backend, prefix)
     assert isinstance(ours[1].shared, SharedKV) and ours[1].shared.length == len(prefix.ids)
@@ -99,8 +103,6 @@ def test_model_config_is_restored_and_the_prefix_released(tiny_backend):
     ours, _ = _both(tiny_backend, prefix)
     _step(tiny_backend, ours, [tiny_backend.encode(" the")] * len(ROWS))
     assert config._attn_implementation == before != NAME
-    from extractor.decoding import attention
-
     assert attention._local.shared is None
 
 

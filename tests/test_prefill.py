@@ -50,10 +50,31 @@ def _ids(backend, texts):
     return [backend.encode(t) for t in texts]
 
 
-@pytest.mark.parametrize("with_prefix", [False, True])
-def test_unpadded_prefill_matches_one_padded_pass(backend, with_prefix):
+@pytest.mark.parametrize(("lengths", "pad_share", "group_tokens", "want"), [
+    ([5, 9, 5], 0.25, 4096, [[0, 2], [1]]),  # 9 beside two 5s would pad 8 of 19
+    ([5, 9, 5], 1.0, 4096, [[0, 2, 1]]),
+    ([10, 11, 12, 40], 0.25, 4096, [[0, 1, 2], [3]]),
+    ([10, 10, 10, 10], 0.25, 25, [[0, 1], [2, 3]]),  # at most 25 positions a pass
+    ([7], 0.25, 4096, [[0]]),
+    ([50], 0.25, 10, [[0]]),  # a row longer than a pass is a group of its own
+])
+def test_length_groups(monkeypatch, lengths, pad_share, group_tokens, want):
+    from extractor.decoding import prefill as module
+
+    monkeypatch.setattr(module, "PAD_SHARE", pad_share)
+    monkeypatch.setattr(module, "GROUP_TOKENS", group_tokens)
+    assert module.length_groups(lengths) == want
+
+
+@pytest.mark.parametrize(("with_prefix", "pad_share"), [(False, 0.25), (True, 0.25), (True, 0.0), (True, 10.0)])
+def test_unpadded_prefill_matches_one_padded_pass(backend, monkeypatch, with_prefix, pad_share):
+    """With a prefix the rows are prefilled in groups of about equal length: one group per row
+    (no padding allowed), the default, and all rows in one padded group give the same."""
     import torch
 
+    from extractor.decoding import prefill as module
+
+    monkeypatch.setattr(module, "PAD_SHARE", pad_share)
     rows = _ids(backend, ["Nike tee black M", "Levi's 501 jeans navy blue W32 L30 on sale", "x"])
     prefix, done = None, 0
     if with_prefix:

@@ -59,6 +59,13 @@ class SharedKV:
         return int(self.keys[0].shape[-2])
 
 
+FUSED_NEW = 16
+"""A pass feeding more tokens per row than this (prefill) reads the prefix through torch's fused
+attention kernel, over the prefix copied to each row: there the kernel is many times faster than
+the split softmax below, and the copy is small beside the pass. Decoding steps feed a token or a
+few, where copying the prefix to every row at every step is what the split softmax avoids."""
+
+
 def _register() -> None:
     if _registered:
         return
@@ -115,6 +122,14 @@ def attend(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, s
     kv_heads = key.shape[1]
     group = heads // kv_heads  # query head h reads key/value head h // group
     scale = dim ** -0.5 if scaling is None else scaling
+    if new > FUSED_NEW:  # prefill: the prefix copied to every row costs little beside the fused kernel
+        rows_keys = torch.cat([prefix_keys.expand(rows, -1, -1, -1), key], dim=2)
+        rows_values = torch.cat([prefix_values.expand(rows, -1, -1, -1), value], dim=2)
+        seen = torch.ones(rows, 1, new, prefix_keys.shape[-2], dtype=torch.bool, device=query.device)
+        out = torch.nn.functional.scaled_dot_product_attention(
+            query, rows_keys, rows_values, attn_mask=torch.cat([seen, attention_mask], dim=-1), scale=scale,
+            enable_gqa=True)
+        return out.transpose(1, 2).contiguous(), None
     q = query.reshape(rows, kv_heads, group * new, dim)
     # Against the prefix: all rows' queries at once, [kv_heads, rows * group * new, prefix].
     stacked = q.transpose(0, 1).reshape(kv_heads, rows * group * new, dim)

@@ -12,9 +12,11 @@ two kinds of work are avoided here:
   those the full prompt would produce.
 * **Padding.** A batch of prompts of different lengths, left-padded to the longest, wastes the
   padded positions' compute (a large share when lengths vary as widely as texts with descriptions
-  do). Each row's own part is therefore run on its own and the rows' caches are stacked
-  afterwards, left-padded with masked zeros; the decoding steps that follow run batched as before,
-  appending in place to buffers with room to spare (``kvcache.py``).
+  do), while one pass per row gives up the speed of larger matrix products. After a shared prefix,
+  rows are therefore run in groups of about the same length (``length_groups``: little padding),
+  each group one pass against the one prefix; without one, each row on its own. The rows' caches
+  are stacked afterwards, left-padded with masked zeros; the decoding steps that follow run batched
+  as before, appending in place to buffers with room to spare (``kvcache.py``).
 """
 
 from __future__ import annotations
@@ -153,6 +155,10 @@ def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[li
     # With a prefix and several rows, only the positions after it are stacked: the prefix stays one
     # shared copy (a single row reads it once either way, and the plain kernel is quicker there).
     shared = prefix is not None and len(chunks) > 1
+    if shared:
+        grouped = _prefill_grouped(backend, prefix, chunks, room)  # type: ignore[arg-type]
+        if grouped is not None:
+            return grouped
     skip = done if shared else 0
     lengths = [done + len(c) - skip for c in chunks]
     width = max(lengths)
@@ -184,6 +190,74 @@ def prefill(backend: TransformersBackend, prefix: Prefix | None, chunks: list[li
     if shared:
         first.shared = SharedKV.of(prefix.cache)  # type: ignore[union-attr]
     positions = torch.tensor([done + len(c) for c in chunks], dtype=torch.long, device=device)
+    return torch.cat(logits), first, mask, positions
+
+
+PAD_SHARE = 0.25
+"""A prefill group takes the next longer row while its padded positions stay within this share of
+its real ones: one pass over several rows outruns one pass per row by more than that."""
+GROUP_TOKENS = 4096
+"""At most this many positions (padding included) per prefill group, which bounds the attention
+scores a pass holds."""
+
+
+def length_groups(lengths: list[int]) -> list[list[int]]:
+    """Row indices in groups for batched prefill: rows sorted by length, a group growing while its
+    padding stays within PAD_SHARE of its real positions and its size within GROUP_TOKENS."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    for b in sorted(range(len(lengths)), key=lambda b: lengths[b]):
+        rows = [*group, b]
+        width, real = lengths[b], sum(lengths[i] for i in rows)
+        if group and (width * len(rows) - real > PAD_SHARE * real or width * len(rows) > GROUP_TOKENS):
+            groups.append(group)
+            rows = [b]
+        group = rows
+    if group:
+        groups.append(group)
+    return groups
+
+
+def _prefill_grouped(backend: TransformersBackend, prefix: Prefix, chunks: list[list[int]],
+                     room: int | None) -> tuple | None:
+    """``prefill`` of several rows after a shared prefix, in left-padded passes over groups of
+    rows of about the same length (``length_groups``), each read against the one prefix
+    (``attention.py``); None when the model's cache cannot be stacked (``prefill`` then falls back)."""
+    import torch
+    from transformers import DynamicCache
+
+    device = backend.device
+    done = len(prefix.ids)
+    shared = SharedKV.of(prefix.cache)
+    lengths = [len(c) for c in chunks]
+    width = max(lengths)
+    logits: list[Any] = [None] * len(chunks)
+    stacked, first = None, None
+    for group in length_groups(lengths):
+        own = DynamicCache(config=backend.model.config)  # sliding-window layers where the model has them
+        own.shared = shared  # type: ignore[attr-defined]
+        out, cache, _, _ = forward(backend, [chunks[b] for b in group], own,
+                                   torch.zeros(len(group), 0, dtype=torch.long, device=device),
+                                   torch.full((len(group),), done, dtype=torch.long, device=device))
+        if first is None:
+            if not _stackable(cache):
+                return None
+            first = cache
+            stacked = [empty_buffers(layer.keys, layer.values, len(chunks), width, room) for layer in cache.layers]
+        padded = max(lengths[b] for b in group)
+        for j, b in enumerate(group):
+            logits[b] = out[j:j + 1]
+            n = lengths[b]
+            for (keys, values), layer in zip(stacked, cache.layers):  # type: ignore[arg-type]
+                keys[b, :, width - n:width] = layer.keys[j, :, padded - n:padded]
+                values[b, :, width - n:width] = layer.values[j, :, padded - n:padded]
+    mask = torch.zeros(len(chunks), width, dtype=torch.long, device=device)
+    for b, n in enumerate(lengths):
+        mask[b, width - n:] = 1
+    for at, (keys, values) in enumerate(stacked):  # type: ignore[arg-type]
+        first.layers[at] = growing_layer(keys, values, width)  # type: ignore[union-attr]
+    first.shared = shared  # type: ignore[union-attr]
+    positions = torch.tensor([done + n for n in lengths], dtype=torch.long, device=device)
     return torch.cat(logits), first, mask, positions
 
 
