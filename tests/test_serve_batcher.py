@@ -27,10 +27,12 @@ def test_the_estimate_starts_at_the_first_batch_and_follows_the_latest():
 
 @pytest.mark.parametrize(("pending", "running", "products", "timeout", "expected"), [
     (0, 0, 5, None, None),  # nothing ahead: always admitted, no estimate
-    (4, 0, 1, None, 0.8),  # 5 products: two batches of up to 4, 0.4 s each at 10 per s
-    (0, 10, 2, None, 1.4),  # a batch of 10 just started: 1 s left, then its own batch
-    (6, 10, 4, None, 2.2),  # 1 s left, then three batches
-    (4, 0, 1, 0.6, 0.6),  # a 0.6 s deadline allows batches of 3 (BATCH_SHARE of it): two of them
+    (4, 0, 1, None, 0.5),  # 5 products at 10 per s: a full batch of 4, then its own of 1
+    (0, 3, 1, None, 0.6),  # a batch of 3 just started (0.3 s), then its own, as large as that one
+    (0, 10, 2, None, 1.4),  # a batch of 10 just started: 1 s left, then its own, full (4)
+    (6, 10, 4, None, 2.2),  # 1 s left, then two full batches and its own, full
+    (4, 0, 1, 0.6, 0.5),  # a 0.6 s deadline allows batches of 3 (BATCH_SHARE of it): 3, then 2
+    (7, 0, 1, None, 0.8),  # it ends the second full batch: no partial one after
 ])
 def test_expected_wait_counts_whole_batches(pending, running, products, timeout, expected):
     batcher = Batcher(max_batch_size=4)
@@ -154,6 +156,28 @@ def test_a_slow_engine_waits_a_share_of_its_batch_time_for_more_requests():
         return batcher.batches
 
     assert asyncio.run(main()) == [2]
+
+
+def test_a_batch_stops_waiting_once_requests_stop_coming():
+    """At 0.5 products/s four requests in quick succession may wait 400 ms (GATHER_SHARE of their
+    8 s) for more, but a request 200 ms after the last one, past the quiet gap of 100 ms, comes too
+    late: the four run without it, and it runs next."""
+
+    async def main() -> list[int]:
+        batcher = _stub_batcher(0.001, max_batch_size=8, max_wait_ms=0)
+        batcher.start()
+        batcher.observe(1, 2.0)
+        early = []
+        for i in range(4):
+            early.append(asyncio.ensure_future(batcher.submit([Document(id=str(i), text="t")], timeout=30)))
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(4 * GATHER_SHARE)  # 200 ms: inside the 400 ms window, past the gap
+        await batcher.submit([Document(id="late", text="t")], timeout=30)
+        await asyncio.gather(*early)
+        await batcher.close()
+        return batcher.batches
+
+    assert asyncio.run(main()) == [4, 1]
 
 
 async def _outcome(batcher: Batcher, doc_id: str, timeout: float, delay: float = 0.0) -> str:

@@ -3,10 +3,10 @@
 The engine is not thread-safe and holds the model, so exactly one thread (a one-worker executor)
 builds it and runs every batch. Requests put their documents on the queue; the dispatcher takes the
 first waiting request, then gathers more for up to ``max_wait_ms`` (longer when a batch takes
-seconds: GATHER_SHARE) or until ``max_batch_size`` products, and hands the batch to the engine
-thread; a batch holds at most half a deadline's worth of work (BATCH_SHARE). While that batch runs, new requests wait in
-the queue and make up the next batch, so batches grow with load. More throughput comes from more
-processes or replicas, not more threads.
+seconds, shorter once requests stop coming: GATHER_SHARE) or until ``max_batch_size`` products, and
+hands the batch to the engine thread; a batch holds at most half a deadline's worth of work
+(BATCH_SHARE). While that batch runs, new requests wait in the queue and make up the next batch, so
+batches grow with load. More throughput comes from more processes or replicas, not more threads.
 
 The queue is bounded in products (``max_queue``): a request that does not fit is refused at once
 (QueueFull, 429) rather than waiting. Each request has a deadline (DeadlineExceeded, 504); a
@@ -24,7 +24,6 @@ alone is slower than the deadline, that is a 504, not an overload)."""
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,14 +62,17 @@ that runs slower than it."""
 BATCH_SHARE = 0.5
 """A batch holds at most this share of its requests' deadline in expected run time (``batch_limit``
 products). All its products are answered when it ends, so a request's wait is counted in whole
-batches: the running one, the full batches ahead of it, and its own as if full (requests that come
-after it may fill it). Admission by that count keeps at most about a batch queued behind the running
-one under overload, every batch full, and every admitted request's batch ending in time."""
+batches: the running one, the full batches ahead of it, and its own as large as the running one
+(requests that come after it fill it as they filled that one). Admission by that count keeps at
+most about a batch queued behind the running one under overload, every batch full, and every
+admitted request's batch ending in time."""
 GATHER_SHARE = 0.05
 """A batch waits for more requests for ``max_wait_ms`` or for this share of the time the engine
 will take to run what it has gathered, whichever is longer: when a batch runs for seconds (an LLM),
 clients answered together come back within tens of milliseconds, and a few more of those fill the
-next batch instead of splitting it in two."""
+next batch instead of splitting it in two. It stops waiting sooner once no request has come for
+``max_wait_ms`` or this share of one product's time, whichever is longer (the quiet gap): the
+clients that come back together have come, and the engine should not idle for the rest."""
 RATE_WEIGHT = 0.3
 """Weight of the newest product in the throughput estimate (an exponential moving average over
 products: a batch of n weighs 1 - 0.7**n)."""
@@ -157,20 +159,28 @@ class Batcher:
 
     def expected_wait(self, products: int, timeout: float | None = None) -> float | None:
         """Seconds until a request of ``products`` submitted now would be answered, at the recent
-        throughput: the running batch's rest, then whole batches of ``batch_limit`` products up to
-        and including its own; None when nothing is ahead of it or no batch has run yet."""
+        throughput: the running batch's rest, then full batches of ``batch_limit`` products, then
+        its own batch: what is queued for it, or as many products as the running batch holds if
+        that is more (requests that come after it join it as they joined the running one), up to
+        the limit. None when nothing is ahead of it or no batch has run yet."""
         ahead = self.pending + self._running
         if self.rate is None or ahead == 0:
             return None
         running_left = max(0.0, self._running / self.rate - (time.perf_counter() - self._run_started))
         limit = self.batch_limit(timeout)
-        return running_left + math.ceil((self.pending + products) / limit) * limit / self.rate
+        full, rest = divmod(self.pending + products, limit)
+        own = min(limit, max(rest, self._running)) if rest else 0
+        return running_left + (full * limit + own) / self.rate
 
     def _gather_seconds(self, products: int) -> float:
         """How long a batch of ``products`` waits for more (``GATHER_SHARE``)."""
         if self.rate is None:
             return self.max_wait
         return max(self.max_wait, GATHER_SHARE * products / self.rate)
+
+    def _quiet_seconds(self) -> float:
+        """How long without a new request ends the wait for more (``GATHER_SHARE``)."""
+        return self._gather_seconds(1)
 
     def _sibling(self, name: str) -> Engine:
         """The engine for schema ``name`` (siblings on the same model are built once and kept); when
@@ -227,15 +237,16 @@ class Batcher:
             batch = [job]
             size = len(job.docs)
             stop = False
-            opened = loop.time()
+            opened = last = loop.time()
             limit = self.batch_limit(job.timeout)
             while size < limit:
-                remaining = opened + self._gather_seconds(size) - loop.time()
+                remaining = min(opened + self._gather_seconds(size), last + self._quiet_seconds()) - loop.time()
                 try:
                     nxt = self._queue.get_nowait() if remaining <= 0 else \
                         await asyncio.wait_for(self._queue.get(), remaining)
                 except (asyncio.QueueEmpty, asyncio.TimeoutError):
                     break
+                last = loop.time()
                 if nxt is None:
                     stop = True
                     break
