@@ -381,16 +381,22 @@ def run_server_load(args: list[str], texts: list[str], schema: str, levels: list
                     label: str, max_batch_size: int, max_wait_ms: float, max_queue: int,
                     probe_overload: bool = False, overload_items: int = 16, command: list[str] | None = None,
                     ready_timeout: float = 600, max_requests: int = 1_000_000, request_timeout: float = 60.0,
-                    log_path: Path | None = None, warmup: int = 8) -> Run:
-    """Start the server, send ``warmup`` requests (not counted), run every level (then the overload
-    probe), read its peak RSS, stop it."""
+                    log_path: Path | None = None, warmup: int = 8, settle: float = 0.0) -> Run:
+    """Start the server, send ``warmup`` requests (not counted), run every level (each after
+    ``settle`` seconds of the same load, not counted; then the overload probe), read its peak RSS,
+    stop it."""
     server = start_server(args, command=command, ready_timeout=ready_timeout, log_path=log_path)
     try:
         if warmup:
             asyncio.run(run_level(server.base, texts, schema, 1, ready_timeout, max_requests=warmup,
                                   request_timeout=request_timeout))
-        results = [asyncio.run(run_level(server.base, texts, schema, c, seconds, max_requests=max_requests,
-                                         request_timeout=request_timeout)) for c in levels]
+        results = []
+        for c in levels:
+            if settle > 0:
+                asyncio.run(run_level(server.base, texts, schema, c, settle, max_requests=max_requests,
+                                      request_timeout=request_timeout))
+            results.append(asyncio.run(run_level(server.base, texts, schema, c, seconds, max_requests=max_requests,
+                                                 request_timeout=request_timeout)))
         probe = None
         if probe_overload:
             probe = asyncio.run(overload(server.base, texts, schema, max_queue=max_queue,
@@ -480,6 +486,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="seconds per level")
     p.add_argument("--max-requests", type=int, default=1_000_000, help="most requests per level")
     p.add_argument("--warmup", type=int, default=8, help="requests sent after /readyz, before the levels (not counted)")
+    p.add_argument("--settle", type=float, default=0.0,
+                   help="seconds of each level's load before it is measured (not counted): the level then "
+                        "measures the service settled at that load, its batch sizes and throughput estimate, "
+                        "not its first batches after the load changed")
     p.add_argument("--max-batch-size", type=int, default=32, help="passed to the server")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="passed to the server")
     p.add_argument("--max-queue", type=int, default=256, help="passed to the server")
@@ -503,6 +513,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--levels: positive integers, comma-separated")
     if args.seconds <= 0:
         p.error("--seconds must be positive")
+    if args.settle < 0:
+        p.error("--settle must be >= 0")
     return args
 
 
@@ -531,7 +543,8 @@ def main(argv: list[str] | None = None, *, command: list[str] | None = None) -> 
             max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, probe_overload=args.overload,
             overload_items=args.overload_items, command=command, ready_timeout=args.ready_timeout,
             max_requests=args.max_requests, request_timeout=args.request_timeout,
-            log_path=Path(args.server_log) if args.server_log else None, warmup=args.warmup))
+            log_path=Path(args.server_log) if args.server_log else None, warmup=args.warmup,
+            settle=args.settle))
     print(table(runs))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.as_dict() for r in runs], indent=2), encoding="utf-8")

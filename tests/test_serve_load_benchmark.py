@@ -125,3 +125,29 @@ def test_a_connection_idle_past_the_servers_keep_alive_is_replaced(bench, monkey
 
     assert asyncio.run(main()) == [200, 200, 200]
     assert len(accepted) == 2
+
+
+def test_each_level_is_measured_after_its_settle_period(bench, monkeypatch):  # type: ignore[no-untyped-def]
+    """--settle: every level runs that long at its own concurrency first, and only the run after it
+    is reported."""
+    calls: list[tuple[int, float]] = []
+
+    async def level(base, texts, schema, concurrency, seconds, **options):  # type: ignore[no-untyped-def]
+        calls.append((concurrency, seconds))
+        return bench.LevelResult(concurrency, seconds, 1, 1, [1.0], {"200": 1})
+
+    class Stub:
+        base, cold_start_s = "http://127.0.0.1:1", 0.1
+
+        def peak_rss_mb(self) -> float:
+            return 1.0
+
+        def stop(self) -> int:
+            return 0
+
+    monkeypatch.setattr(bench, "start_server", lambda *a, **k: Stub())
+    monkeypatch.setattr(bench, "run_level", level)
+    run = bench.run_server_load([], ["t"], "apparel", [1, 16], 40.0, label="batching", max_batch_size=32,
+                                max_wait_ms=5, max_queue=8, warmup=0, settle=20.0)
+    assert calls == [(1, 20.0), (1, 40.0), (16, 20.0), (16, 40.0)]
+    assert [(r.concurrency, r.seconds) for r in run.levels] == [(1, 40.0), (16, 40.0)]
