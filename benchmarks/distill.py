@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", required=True, help="ae-110k, oa-mine, wdc-pave, or a dataset folder")
     p.add_argument("--split", default="validation", help="split to evaluate (default: validation)")
     p.add_argument("--title-only", action="store_true", help="WDC-PAVE: read titles only, not title + description")
-    p.add_argument("--limit", type=int, default=None, help="label only the first N train offers (default: all)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="label only N train offers, drawn at random with --seed (default: all)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N offers (default: all)")
     p.add_argument("--teacher-spec", default=None, help="engine spec file of the teacher (instead of the LLM options)")
     p.add_argument("--teacher-model", default="smollm2-135m", help="the teacher LLM (default: smollm2-135m)")
@@ -83,7 +84,7 @@ def train_split(args: argparse.Namespace, evaluated: Benchmark) -> Benchmark:
     documents, gold = read_offers(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
     known = [(d, g) for d, g in zip(documents, gold) if d.text.strip() and g.category in evaluated.schemas]
     return replace(evaluated, split="train", documents=[d for d, _ in known],
-                   gold=[g for _, g in known]).head(args.limit)
+                   gold=[g for _, g in known]).sample(args.limit, args.seed)
 
 
 def silver(train: Benchmark, records: list[Any], min_confidence: float) -> tuple[TrainingSet, list[str]]:

@@ -178,6 +178,20 @@ def test_head_limits_documents_and_gold_together() -> None:
         bench.head(0)
 
 
+def test_sample_draws_offers_in_file_order_with_their_gold() -> None:
+    """--limit of the distillation benchmark: a seeded draw, not the first offers (the files are
+    sorted by category)."""
+    bench = load_benchmark("ae-110k", "validation", data_root=ROOT)  # Lure, then Baseball Caps
+    draws = {seed: bench.sample(1, seed) for seed in range(12)}
+    for part in draws.values():
+        assert len(part.documents) == 1 and [d.id for d in part.documents] == [g.id for g in part.gold]
+    assert [d.id for d in bench.sample(1, 3).documents] == [d.id for d in draws[3].documents]
+    assert {part.documents[0].category for part in draws.values()} == {"Lure", "Baseball Caps"}
+    assert bench.sample(None) is bench and bench.sample(2) is bench
+    with pytest.raises(EvaluationError):
+        bench.sample(0)
+
+
 def test_documents_and_gold_line_up_for_the_scorer() -> None:
     bench = load_benchmark("ae-110k", "validation", data_root=ROOT)
     # A perfect prediction built from the gold itself must score 100 at the exact level.

@@ -64,6 +64,19 @@ class Benchmark:
             raise EvaluationError("limit must be >= 1")
         return replace(self, documents=self.documents[:limit], gold=self.gold[:limit])
 
+    def sample(self, size: int | None, seed: int = 0) -> Benchmark:
+        """``size`` offers drawn at random with ``seed``, kept in file order (all of them for None or
+        for a size not below their number). The benchmark files are sorted by category, so their
+        first offers reach only a few categories, where a random draw reaches them all."""
+        import random
+
+        if size is None or size >= len(self.documents):
+            return self
+        if size < 1:
+            raise EvaluationError("size must be >= 1")
+        keep = sorted(random.Random(seed).sample(range(len(self.documents)), size))
+        return replace(self, documents=[self.documents[i] for i in keep], gold=[self.gold[i] for i in keep])
+
 
 def resolve_dataset(dataset: str, data_root: str | Path | None = None) -> Path:
     """The folder of ``dataset``: a known name under ``data_root``, or a folder path itself."""
