@@ -12,6 +12,7 @@ The data stays where it is: everything is read from the folder the caller names.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -68,8 +69,6 @@ class Benchmark:
         """``size`` offers drawn at random with ``seed``, kept in file order (all of them for None or
         for a size not below their number). The benchmark files are sorted by category, so their
         first offers reach only a few categories, where a random draw reaches them all."""
-        import random
-
         if size is None or size >= len(self.documents):
             return self
         if size < 1:
