@@ -390,13 +390,16 @@ def run_server_load(args: list[str], texts: list[str], schema: str, levels: list
         if warmup:
             asyncio.run(run_level(server.base, texts, schema, 1, ready_timeout, max_requests=warmup,
                                   request_timeout=request_timeout))
+
+        def load(clients: int, duration: float) -> LevelResult:
+            return asyncio.run(run_level(server.base, texts, schema, clients, duration, max_requests=max_requests,
+                                         request_timeout=request_timeout))
+
         results = []
         for c in levels:
             if settle > 0:
-                asyncio.run(run_level(server.base, texts, schema, c, settle, max_requests=max_requests,
-                                      request_timeout=request_timeout))
-            results.append(asyncio.run(run_level(server.base, texts, schema, c, seconds, max_requests=max_requests,
-                                                 request_timeout=request_timeout)))
+                load(c, settle)
+            results.append(load(c, seconds))
         probe = None
         if probe_overload:
             probe = asyncio.run(overload(server.base, texts, schema, max_queue=max_queue,
