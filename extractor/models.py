@@ -158,6 +158,40 @@ _loaders: list[Callable[[ModelConfig], Any]] = []
 """The loaders :func:`model_loader` put in place, innermost last."""
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+"""glibc's ``mallopt`` parameters (malloc.h)."""
+MMAP_THRESHOLD = 32 * 1024 * 1024
+"""Blocks up to this size come from the heap, not from a fresh ``mmap`` each (glibc's largest)."""
+TRIM_THRESHOLD = 1024 * 1024 * 1024
+"""Freed heap memory up to this much is kept for the next allocation, not returned to the system."""
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's allocator to keep the large blocks a forward pass frees, for the next pass.
+
+    A batched prefill allocates activations of tens of megabytes per layer (a group of 11 rows of
+    357 tokens: 12 MB for one MLP intermediate). With glibc's defaults each such block is a fresh
+    ``mmap`` (or heap memory trimmed back to the system when freed), so the next pass touches new
+    pages: page faults and zeroing that cost more than the arithmetic. An MLP over that input took
+    37 ms with the defaults and 16 ms with the blocks kept. Peak memory does not change (it is
+    reached anyway); memory freed after the peak stays with the process.
+
+    Linux with glibc only; a no-op (False) elsewhere, and when the user set glibc's own malloc
+    settings (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``), which win."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux") or any(
+            os.environ.get(name) for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
 @contextlib.contextmanager
 def model_loader(loader: Callable[[ModelConfig], Any]) -> Iterator[None]:
     """Inside the block, :func:`load_model` (and so ``Extractor.from_pretrained``) returns
@@ -191,6 +225,8 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
         kwargs["device_map"] = {"": device}
     else:
         kwargs["dtype"] = _resolve_dtype(config, device)
+    if device == "cpu":
+        keep_freed_memory()
     return load_pretrained(config, None if config.quantize else device, **kwargs)
 
 

@@ -259,3 +259,44 @@ def test_a_copy_finished_by_another_process_first_is_used(tmp_path, monkeypatch)
     assert convert_gguf(gguf) == target
     assert (target / "config.json").read_text(encoding="utf-8") == '{"by": "other"}'
     assert not [p for p in target.parent.iterdir() if ".tmp" in p.name]
+
+
+def _mmapped_bytes() -> int | None:
+    """glibc's count of bytes in blocks it gave out by ``mmap`` (``mallinfo2().hblkhd``), or None
+    where there is no such glibc (2.33 or later)."""
+    import ctypes
+    import ctypes.util
+
+    fields = [(name, ctypes.c_size_t) for name in
+              ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = fields
+
+    try:
+        mallinfo2 = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    return int(mallinfo2().hblkhd)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or _mmapped_bytes() is None, reason="needs glibc 2.33+")
+def test_keep_freed_memory_serves_a_prefills_large_blocks_from_the_heap():
+    """A 12 MB tensor (one MLP intermediate of a batched prefill) comes from the heap, where its
+    pages are reused by the next pass, not from an mmap of its own that faults in new pages."""
+    import extractor.models as models
+
+    assert models.keep_freed_memory() is True
+    before = _mmapped_bytes()
+    block = torch.ones(12 * 1024 * 1024, dtype=torch.uint8)
+    assert _mmapped_bytes() - before < block.numel()  # with glibc's defaults it is mmapped: +12 MB
+    del block
+
+
+@pytest.mark.parametrize("name", ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"])
+def test_keep_freed_memory_leaves_a_users_own_malloc_settings(monkeypatch, name):
+    import extractor.models as models
+
+    monkeypatch.setenv(name, "131072")
+    assert models.keep_freed_memory() is False
