@@ -26,7 +26,13 @@ of the same draw keep their gold, and every other train offer is labelled by the
 of it instead (``extractor.silver_set``, what ``finetune-tagger --silver`` trains on; records below
 --min-confidence become null). RECORDS is what an engine wrote for train.jsonl, one record per line
 in the split's order: ``extractor extract`` (ids: the offer's id, else its 1-based line number) or
-benchmarks/distill.py's train.teacher.records.jsonl (the benchmark's ids); either is accepted."""
+benchmarks/distill.py's train.teacher.records.jsonl (the benchmark's ids); either is accepted.
+
+--replot --plot PNG trains nothing: it draws the dataset's curve from the rows BENCHMARKS.md (or
+--benchmarks-file) records, the latest row of each point with the settings of the latest gold-only
+run, and the latest silver point with them (a silver point is usually a run of its own):
+
+    python benchmarks/learning_curve.py --dataset ae-110k --replot --llm-f1 72.34 --plot docs/learning-curve-ae-110k.png"""
 
 from __future__ import annotations
 
@@ -267,6 +273,8 @@ def plot(points: list[Point], silver: Point | None, llm_f1: float | None, title:
                       fontsize=7)
     if silver is not None:
         axes.plot([silver.gold], [silver.f1], marker="s", linestyle="none", color="#e6550d", label=silver.name)
+        axes.annotate(f"{silver.f1:.1f}", (silver.gold, silver.f1), textcoords="offset points", xytext=(0, 6),
+                      ha="center", fontsize=7, color="#e6550d")
     if llm_f1 is not None:
         axes.axhline(llm_f1, color="black", linestyle="--", linewidth=1, label=f"few-shot LLM ({llm_f1:.1f})")
     axes.set_xscale("log")
@@ -292,6 +300,51 @@ def record_rows(path: Path, points: list[Point], *, dataset: str, tagger: str, c
             date, commit, dataset, tagger if i == 0 else "the same", p.name, str(p.gold), str(p.texts),
             str(p.epochs), f"{p.f1:.2f}", f"{p.train_seconds:.0f}", f"{p.per_second:.1f}",
             f"`{command}`" if i == 0 else "the same"]), intro=INTRO)
+
+
+def _cells(line: str) -> list[str]:
+    """A markdown table row's cells (``\\|`` inside a cell is not a separator)."""
+    import re
+
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+
+
+def recorded_points(path: Path, dataset: str) -> tuple[list[Point], Point | None, str]:
+    """The curve of ``dataset`` as BENCHMARKS.md's Learning curve table holds it: per point, its
+    last row with the settings of the dataset's last gold-only row, and the last "+ silver" row
+    with those settings; and the rows' dataset cell (``ae-110k/validation (261)``). Rows of other
+    settings (another encoder, other epochs) are not mixed in. P and R are not recorded (NaN)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        start = lines.index(SECTION)
+    except ValueError:
+        raise ConfigError(f"{path} has no {SECTION!r} section") from None
+    rows, settings = [], ""
+    for line in lines[start + 1:]:
+        if line.startswith("## "):
+            break
+        cells = _cells(line) if line.startswith("| ") else []
+        if len(cells) != HEADER.count("|") - 1 or cells[0] == "date":
+            continue
+        settings = settings if cells[3] == "the same" else cells[3]
+        if cells[2].split("/")[0] == dataset:
+            rows.append((settings, cells))
+    gold_rows = [r for r in rows if "silver" not in r[1][4]]
+    if not gold_rows:
+        raise ConfigError(f"{path} records no learning-curve rows of {dataset!r}")
+    settings = gold_rows[-1][0]
+    latest: dict[str, Point] = {}
+    silver = None
+    for kept, c in rows:
+        if kept != settings:
+            continue
+        point = Point(name=c[4], gold=int(c[5]), texts=int(c[6]), epochs=int(c[7]), precision=math.nan,
+                      recall=math.nan, f1=float(c[8]), train_seconds=float(c[9]), per_second=float(c[10]))
+        if "silver" in point.name:
+            silver = point
+        else:
+            latest[point.name] = point
+    return sorted(latest.values(), key=lambda p: p.gold), silver, gold_rows[-1][1][2]
 
 
 # --- the command -------------------------------------------------------------------------------------
@@ -321,12 +374,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-confidence", type=float, default=0.0, help="silver values below this become null")
     p.add_argument("--output-dir", default=None, help="keep each point's tagger here (default: a temporary folder)")
     p.add_argument("--plot", default=None, help="write the curve as a PNG here (docs/learning-curve-<dataset>.png)")
+    p.add_argument("--replot", action="store_true",
+                   help="train nothing: draw --plot from the rows --benchmarks-file records for --dataset (the "
+                        "latest of each point, silver included)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the points as JSON here")
     p.add_argument("--record", action="store_true", help="add a row per point to BENCHMARKS.md's Learning curve table")
     p.add_argument("--benchmarks-file", default=str(REPO / "BENCHMARKS.md"))
     args = p.parse_args(argv)
     if args.limit_eval is not None and args.limit_eval < 1:
         p.error("--limit-eval must be >= 1")
+    if args.replot and (args.plot is None or args.record):
+        p.error("--replot draws --plot (required) from recorded rows; it records nothing")
     if args.silver is None and args.min_confidence:
         p.error("--min-confidence applies to --silver records")
     if not 0.0 <= args.min_confidence <= 1.0:
@@ -391,6 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = recorded_command("benchmarks/learning_curve.py", sys.argv[1:] if argv is None else argv)
     try:
+        if args.replot:
+            points, silver, rows_of = recorded_points(Path(args.benchmarks_file), args.dataset)
+            title = f"{rows_of.replace(')', ' offers)')}: {args.model}"
+            print(f"plot written to {plot(points, silver, args.llm_f1, title, Path(args.plot))}")
+            return 0
         if args.output_dir:
             run(args, Path(args.output_dir), command)
         else:

@@ -115,6 +115,42 @@ def test_record_rows_one_per_point_command_on_the_first(tmp_path: Path) -> None:
     assert rows[1].endswith("| the same |") and " | the same | 50 | " in rows[1]
 
 
+def test_replot_draws_the_latest_recorded_point_of_each_size_and_the_silver_one(tmp_path: Path) -> None:
+    """Rows of two runs with the same settings (the later one repeats 50 and adds a silver point), a
+    run with other settings and another dataset: the plot takes the later 50, the silver point,
+    and nothing of the others."""
+    path = tmp_path / "BENCHMARKS.md"
+    same = "minilm-l6, epochs=12 seed=1"
+    record = dict(commit="abc1234", date="2026-12-02", command="python benchmarks/learning_curve.py")
+    curve.record_rows(path, [point(25, 40.0), point(50, 55.5), point(1307, 85.6)],
+                      dataset="ae-110k/validation (261)", tagger=same, **record)
+    curve.record_rows(path, [point(25, 99.0)], dataset="oa-mine/validation (245)", tagger=same, **record)
+    silver = curve.Point(name="50 + silver", gold=50, texts=1307, epochs=12, precision=80.0, recall=70.0, f1=75.75,
+                         train_seconds=399, per_second=216.9)
+    curve.record_rows(path, [point(50, 56.0), silver], dataset="ae-110k/validation (261)", tagger=same, **record)
+    curve.record_rows(path, [point(25, 10.0)], dataset="ae-110k/validation (261)", tagger="mpnet, epochs=6", **record)
+    curve.record_rows(path, [point(50, 56.0)], dataset="ae-110k/validation (261)", tagger=same, **record)
+
+    points, got_silver, rows_of = curve.recorded_points(path, "ae-110k")
+    assert [(p.gold, p.f1) for p in points] == [(25, 40.0), (50, 56.0), (1307, 85.6)]
+    assert got_silver is not None and (got_silver.gold, got_silver.f1, got_silver.texts) == (50, 75.75, 1307)
+    assert rows_of == "ae-110k/validation (261)"
+    with pytest.raises(ConfigError, match="wdc-pave"):
+        curve.recorded_points(path, "wdc-pave")
+
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curve.png"
+    assert curve.main(["--dataset", "ae-110k", "--replot", "--llm-f1", "72.34", "--plot", str(png),
+                       "--benchmarks-file", str(path)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_replot_needs_a_plot_and_records_nothing() -> None:
+    for argv in (["--dataset", "ae-110k", "--replot"], ["--dataset", "ae-110k", "--replot", "--plot", "x.png", "--record"]):
+        with pytest.raises(SystemExit):
+            curve.parse_args(argv)
+
+
 def test_a_tiny_curve_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     import torch
