@@ -1,6 +1,6 @@
-"""benchmarks/serve_load.py: its functions against a real `extractor serve` subprocess whose model
-loader is replaced by a scripted backend (no model), one short level, batching on and off, the
-overload probe, and the BENCHMARKS.md block."""
+"""benchmarks/serve_load.py and its load client (benchmarks/load_client.py): their functions against a
+real `extractor serve` subprocess whose model loader is replaced by a scripted backend (no model), one
+short level, batching on and off, the overload probe, and the BENCHMARKS.md block."""
 
 from __future__ import annotations
 
@@ -39,10 +39,16 @@ def bench():  # type: ignore[no-untyped-def]
     sys.modules.pop("serve_load", None)
 
 
-def test_percentile_and_queries(bench):  # type: ignore[no-untyped-def]
-    assert bench.percentile([], 50) != bench.percentile([], 50)  # NaN
-    assert bench.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.0
-    assert bench.percentile(list(map(float, range(1, 101))), 99) == 99.0
+@pytest.fixture(scope="module")
+def client(bench):  # type: ignore[no-untyped-def]
+    """benchmarks/load_client.py, as serve_load.py imported it."""
+    return sys.modules["load_client"]
+
+
+def test_percentile_and_queries(bench, client):  # type: ignore[no-untyped-def]
+    assert client.percentile([], 50) != client.percentile([], 50)  # NaN
+    assert client.percentile([3.0, 1.0, 2.0, 4.0], 50) == 2.0
+    assert client.percentile(list(map(float, range(1, 101))), 99) == 99.0
     texts = bench.load_queries(schema="apparel")
     assert len(texts) >= 30 and all(isinstance(t, str) and t for t in texts)
 
@@ -94,7 +100,7 @@ def test_load_report_batching_and_overload(bench, tmp_path, monkeypatch):  # typ
     assert "p99 ms" in report and "cold start to ready" in report and "overload" in report
 
 
-def test_a_connection_idle_past_the_servers_keep_alive_is_replaced(bench, monkeypatch):
+def test_a_connection_idle_past_the_servers_keep_alive_is_replaced(client, monkeypatch):
     """A client that waited out a long Retry-After must not write to a connection the server has
     closed meanwhile: past IDLE_SECONDS it opens a new one (two connections for two requests)."""
     import asyncio
@@ -113,11 +119,11 @@ def test_a_connection_idle_past_the_servers_keep_alive_is_replaced(bench, monkey
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        connection = bench.Connection(f"http://127.0.0.1:{port}")
+        connection = client.Connection(f"http://127.0.0.1:{port}")
         statuses = [(await connection.post("/v1/extract", b"{}"))[0]]
         statuses.append((await connection.post("/v1/extract", b"{}"))[0])  # reused: still one connection
         assert len(accepted) == 1
-        monkeypatch.setattr(bench, "IDLE_SECONDS", 0.0)
+        monkeypatch.setattr(client, "IDLE_SECONDS", 0.0)
         statuses.append((await connection.post("/v1/extract", b"{}"))[0])
         connection.close()
         server.close()
