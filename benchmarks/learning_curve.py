@@ -41,6 +41,7 @@ import datetime as dt
 import json
 import math
 import random
+import re
 import sys
 import tempfile
 import time
@@ -304,8 +305,6 @@ def record_rows(path: Path, points: list[Point], *, dataset: str, tagger: str, c
 
 def _cells(line: str) -> list[str]:
     """A markdown table row's cells (``\\|`` inside a cell is not a separator)."""
-    import re
-
     return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
 
 
