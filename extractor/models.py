@@ -51,12 +51,19 @@ def _resolve_device(config: ModelConfig) -> str:
 
 
 def _resolve_dtype(config: ModelConfig, device: str) -> Any:
+    return resolve_dtype(config.dtype, device)
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """The torch dtype that ``dtype`` (one of ``config.DTYPES``) means for inference on ``device``
+    (a resolved device string): `auto` is bfloat16 on CUDA and on CPUs with AMX tiles, float32 on
+    other CPUs. bfloat16 matrix products are much slower than float32 ones on CPUs without bf16
+    units, and faster on those with AMX tiles (oneDNN runs them there). The LLM and the taggers
+    both load through this; training keeps float32."""
     import torch
 
-    if config.dtype != "auto":
-        return getattr(torch, config.dtype)
-    # bfloat16 matmuls are much slower than float32 on CPUs without bf16 units, and faster on
-    # those with AMX tiles (oneDNN runs them there).
+    if dtype != "auto":
+        return getattr(torch, dtype)
     return torch.bfloat16 if device.startswith("cuda") or (device == "cpu" and cpu_has_amx()) else torch.float32
 
 

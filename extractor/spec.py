@@ -58,6 +58,9 @@ class TaggerSpec:
     """Folders of taggers whose token probabilities are averaged with this one's (one member)."""
     device: str = "auto"
     """`auto` = CUDA when available, else CPU; or an explicit torch device string."""
+    dtype: str = "auto"
+    """The weights' dtype: `auto` = bfloat16 on CUDA and on CPUs with AMX tiles, float32 on other
+    CPUs (``models.resolve_dtype``); or an explicit one (``config.DTYPES``)."""
     batch_size: int = _tagger_default("batch_size")
     """Windows run through the encoder together."""
     min_confidence: float = _tagger_default("min_confidence")
@@ -72,6 +75,20 @@ class TaggerSpec:
     """Cut or take in full stops and possessives as the gold wrote them (``TaggerConfig.endings``)."""
     joined_words: bool = _tagger_default("joined_words")
     """Likewise for words joined by a hyphen or slash (``TaggerConfig.joined_words``)."""
+
+    def __post_init__(self) -> None:
+        from .config import DTYPES
+
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The member as plain data; ``dtype`` only when it is not `auto`, so specs written before
+        it existed keep their hash."""
+        out = asdict(self)
+        if self.dtype == "auto":
+            del out["dtype"]
+        return out
 
     def config(self) -> Any:
         """The ``TaggerConfig`` this spec means (normalization left to the engine spec)."""
@@ -114,7 +131,7 @@ class EngineSpec:
         if self.llm is not None:
             out["llm"] = asdict(self.llm)
         if self.taggers:
-            out["taggers"] = [asdict(t) for t in self.taggers]
+            out["taggers"] = [t.to_dict() for t in self.taggers]
         if self.llm_position:  # written only when it is not the default, so older specs keep their hash
             out["llm_position"] = self.llm_position
         out["normalize"] = self.normalize
@@ -191,7 +208,7 @@ def build_engine(spec: EngineSpec, schema: Schema | str) -> Engine:
 
         first_schema = members[0].schema if members else schema  # the LLM's, when there is one
         taggers = [TaggerExtractor.from_pretrained(tagger.folder, first_schema, tagger.config(),
-                                                   device=tagger.device, average=tagger.average)
+                                                   device=tagger.device, average=tagger.average, dtype=tagger.dtype)
                    for tagger in spec.taggers]
         members = [*taggers[:spec.llm_position], *members, *taggers[spec.llm_position:]]
     if len(members) == 1:

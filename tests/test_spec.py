@@ -125,6 +125,23 @@ def test_the_tagger_rule_switches_are_part_of_the_spec(tmp_path: Path) -> None:
     assert "the tagger rule switches apply to a tagger (--engine tagger or --with-tagger)" in result.output
 
 
+def test_a_tagger_dtype_is_part_of_the_spec_and_auto_keeps_older_hashes(tmp_path: Path) -> None:
+    auto = EngineSpec(taggers=[TaggerSpec(folder="a")])
+    assert "dtype" not in auto.to_dict()["taggers"][0]  # a spec written before the field hashes the same
+    assert EngineSpec.from_dict(auto.to_dict()) == auto
+    wide = EngineSpec(taggers=[TaggerSpec(folder="a", dtype="float32")])
+    assert wide.to_dict()["taggers"][0]["dtype"] == "float32" and wide.hash != auto.hash
+    assert EngineSpec.from_dict(wide.to_dict()) == wide
+    with pytest.raises(ConfigError, match="dtype must be one of"):
+        EngineSpec.from_dict({"taggers": [{"folder": "a", "dtype": "int8"}]})
+    tagger = tmp_path / "tagger"
+    tagger.mkdir()
+    result = CliRunner().invoke(main, ["extract", str(EXAMPLES), "-s", "apparel", "--engine", "tagger", "-m",
+                                       str(tagger), "--dtype", "float32", "--print-spec"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert [t.dtype for t in EngineSpec.from_dict(yaml.safe_load(result.stdout)).taggers] == ["float32"]
+
+
 def test_the_llm_may_stand_anywhere_in_the_merge_order() -> None:
     taggers = [TaggerSpec(folder="a"), TaggerSpec(folder="b")]
     last = EngineSpec(llm=LLMSpec(), taggers=taggers, llm_position=2)
@@ -154,7 +171,7 @@ def test_build_engine_puts_the_llm_where_the_spec_says(monkeypatch) -> None:
             self.provenance = Provenance(model=folder, adapter=None, prompt="", schema=self.schema.id, decoding="tagger")
 
     monkeypatch.setattr("extractor.tagger.TaggerExtractor.from_pretrained",
-                        lambda folder, schema, config, device, average: FakeTagger(folder))
+                        lambda folder, schema, config, device, average, dtype: FakeTagger(folder))
     spec = EngineSpec(llm=LLMSpec(extract=ExtractConfig(decoding="free")),
                       taggers=[TaggerSpec(folder="a"), TaggerSpec(folder="b")], llm_position=2)
     engine = build_engine(spec, "apparel")

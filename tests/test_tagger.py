@@ -631,7 +631,7 @@ def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
     assert calibration[kept] == max(calibration.values())
     assert all(v < calibration[kept] for v in list(calibration.values())[:list(calibration).index(kept)])
     assert calibration["argmax"] == result.validation_f1
-    loaded = Tagger.load(result.folder, device="cpu")
+    loaded = Tagger.load(result.folder, device="cpu", dtype="float32")  # as trained: the figures must match
     assert loaded.manifest.span_threshold == manifest["span_threshold"]
     assert loaded.manifest.word_forms == manifest["word_forms"] == result.tagger.manifest.word_forms
     assert TaggerExtractor(loaded, "shoes").span_threshold == manifest["span_threshold"]
@@ -648,6 +648,39 @@ def test_train_save_load_round_trip(encoder: str, tmp_path: Path) -> None:
     assert list(record.attributes) == SHOES.names
     spans = record.spans or {}
     assert all(ROWS[1][0][s[0]:s[1]] == record.attributes[n] for n, s in spans.items() if s)
+
+
+@pytest.mark.parametrize(("amx", "dtype", "expected"), [
+    (True, "auto", "bfloat16"),  # AMX tiles run a batch about a third quicker
+    (False, "auto", "float32"),  # bfloat16 is slow without bf16 units
+    (True, "float32", "float32"),
+    (False, "bfloat16", "bfloat16"),
+])
+def test_a_loaded_tagger_runs_in_bfloat16_where_the_cpu_has_amx(encoder: str, tmp_path_factory: pytest.TempPathFactory,
+                                                                 monkeypatch: pytest.MonkeyPatch, amx: bool,
+                                                                 dtype: str, expected: str) -> None:
+    import torch
+
+    folder = tmp_path_factory.getbasetemp() / "dtype-tagger"
+    if not folder.exists():
+        config = TrainConfig(epochs=2, learning_rate=3e-3, batch_size=4, window=24, overlap=4, validation_share=0)
+        train_tagger(training_set(), folder, base_model=encoder, config=config)
+    monkeypatch.setattr("extractor.models.cpu_has_amx", lambda: amx)
+    engine = TaggerExtractor.from_pretrained(folder, "shoes", device="cpu", dtype=dtype)
+    assert {p.dtype for p in engine.tagger.model.parameters()} == {getattr(torch, expected)}
+    reference = TaggerExtractor.from_pretrained(folder, "shoes", device="cpu", dtype="float32")
+    texts = [text for text, _ in ROWS]
+    # probabilities stay float32 whatever the weights, and bfloat16 moves them only a little
+    mine, theirs = engine.predict(texts), reference.predict(texts)
+    assert [sorted(m) for m in mine] == [sorted(t) for t in theirs]
+    for m, t in zip(mine, theirs):
+        for attribute in m:
+            assert [f.score for f in m[attribute]] == pytest.approx([f.score for f in t[attribute]], abs=0.05)
+
+
+def test_a_tagger_dtype_outside_the_known_ones_is_refused(encoder: str) -> None:
+    with pytest.raises(ConfigError, match="dtype must be one of"):
+        Tagger.load(encoder, dtype="int8")
 
 
 def test_loading_a_folder_that_is_not_a_tagger_says_so(encoder: str) -> None:

@@ -44,7 +44,8 @@ from .common import EXIT_SOME_LINES, default, progress_bar
 @click.option("--quantize", type=click.Choice(["4bit"]), default=None,
               help="Load the model in bitsandbytes NF4 4-bit (needs a CUDA GPU).")
 @click.option("--dtype", type=click.Choice(DTYPES), default=default(ModelConfig, "dtype"),
-              show_default=True, help="auto = bfloat16 on CUDA and on CPUs with AMX tiles, float32 on other CPUs.")
+              show_default=True, help="Weights of the LLM and the taggers: auto = bfloat16 on CUDA and on CPUs with AMX tiles "
+                   "(faster there), float32 on other CPUs.")
 @click.option("--device", default=default(ModelConfig, "device"), show_default=True,
               help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--shots", default=None, type=click.Path(exists=True),
@@ -246,8 +247,8 @@ def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], 
             and engine == "llm" and not with_tagger:
         raise click.UsageError("the tagger rule switches apply to a tagger (--engine tagger or --with-tagger)")
     taggers = [TaggerSpec(folder=folder, average=list(average_tagger) if i == 0 and engine == "llm" else [],
-                          device=device, min_confidence=extract["min_confidence"], span_threshold=span_threshold,
-                          **rules)
+                          device=device, dtype=dtype, min_confidence=extract["min_confidence"],
+                          span_threshold=span_threshold, **rules)
                for i, folder in enumerate(with_tagger)]
     if engine == "tagger":
         given = [name for name, value in (("--adapter", adapter), ("--shots", shots), ("--quantize", quantize)) if value]
@@ -255,7 +256,7 @@ def spec_from_options(*, model: str, engine: str, with_tagger: tuple[str, ...], 
             raise click.UsageError(f"{', '.join(given)} do(es) not apply to --engine tagger")
         if model == default(ModelConfig, "model"):
             raise click.UsageError("--engine tagger needs --model DIR, a folder written by `extractor finetune-tagger`")
-        first = TaggerSpec(folder=model, average=list(average_tagger), device=device,
+        first = TaggerSpec(folder=model, average=list(average_tagger), device=device, dtype=dtype,
                            batch_size=extract["batch_size"], min_confidence=extract["min_confidence"],
                            span_threshold=span_threshold, **rules)
         return EngineSpec(taggers=[first, *taggers], normalize=normalize)

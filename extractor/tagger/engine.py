@@ -188,11 +188,13 @@ class TaggerExtractor(Engine):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, schema: Schema | str, config: TaggerConfig | None = None,
-                        device: str = "auto", average: Sequence[str | Path] = ()) -> TaggerExtractor:
+                        device: str = "auto", average: Sequence[str | Path] = (),
+                        dtype: str = "auto") -> TaggerExtractor:
         """Load a tagger folder (written by ``extractor finetune-tagger``) for ``schema``, and the
-        folders of taggers whose token probabilities are averaged with its own."""
-        return cls(Tagger.load(folder, device=device), schema, config,
-                   [Tagger.load(other, device=device) for other in average])
+        folders of taggers whose token probabilities are averaged with its own, their weights in
+        ``dtype`` (``Tagger.load``)."""
+        return cls(Tagger.load(folder, device=device, dtype=dtype), schema, config,
+                   [Tagger.load(other, device=device, dtype=dtype) for other in average])
 
     def with_schema(self, schema: Schema | str, shots: Any = None) -> TaggerExtractor:
         """Another TaggerExtractor on the same loaded model. ``shots`` is ignored (a tagger uses no
