@@ -30,7 +30,8 @@ from typing import Any
 from extractor import (GOLD_ABSENT, PACKAGED_ENCODER, Benchmark, ExtractorError, GoldOffer, TaggerConfig,
                        TaggerExtractor, TrainConfig, TrainingSet, benchmark_extractor, build_engine,
                        extract_benchmark, first_category, load_benchmark, load_spec, prompt_settings,
-                       read_offers, resolve_dataset, score, shots_for, silver_set, train_tagger, write_records)
+                       read_offers, read_records, resolve_dataset, score, shots_for, silver_set, train_tagger,
+                       write_records)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,6 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=None,
                    help="the teacher's demonstrations per offer (default: the adapter's, else 3)")
     p.add_argument("--teacher-batch-size", type=int, default=8, help="offers the teacher LLM decodes together")
+    p.add_argument("--teacher-records", default=None, metavar="DIR",
+                   help="reuse the teacher's records of an earlier run's --out DIR instead of labelling again "
+                        "(its train.teacher.records.jsonl, and <split>.teacher.records.jsonl when there: the "
+                        "teacher's products/s is then not measured); their ids must be this run's offers")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="silver values below this teacher confidence become null (default: 0, keep all)")
     p.add_argument("--student-model", default=PACKAGED_ENCODER,
@@ -127,11 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     evaluated = load_benchmark(args.dataset, args.split, args.data, title_only=args.title_only).head(args.eval_limit)
     train = train_split(args, evaluated)
-    teacher = teacher_engine(args, evaluated)
+    teacher = Lazy(lambda: teacher_engine(args, evaluated))
 
-    train_records, label_seconds = extract_benchmark(teacher, train)
+    reused = Path(args.teacher_records) if args.teacher_records else None
+    if reused is not None:
+        train_records = earlier_records(reused / "train.teacher.records.jsonl", train)
+        print(f"teacher's records of {len(train_records)} train offers read from {reused}", flush=True)
+    else:
+        train_records, label_seconds = extract_benchmark(teacher(), train)
+        print(f"teacher labelled {len(train_records)} train offers in {label_seconds:.0f} s", flush=True)
     write_records(out / "train.teacher.records.jsonl", train_records)
-    print(f"teacher labelled {len(train_records)} train offers in {label_seconds:.0f} s", flush=True)
     silver_data, lines = silver(train, train_records, args.min_confidence)
     for line in lines:
         print(line, flush=True)
@@ -146,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     student = TaggerExtractor.from_pretrained(result.folder, evaluated.schemas[first_category(evaluated)],
                                               TaggerConfig(), device=args.device)
 
-    teacher_records, teacher_seconds = extract_benchmark(teacher, evaluated)
+    earlier = reused / f"{args.split}.teacher.records.jsonl" if reused is not None else None
+    if earlier is not None and earlier.is_file():
+        teacher_records, teacher_seconds = earlier_records(earlier, evaluated), None
+    else:
+        teacher_records, teacher_seconds = extract_benchmark(teacher(), evaluated)
     student_records, student_seconds = extract_benchmark(student, evaluated)
     write_records(out / f"{args.split}.teacher.records.jsonl", teacher_records)
     write_records(out / f"{args.split}.student.records.jsonl", student_records)
@@ -154,15 +168,39 @@ def main(argv: list[str] | None = None) -> int:
     student_f1 = score(evaluated.gold, [r.to_dict() for r in student_records]).exact.micro.f1
     agreement = score(teacher_gold(evaluated, teacher_records), [r.to_dict() for r in student_records]).exact.micro
     n = len(evaluated.documents)
-    teacher_rate, student_rate = n / max(teacher_seconds, 1e-9), n / max(student_seconds, 1e-9)
+    student_rate = n / max(student_seconds, 1e-9)
+    teacher_rate = n / max(teacher_seconds, 1e-9) if teacher_seconds is not None else None
     print(f"{evaluated.name} {args.split}, {n} offers; student trained on {len(silver_data.documents)} silver texts")
-    print(f"teacher: F1 {teacher_f1:.2f} against gold, {teacher_rate:.2f} products/s")
+    print(f"teacher: F1 {teacher_f1:.2f} against gold, "
+          + (f"{teacher_rate:.2f} products/s" if teacher_rate else "products/s not measured (records reused)"))
     print(f"student: F1 {student_f1:.2f} against gold, {student_rate:.2f} products/s")
     print(f"student against the teacher's records: P {agreement.precision:.2f} R {agreement.recall:.2f} "
           f"F1 {agreement.f1:.2f}")
-    print(f"student/teacher: F1 ratio {student_f1 / teacher_f1 if teacher_f1 else 0:.2f}, "
-          f"products/s ratio {student_rate / teacher_rate:.1f}")
+    print(f"student/teacher: F1 ratio {student_f1 / teacher_f1 if teacher_f1 else 0:.2f}, products/s ratio "
+          + (f"{student_rate / teacher_rate:.1f}" if teacher_rate else "not measured"))
     return 0
+
+
+class Lazy:
+    """The teacher, loaded on first use: a run that reuses all its records never loads it."""
+
+    def __init__(self, build: Any) -> None:
+        self.build, self.value = build, None
+
+    def __call__(self) -> Any:
+        if self.value is None:
+            self.value = self.build()
+        return self.value
+
+
+def earlier_records(path: Path, benchmark: Benchmark) -> list[Any]:
+    """An earlier run's records of ``benchmark``'s offers, refused unless they are those offers, in order."""
+    records = read_records(path)
+    ids = [d.id for d in benchmark.documents]
+    if [r.id for r in records] != ids:
+        raise ExtractorError(f"{path} holds records of other offers than this run's {len(ids)} "
+                             f"{benchmark.split} offers (another --dataset, --limit or --seed?)")
+    return records
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, mon
     assert distill.main(["--data", str(ROOT), "--dataset", "ae-110k", "--k", "0", "--student-model", str(encoder),
                          "--epochs", "1", "--window", "64", "--overlap", "16", "--validation-share", "0",
                          "--device", "cpu", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed = first = capsys.readouterr().out
     train_lines = (ROOT / "ae-110k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
     assert f"teacher labelled {len(train_lines)} train offers" in printed
     for needle in ("teacher: F1", "student: F1", "student against the teacher's records: P", "products/s ratio"):
@@ -46,6 +46,31 @@ def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, mon
     student = (out / "validation.student.records.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(student) == len(validation)
     assert (out / "student" / "tagger_manifest.json").is_file()
+
+    # the same teacher records again, without loading the teacher: a quicker run of another student
+    def no_teacher(config: Any = None, **kw: Any) -> Any:
+        raise AssertionError("the teacher was loaded though its records were given")
+
+    monkeypatch.setattr("extractor.models.load_model", no_teacher)
+    again = tmp_path / "again"
+    assert distill.main(["--data", str(ROOT), "--dataset", "ae-110k", "--k", "0", "--student-model", str(encoder),
+                         "--epochs", "1", "--window", "64", "--overlap", "16", "--validation-share", "0",
+                         "--device", "cpu", "--out", str(again), "--teacher-records", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"teacher's records of {len(train_lines)} train offers read from {out}" in printed
+    assert "products/s not measured (records reused)" in printed and "products/s ratio not measured" in printed
+    assert (again / "train.teacher.records.jsonl").read_text() == (out / "train.teacher.records.jsonl").read_text()
+    assert teacher_line(printed) == teacher_line(first)  # the same records, the same score
+    # records of other offers are refused rather than trained on
+    with pytest.raises(Exception, match="other offers"):
+        distill.main(["--data", str(ROOT), "--dataset", "ae-110k", "--limit", "1", "--student-model", str(encoder),
+                      "--device", "cpu", "--out", str(tmp_path / "wrong"), "--teacher-records", str(out)])
+
+
+def teacher_line(printed: str) -> str:
+    """The teacher's F1 as the script printed it (the products/s after it left out)."""
+    [line] = [line for line in printed.splitlines() if line.startswith("teacher: F1")]
+    return line.split(",")[0]
 
 
 def test_teacher_gold_is_the_teachers_values() -> None:
