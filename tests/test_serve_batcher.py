@@ -180,6 +180,32 @@ def test_a_batch_stops_waiting_once_requests_stop_coming():
     assert asyncio.run(main()) == [4, 1]
 
 
+def test_a_lone_client_is_not_held_back_waiting_for_company(monkeypatch: pytest.MonkeyPatch):
+    """With a 100 ms wait, a request 20 ms after another joins its batch while requests keep company
+    (at start, and after two were outstanding at once); once no two have overlapped for
+    COMPANY_SECONDS, each runs at once, so the second comes after the first is answered."""
+    monkeypatch.setattr("extractor.serve.batcher.COMPANY_SECONDS", 0.3)
+
+    async def pair(batcher: Batcher, name: str) -> None:
+        first = asyncio.ensure_future(batcher.submit([Document(id=name, text="t")], timeout=10))
+        await asyncio.sleep(0.02)
+        await batcher.submit([Document(id=name + "2", text="t")], timeout=10)
+        await first
+
+    async def main() -> list[int]:
+        batcher = _stub_batcher(0.001, max_batch_size=8, max_wait_ms=100)
+        batcher.start()
+        await pair(batcher, "start")  # company is assumed at start: one batch of two
+        await asyncio.sleep(0.5)  # alone for longer than COMPANY_SECONDS
+        await pair(batcher, "alone")  # the first runs at once: two batches
+        await asyncio.gather(*(batcher.submit([Document(id=f"c{i}", text="t")], timeout=10) for i in range(2)))
+        await pair(batcher, "company")  # two were outstanding at once just now: the wait is back
+        await batcher.close()
+        return batcher.batches
+
+    assert asyncio.run(main()) == [2, 1, 1, 2, 2]
+
+
 async def _outcome(batcher: Batcher, doc_id: str, timeout: float, delay: float = 0.0) -> str:
     """Submit one one-product request after ``delay`` s: "ok", "overloaded" or "deadline"."""
     await asyncio.sleep(delay)
