@@ -46,6 +46,11 @@ def _engine_options(command: click.Command) -> click.Command:
 @click.option("--threads", default=default(ServeSettings, "threads"), type=click.IntRange(1),
               help="Threads torch uses for the engine (default: torch's, one per core). On a small machine, "
                    "one fewer than the cores leaves the HTTP server a core.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Server processes on the one port, each with its own engine and its share of the cores "
+                   "(--threads defaults to cores / workers). One process leaves its engine idle while "
+                   "answers go out and the next queries come in; a second fills those gaps. Each worker "
+                   "holds a copy of the model in memory.")
 @click.option("--api-keys-env", default="EXTRACTOR_API_KEYS", show_default=True,
               help="Environment variable holding the API keys (separated by commas), checked in X-API-Key.")
 @click.option("--api-keys-file", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -53,7 +58,8 @@ def _engine_options(command: click.Command) -> click.Command:
 @click.option("--no-auth", is_flag=True, help="Serve without API keys (only on a loopback --host).")
 @click.option("--log-text", is_flag=True, help="Log the product texts of each request (off: none are logged).")
 def serve(schema: str | None, host: str, port: int, max_batch_size: int, max_wait_ms: float, max_queue: int,
-          max_items: int, max_text_chars: int, max_body_bytes: int, timeout_s: float, threads: int | None, api_keys_env: str,
+          max_items: int, max_text_chars: int, max_body_bytes: int, timeout_s: float, threads: int | None,
+          workers: int, api_keys_env: str,
           api_keys_file: str | None, no_auth: bool, log_text: bool, **engine_options: Any) -> None:
     """Serve extraction over HTTP (needs the serve extra: pip install -e ".[serve]").
 
@@ -98,10 +104,22 @@ def serve(schema: str | None, host: str, port: int, max_batch_size: int, max_wai
     elif schema not in shipped:
         raise click.UsageError(f"--schema {schema}: not a shipped schema ({', '.join(shipped)})")
     spec = engine_spec_from(context, engine_options)
+    if workers > 1 and threads is None:
+        from ..serve.workers import threads_per_worker
+
+        threads = threads_per_worker(workers)
     settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              max_items=max_items, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
                              timeout_s=timeout_s, threads=threads, log_text=log_text)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    graceful = max(timeout_s, 1) + 5
+    if workers > 1:
+        from ..serve.workers import describe, run_workers
+
+        # uvicorn's supervisor passes SIGTERM to the workers, waits for them, then returns: exit 0
+        run_workers(workers, describe(spec, settings, schema, keys, workers), host, port, log_level="info",
+                    timeout_graceful_shutdown=graceful)
+        return
     app = create_app(spec, settings, schema=schema, keys=keys)
     # uvicorn's access log names the method, path and status only (never a body); on SIGTERM it stops
     # accepting, waits for the requests in flight, then runs the app's shutdown (the batcher drains),
@@ -113,4 +131,4 @@ def serve(schema: str | None, host: str, port: int, max_batch_size: int, max_wai
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _terminated)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=max(timeout_s, 1) + 5)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=graceful)

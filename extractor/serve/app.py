@@ -84,10 +84,11 @@ def _request_schema(settings: ServeSettings, names: list[str]) -> dict[str, Any]
 
 
 def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSettings | None = None,
-               schema: str | None = None, keys: Any = None, metrics: Metrics | None = None) -> Any:
+               schema: str | None = None, keys: Any = None, metrics: Metrics | None = None, peers: Any = None) -> Any:
     """The app around ``engine``: a built Engine, an EngineSpec (built once, for ``schema``, on the
     engine thread), or a function returning an Engine (likewise). ``keys``: an ``auth.KeyChecker``,
-    or None for no authentication (the CLI allows that only on loopback)."""
+    or None for no authentication (the CLI allows that only on loopback). ``peers``: the other
+    worker processes (``workers.Peers``), without which /readyz is not 200."""
     from contextlib import asynccontextmanager
 
     from fastapi import Depends, FastAPI, Request
@@ -146,6 +147,8 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
             log.error("engine failed to load: %s", state["error"])
             return
         state["ready"] = True
+        if peers is not None:
+            peers.mark_ready()
         log.info("ready")
 
     @asynccontextmanager
@@ -156,6 +159,7 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
         state["ready"] = False
         await batcher.close()  # answers every queued request, then stops the engine thread
         task.cancel()
+        metrics.process_ended()
 
     app = FastAPI(title="extractor", summary="Product text to schema-valid attribute records.",
                   lifespan=lifespan)
@@ -206,9 +210,10 @@ def create_app(engine: Engine | Any | Callable[[], Engine], settings: ServeSetti
     @app.get("/readyz")
     async def readyz() -> Any:
         """200 once the engine is built and one warm-up extraction ran; 503 before (or if it failed)."""
-        if state["ready"]:
+        waiting = peers.waiting() if peers is not None and state["ready"] else None
+        if state["ready"] and not waiting:
             return {"status": "ready"}
-        message = f"engine failed to load: {state['error']}" if state["error"] else "loading the engine"
+        message = f"engine failed to load: {state['error']}" if state["error"] else waiting or "loading the engine"
         return JSONResponse({"error": {"code": "not_ready", "message": message}}, status_code=503)
 
     @app.get("/metrics")

@@ -68,6 +68,10 @@ class KeyChecker:
             raise ConfigError(f"API keys file {path} holds no hashes")
         return cls(hashes)
 
+    def hashes(self) -> list[str]:
+        """The known keys' hashes (what ``serve --workers`` hands its worker processes; never the keys)."""
+        return [h.decode("ascii") for h in self._hashes]
+
     def check(self, key: str | None) -> int:
         """200 when ``key`` is known, 401 when there is none, 403 when it is wrong."""
         if not key:
