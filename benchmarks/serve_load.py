@@ -85,14 +85,30 @@ class Server:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM of ``pid`` in MiB (NaN where /proc has none)."""
+    """VmHWM of ``pid`` and of every process under it (`serve --workers`), summed, in MiB (NaN where
+    /proc has none)."""
+    total, found = 0.0, False
+    for process in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{process}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+                    found = True
+        except (OSError, ValueError, IndexError):
+            pass
+    return total if found else float("nan")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (children, theirs, ...), as /proc lists them."""
+    out: list[int] = []
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return float("nan")
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return out
+    for child in children:
+        out += [child, *descendants(child)]
+    return out
 
 
 def serve_args(schema: str, *, max_batch_size: int, max_wait_ms: float, max_queue: int,

@@ -4,7 +4,9 @@ short level, batching on and off, the overload probe, and the BENCHMARKS.md bloc
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,24 @@ def test_each_level_is_measured_after_its_settle_period(bench, monkeypatch):  # 
                                 max_wait_ms=5, max_queue=8, warmup=0, settle=20.0)
     assert calls == [(1, 20.0), (1, 40.0), (16, 20.0), (16, 40.0)]
     assert [(r.concurrency, r.seconds) for r in run.levels] == [(1, 40.0), (16, 40.0)]
+
+
+def test_peak_rss_counts_the_processes_under_the_server(bench) -> None:  # type: ignore[no-untyped-def]
+    """`serve --workers` runs the engines in child processes: the peak RSS sums them with the parent."""
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               "child = subprocess.Popen([sys.executable, '-c', 'import time; x = bytearray(64 << 20); "
+                               "time.sleep(30)']); time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while not bench.descendants(parent.pid) or bench.peak_rss_mb(parent.pid) < 64:
+            assert time.monotonic() < deadline, "the child did not start"
+            time.sleep(0.1)
+        [child] = bench.descendants(parent.pid)
+        assert bench.peak_rss_mb(parent.pid) > bench.peak_rss_mb(child) >= 64
+    finally:
+        for pid in bench.descendants(parent.pid):
+            os.kill(pid, 9)
+        parent.kill()
+        parent.wait()
