@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,13 +149,15 @@ async def _send(connection: Connection, schema: str, items: list[dict[str, str]]
     return str(status), ok, elapsed, retry_after
 
 
-async def run_level(base: str, texts: list[str], schema: str, concurrency: int, seconds: float, *,
+async def run_level(base: str | Sequence[str], texts: list[str], schema: str, concurrency: int, seconds: float, *,
                     max_requests: int = 1_000_000, request_timeout: float = 60.0,
                     headers: dict[str, str] | None = None) -> LevelResult:
     """``concurrency`` clients, each on its own keep-alive connection, sending one-query requests
     back to back for ``seconds`` (at most ``max_requests`` in all); a request under way at the
     deadline is waited for and counted. A client answered 429 waits its Retry-After (to the level's
-    end at most) before its next request, as a well-behaved caller does."""
+    end at most) before its next request, as a well-behaved caller does. Several bases (replicas):
+    client w talks to ``base[w % n]``, an even split, as a least-connections balancer makes it."""
+    bases = [base] if isinstance(base, str) else list(base)
     statuses: dict[str, int] = {}
     latencies: list[float] = []
     counter = {"sent": 0, "products": 0}
@@ -162,7 +165,7 @@ async def run_level(base: str, texts: list[str], schema: str, concurrency: int, 
     deadline = started + seconds
 
     async def worker(w: int) -> None:
-        connection = Connection(base, headers)
+        connection = Connection(bases[w % len(bases)], headers)
         try:
             while time.perf_counter() < deadline and counter["sent"] < max_requests:
                 n = counter["sent"]
@@ -202,12 +205,14 @@ class OverloadResult:
                 "statuses": dict(self.statuses), "seconds": round(self.seconds, 3), "ok": self.ok}
 
 
-async def overload(base: str, texts: list[str], schema: str, *, max_queue: int, items_per_request: int = 16,
-                   burst_factor: float = 4.0, request_timeout: float = 60.0,
+async def overload(base: str | Sequence[str], texts: list[str], schema: str, *, max_queue: int,
+                   items_per_request: int = 16, burst_factor: float = 4.0, request_timeout: float = 60.0,
                    headers: dict[str, str] | None = None) -> OverloadResult:
-    """One burst of concurrent requests carrying ``burst_factor`` x ``max_queue`` products at once."""
-    requests = max(2, int(-(-burst_factor * max_queue // items_per_request)))
-    connections = [Connection(base, headers) for _ in range(requests)]
+    """One burst of concurrent requests carrying ``burst_factor`` x ``max_queue`` products at once
+    to each base (replica), the requests spread evenly over them."""
+    bases = [base] if isinstance(base, str) else list(base)
+    requests = max(2, int(-(-burst_factor * max_queue * len(bases) // items_per_request)))
+    connections = [Connection(bases[r % len(bases)], headers) for r in range(requests)]
     started = time.perf_counter()
     answers = await asyncio.gather(*(
         _send(connections[r], schema, [{"id": f"o{r}-{i}", "text": texts[(r * items_per_request + i) % len(texts)]}

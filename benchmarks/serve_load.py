@@ -192,18 +192,23 @@ def run_server_load(args: list[str], texts: list[str], schema: str, levels: list
                     label: str, max_batch_size: int, max_wait_ms: float, max_queue: int,
                     probe_overload: bool = False, overload_items: int = 16, command: list[str] | None = None,
                     ready_timeout: float = 600, max_requests: int = 1_000_000, request_timeout: float = 60.0,
-                    log_path: Path | None = None, warmup: int = 8, settle: float = 0.0) -> Run:
-    """Start the server, send ``warmup`` requests (not counted), run every level (each after
-    ``settle`` seconds of the same load, not counted; then the overload probe), read its peak RSS,
-    stop it."""
-    server = start_server(args, command=command, ready_timeout=ready_timeout, log_path=log_path)
+                    log_path: Path | None = None, warmup: int = 8, settle: float = 0.0, replicas: int = 1) -> Run:
+    """Start the server (``replicas`` of it, one after another, on their own ports: the clients split
+    evenly over them, as a least-connections balancer splits them), send ``warmup`` requests to each
+    (not counted), run every level (each after ``settle`` seconds of the same load, not counted; then
+    the overload probe), read the peak RSS (summed over the replicas; cold start: the slowest), stop."""
+    servers: list[Server] = []
     try:
+        for n in range(replicas):
+            log = log_path.with_name(f"{log_path.name}.{n}") if log_path is not None and n else log_path
+            servers.append(start_server(args, command=command, ready_timeout=ready_timeout, log_path=log))
+        bases = [server.base for server in servers]
         if warmup:
-            asyncio.run(run_level(server.base, texts, schema, 1, ready_timeout, max_requests=warmup,
+            asyncio.run(run_level(bases, texts, schema, len(bases), ready_timeout, max_requests=warmup * len(bases),
                                   request_timeout=request_timeout))
 
         def load(clients: int, duration: float) -> LevelResult:
-            return asyncio.run(run_level(server.base, texts, schema, clients, duration, max_requests=max_requests,
+            return asyncio.run(run_level(bases, texts, schema, clients, duration, max_requests=max_requests,
                                          request_timeout=request_timeout))
 
         results = []
@@ -213,12 +218,13 @@ def run_server_load(args: list[str], texts: list[str], schema: str, levels: list
             results.append(load(c, seconds))
         probe = None
         if probe_overload:
-            probe = asyncio.run(overload(server.base, texts, schema, max_queue=max_queue,
+            probe = asyncio.run(overload(bases, texts, schema, max_queue=max_queue,
                                          items_per_request=overload_items, request_timeout=request_timeout))
-        rss = server.peak_rss_mb()
+        rss = sum(server.peak_rss_mb() for server in servers)
     finally:
-        code = server.stop()
-    return Run(label, max_batch_size, max_wait_ms, server.cold_start_s, results, rss, probe, code)
+        codes = [server.stop() for server in servers]
+    code = next((c for c in codes if c != 0), codes[0] if codes else None)
+    return Run(label, max_batch_size, max_wait_ms, max(s.cold_start_s for s in servers), results, rss, probe, code)
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -304,6 +310,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds of each level's load before it is measured (not counted): the level then "
                         "measures the service settled at that load, its batch sizes and throughput estimate, "
                         "not its first batches after the load changed")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="servers started on their own ports, the clients split evenly over them (as behind a "
+                        "least-connections balancer); give each its share of the cores: -- --threads N")
     p.add_argument("--max-batch-size", type=int, default=32, help="passed to the server")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="passed to the server")
     p.add_argument("--max-queue", type=int, default=256, help="passed to the server")
@@ -329,6 +338,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--seconds must be positive")
     if args.settle < 0:
         p.error("--settle must be >= 0")
+    if args.replicas < 1:
+        p.error("--replicas must be >= 1")
     return args
 
 
@@ -358,7 +369,7 @@ def main(argv: list[str] | None = None, *, command: list[str] | None = None) -> 
             overload_items=args.overload_items, command=command, ready_timeout=args.ready_timeout,
             max_requests=args.max_requests, request_timeout=args.request_timeout,
             log_path=Path(args.server_log) if args.server_log else None, warmup=args.warmup,
-            settle=args.settle))
+            settle=args.settle, replicas=args.replicas))
     print(table(runs))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.as_dict() for r in runs], indent=2), encoding="utf-8")

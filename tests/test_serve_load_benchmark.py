@@ -180,3 +180,41 @@ def test_peak_rss_counts_the_processes_under_the_server(bench) -> None:  # type:
             os.kill(pid, 9)
         parent.kill()
         parent.wait()
+
+
+def test_replicas_split_the_clients_evenly(bench, monkeypatch):  # type: ignore[no-untyped-def]
+    """--replicas N: client w talks to replica w % N, as a least-connections balancer splits them, and
+    the overload burst goes to every replica."""
+    import asyncio
+
+    import load_client
+
+    used: list[str] = []
+
+    class Recorded:
+        def __init__(self, base: str, headers=None) -> None:  # type: ignore[no-untyped-def]
+            used.append(base)
+
+        def close(self) -> None:
+            pass
+
+    async def answered(connection, schema, items, timeout):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.001)
+        return "200", len(items), 0.001, None
+
+    monkeypatch.setattr(load_client, "Connection", Recorded)
+    monkeypatch.setattr(load_client, "_send", answered)
+    level = asyncio.run(load_client.run_level(["http://a", "http://b"], ["t"], "apparel", 6, 0.05))
+    assert level.requests > 0 and sorted(used) == ["http://a"] * 3 + ["http://b"] * 3
+    used.clear()
+    probe = asyncio.run(load_client.overload(["http://a", "http://b"], ["t"], "apparel", max_queue=8, items_per_request=4))
+    assert probe.requests == 16 and used.count("http://a") == used.count("http://b") == 8
+
+
+def test_two_replicas_are_started_measured_and_stopped(bench, tmp_path):  # type: ignore[no-untyped-def]
+    runs = bench.main(["--levels", "2", "--seconds", "1", "--replicas", "2", "--ready-timeout", "60",
+                       "--request-timeout", "20", "--", "--decoding", "free"], command=COMMAND)
+    (run,) = runs
+    assert run.exit_code == 0 and 0 < run.cold_start_s < 60
+    (level,) = run.levels
+    assert level.requests > 0 and level.statuses.get("200", 0) == level.requests, level.statuses
