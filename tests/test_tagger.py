@@ -670,12 +670,14 @@ def test_a_loaded_tagger_runs_in_bfloat16_where_the_cpu_has_amx(encoder: str, tm
     assert {p.dtype for p in engine.tagger.model.parameters()} == {getattr(torch, expected)}
     reference = TaggerExtractor.from_pretrained(folder, "shoes", device="cpu", dtype="float32")
     texts = [text for text, _ in ROWS]
-    # probabilities stay float32 whatever the weights, and bfloat16 moves them only a little
-    mine, theirs = engine.predict(texts), reference.predict(texts)
-    assert [sorted(m) for m in mine] == [sorted(t) for t in theirs]
+    # bfloat16 moves the token probabilities only a little (spans of a barely trained model may still
+    # differ where two labels are close, so the probabilities are compared, not the spans)
+    mine = [p for _, p in token_probabilities(engine.members, texts, batch_size=8)]
+    theirs = [p for _, p in token_probabilities(reference.members, texts, batch_size=8)]
     for m, t in zip(mine, theirs):
-        for attribute in m:
-            assert [f.score for f in m[attribute]] == pytest.approx([f.score for f in t[attribute]], abs=0.05)
+        assert m.dtype == t.dtype == torch.float32  # computed in float32 after the encoder
+        assert torch.allclose(m, t, atol=0.05)
+    assert [list(r.attributes) for r in engine.extract(texts)] == [SHOES.names] * len(texts)
 
 
 def test_a_tagger_dtype_outside_the_known_ones_is_refused(encoder: str) -> None:
