@@ -6,8 +6,9 @@ first waiting request, then gathers more for up to ``max_wait_ms`` (longer when 
 seconds, shorter once requests stop coming: GATHER_SHARE) or until ``max_batch_size`` products, and
 hands the batch to the engine thread; a batch holds at most half a deadline's worth of work
 (BATCH_SHARE). A request that has had no company for a while (COMPANY_SECONDS) is not held back
-waiting for more: a lone client's queries run at once. While that batch runs, new requests wait in the queue and make up the next batch, so
-batches grow with load. More throughput comes from more processes or replicas, not more threads.
+waiting for more: a lone client's queries run at once. While that batch runs, new requests wait in
+the queue and make up the next batch, so batches grow with load. More throughput comes from more
+processes or replicas, not more threads.
 
 The queue is bounded in products (``max_queue``): a request that does not fit is refused at once
 (QueueFull, 429) rather than waiting. Each request has a deadline (DeadlineExceeded, 504); a
