@@ -16,6 +16,12 @@ QUANTIZATIONS = (None, "4bit")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def check_dtype(dtype: str) -> None:
+    """Refuse a dtype that is not one of :data:`DTYPES` (the LLM's, a tagger's)."""
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+
+
 def from_dict(cls: type[T], values: dict[str, Any]) -> T:
     """Build a config dataclass from a mapping, refusing keys it does not know."""
     known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
@@ -47,8 +53,7 @@ class ModelConfig:
             raise ConfigError("model must be a name, id, folder or .gguf file")
         if self.quantize not in QUANTIZATIONS:
             raise ConfigError(f"quantize must be one of {QUANTIZATIONS}, not {self.quantize!r}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
+        check_dtype(self.dtype)
 
 
 @dataclass

@@ -50,10 +50,6 @@ def _resolve_device(config: ModelConfig) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _resolve_dtype(config: ModelConfig, device: str) -> Any:
-    return resolve_dtype(config.dtype, device)
-
-
 def resolve_dtype(dtype: str, device: str) -> Any:
     """The torch dtype that ``dtype`` (one of ``config.DTYPES``) means for inference on ``device``
     (a resolved device string): `auto` is bfloat16 on CUDA and on CPUs with AMX tiles, float32 on
@@ -231,7 +227,7 @@ def load_model(config: ModelConfig | None = None, **overrides: Any):
         kwargs["quantization_config"] = nf4_config()
         kwargs["device_map"] = {"": device}
     else:
-        kwargs["dtype"] = _resolve_dtype(config, device)
+        kwargs["dtype"] = resolve_dtype(config.dtype, device)
     if device == "cpu":
         keep_freed_memory()
     return load_pretrained(config, None if config.quantize else device, **kwargs)

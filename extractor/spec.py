@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ExtractConfig, ModelConfig, from_dict
+from .config import ExtractConfig, ModelConfig, check_dtype, from_dict
 from .engine import Engine
 from .errors import ConfigError
 from .records import Document, Record
@@ -77,10 +77,7 @@ class TaggerSpec:
     """Likewise for words joined by a hyphen or slash (``TaggerConfig.joined_words``)."""
 
     def __post_init__(self) -> None:
-        from .config import DTYPES
-
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, not {self.dtype!r}")
+        check_dtype(self.dtype)
 
     def to_dict(self) -> dict[str, Any]:
         """The member as plain data; ``dtype`` only when it is not `auto`, so specs written before

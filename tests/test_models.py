@@ -77,8 +77,7 @@ def test_auto_dtype_is_bfloat16_on_cuda_and_on_cpus_with_amx(monkeypatch, amx, d
     import extractor.models as models
 
     monkeypatch.setattr(models, "cpu_has_amx", lambda: amx)
-    assert models._resolve_dtype(ModelConfig(dtype=dtype), device) == expected
-    assert models.resolve_dtype(dtype, device) == expected  # what the taggers load through
+    assert models.resolve_dtype(ModelConfig(dtype=dtype).dtype, device) == expected  # the LLM's and the taggers'
 
 
 def test_cpu_has_amx_asks_torch_and_is_false_where_torch_cannot_tell(monkeypatch):

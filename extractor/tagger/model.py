@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import check_dtype
 from ..errors import ConfigError, ModelLoadError
 from ..schemas import Schema, check_schema
 from .labels import IGNORE, LabelSet, taggable  # noqa: F401  (engine and train import them from here)
@@ -155,11 +156,9 @@ class Tagger:
         quicker, float32 elsewhere: ``models.resolve_dtype``). Training keeps float32."""
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-        from ..config import DTYPES
         from ..models import resolve_dtype
 
-        if dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {DTYPES}, not {dtype!r}")
+        check_dtype(dtype)
 
         path = Path(folder)
         if not (path / MANIFEST).is_file():
