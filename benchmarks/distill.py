@@ -21,6 +21,7 @@ teacher is less sure of."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from dataclasses import replace
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     evaluated = load_benchmark(args.dataset, args.split, args.data, title_only=args.title_only).head(args.eval_limit)
     train = train_split(args, evaluated)
-    teacher = Lazy(lambda: teacher_engine(args, evaluated))
+    teacher = functools.cache(lambda: teacher_engine(args, evaluated))  # loaded on first use: never, when reused
 
     reused = Path(args.teacher_records) if args.teacher_records else None
     if reused is not None:
@@ -179,18 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"student/teacher: F1 ratio {student_f1 / teacher_f1 if teacher_f1 else 0:.2f}, products/s ratio "
           + (f"{student_rate / teacher_rate:.1f}" if teacher_rate else "not measured"))
     return 0
-
-
-class Lazy:
-    """The teacher, loaded on first use: a run that reuses all its records never loads it."""
-
-    def __init__(self, build: Any) -> None:
-        self.build, self.value = build, None
-
-    def __call__(self) -> Any:
-        if self.value is None:
-            self.value = self.build()
-        return self.value
 
 
 def earlier_records(path: Path, benchmark: Benchmark) -> list[Any]:

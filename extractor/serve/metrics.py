@@ -10,6 +10,8 @@ from typing import Any
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's environment variable: the folder where processes share their series."""
 
 
 class Metrics:
@@ -26,7 +28,7 @@ class Metrics:
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("extractor_batch_size", "Products per micro-batch run by the engine thread",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.multiprocess = bool(os.environ.get(MULTIPROC_DIR))
         """Whether the series are shared with other worker processes through files."""
         self.queue_depth = Gauge("extractor_queue_depth", "Products waiting for the engine thread",
                                  registry=self.registry, multiprocess_mode="livesum")

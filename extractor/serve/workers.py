@@ -23,10 +23,10 @@ from dataclasses import asdict
 from typing import Any
 
 from .app import ServeSettings
+from .metrics import MULTIPROC_DIR
 
 ENVIRONMENT = "EXTRACTOR_SERVE_APP"
 """The environment variable that carries the app's description to the workers."""
-MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
