@@ -128,3 +128,22 @@ def save_tiny_bert(folder, tok, positions: int = 128):  # type: ignore[no-untype
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def wait_until_ready(process, base: str, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``base``/readyz until it answers 200, failing with the server's output if ``process``
+    exits first or ``seconds`` pass (the servers tests start as subprocesses)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, process.stdout.read().decode()
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not get ready"
+        time.sleep(0.1)

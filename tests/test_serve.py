@@ -19,6 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("prometheus_client")
 
 from click.testing import CliRunner  # noqa: E402
+from conftest import wait_until_ready  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
@@ -351,16 +352,7 @@ def test_serve_subprocess_answers_and_exits_on_sigterm(tmp_path):
                                 "--port", str(port), "--max-wait-ms", "800"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stdout.read().decode()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not get ready"
-            time.sleep(0.1)
+        wait_until_ready(process, base, 60)
         response = httpx.post(f"{base}/v1/extract", headers={"X-API-Key": "k1"}, timeout=10,
                               json={"schema": "apparel", "items": [{"id": "a", "text": "SECRET-TEXT tee"}]})
         assert response.status_code == 200, response.text

@@ -10,10 +10,10 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until_ready
 
 from extractor.serve.app import ServeSettings
 from extractor.serve.auth import KeyChecker, key_hash
@@ -114,16 +114,7 @@ def test_two_workers_serve_one_port_and_stop_on_sigterm(tmp_path: Path) -> None:
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read().decode()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the workers did not get ready"
-            time.sleep(0.2)
+        wait_until_ready(process, base, 120)  # both workers (a worker still loading answers 503)
         for i in range(8):  # new connections: the kernel hands them to either worker
             response = httpx.post(f"{base}/v1/extract", timeout=10,
                                   json={"schema": "apparel", "items": [{"id": str(i), "text": "Hanes crew tee navy XL"}]})
