@@ -1007,3 +1007,22 @@ def test_a_joined_word_is_taken_in_only_when_asked(tagger: Tagger) -> None:
     assert default.attributes["Color"] == "navy"
     [off] = TaggerExtractor(keyword, "shoes", TaggerConfig(endings=False, joined_words=True)).extract(["nike navy-blue shoe"])
     assert off.attributes["Color"] == "navy"
+
+
+@pytest.mark.parametrize("batch_size", [32, 3])  # every window in one pass; windows of a text split over passes
+def test_packed_and_padded_windows_give_the_same_token_probabilities(tagger: Tagger, monkeypatch: pytest.MonkeyPatch,
+                                                                    batch_size: int) -> None:
+    """A BERT tagger runs its windows packed (tagger/packed.py); the padded forward other encoders
+    use gives the same probabilities, also for texts read in several overlapping windows."""
+    import torch
+
+    engine = TaggerExtractor(tagger, "shoes")
+    long = " ".join(CORPUS)  # several windows of 32 positions
+    texts = [long, "Nike shoe black size 10", "", long[:90]]
+    packed = token_probabilities(engine.members, texts, batch_size)
+    monkeypatch.setattr("extractor.tagger.probabilities.supports", lambda model: False)
+    padded = token_probabilities(engine.members, texts, batch_size)
+    assert len(packed[0][0].ids) > 32
+    for (tokens, p), (same_tokens, q) in zip(packed, padded):
+        assert tokens == same_tokens and p.shape == q.shape == (len(tokens.ids), 7)
+        assert torch.allclose(p, q, atol=1e-5)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .data import Tokens, Window, tokenize, windows
 from .model import Tagger
+from .packed import packed_logits, supports
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ def _member_probabilities(member: Member, texts: list[str], batch_size: int) -> 
     tokenized = [tokenize(tagger.tokenizer, t) for t in texts]
     flat = [(i, w) for i, tok in enumerate(tokenized)
             for w in windows(tok, tagger.frame, member.window, member.overlap)]
-    probs = [torch.zeros((len(tok.ids), len(member.allowed))) for tok in tokenized]
+    # each token's row among all windows' positions: that of the window where it has the most context
+    rows = [[0] * len(tok.ids) for tok in tokenized]
     best_context = [[-1] * len(tok.ids) for tok in tokenized]
+    outputs: list[Any] = []
+    base = 0
     for at in range(0, len(flat), batch_size):
         chunk = flat[at:at + batch_size]
         for (i, window), window_probs in zip(chunk, _forward(member, [w for _, w in chunk])):
@@ -56,15 +60,38 @@ def _member_probabilities(member: Member, texts: list[str], batch_size: int) -> 
                 context = min(j, window.length - 1 - j)
                 if context > best_context[i][t]:
                     best_context[i][t] = context
-                    probs[i][t] = window_probs[window.offset + j]
-    return tokenized, probs
+                    rows[i][t] = base + window.offset + j
+            outputs.append(window_probs)
+            base += len(window_probs)
+    every = torch.cat(outputs) if outputs else torch.zeros((0, len(member.allowed)))
+    return tokenized, [every[torch.tensor(r, dtype=torch.long)] for r in rows]
 
 
-def _forward(member: Member, batch: list[Window]) -> Any:
-    """Probabilities over O and the engine's labels, per position of each window."""
+def _forward(member: Member, batch: list[Window]) -> list[Any]:
+    """Probabilities over O and the engine's labels, per position of each window (a BERT encoder
+    reads the windows packed, without padding: :mod:`.packed`)."""
     import torch
 
     model = member.tagger.model
+    was_training = model.training
+    if was_training:  # eval() and train() visit every module: only when there is a mode to change
+        model.eval()
+    with torch.inference_mode():
+        if supports(model):
+            logits = packed_logits(model, [w.input_ids for w in batch])
+            probs = list(logits[:, member.allowed].float().softmax(-1).cpu().split([len(w.input_ids) for w in batch]))
+        else:
+            padded = _padded_logits(member, batch)[:, :, member.allowed].float().softmax(-1).cpu()
+            probs = [row[:len(w.input_ids)] for row, w in zip(padded, batch)]
+    if was_training:
+        model.train()
+    return probs
+
+
+def _padded_logits(member: Member, batch: list[Window]) -> Any:
+    """The encoder's logits on the windows padded to the longest, (windows x positions x labels)."""
+    import torch
+
     width = max(len(w.input_ids) for w in batch)
     pad = member.tagger.tokenizer.pad_token_id or 0
     ids = torch.full((len(batch), width), pad, dtype=torch.long)
@@ -72,14 +99,8 @@ def _forward(member: Member, batch: list[Window]) -> Any:
     for row, w in enumerate(batch):
         ids[row, :len(w.input_ids)] = torch.tensor(w.input_ids)
         mask[row, :len(w.input_ids)] = 1
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        device = member.tagger.device
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-        probs = logits[:, :, member.allowed].float().softmax(-1).cpu()
-    model.train(was_training)
-    return probs
+    device = member.tagger.device
+    return member.tagger.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
 
 
 def project(source: Tokens, probs: Any, target: Tokens) -> Any:
