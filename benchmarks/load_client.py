@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class LevelResult:
     products: int
     latencies_ms: list[float] = field(repr=False, default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    rate: float | None = None
+    """Requests per second offered (None: back to back)."""
 
     @property
     def p50_ms(self) -> float:
@@ -61,7 +64,7 @@ class LevelResult:
         return {"concurrency": self.concurrency, "seconds": round(self.seconds, 3), "requests": self.requests,
                 "products": self.products, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
                 "requests_per_s": self.requests_per_s, "products_per_s": self.products_per_s,
-                "statuses": dict(self.statuses), "errors_5xx": self.errors_5xx}
+                "statuses": dict(self.statuses), "errors_5xx": self.errors_5xx, "offered_rate": self.rate}
 
 
 IDLE_SECONDS = 4.0
@@ -151,12 +154,18 @@ async def _send(connection: Connection, schema: str, items: list[dict[str, str]]
 
 async def run_level(base: str | Sequence[str], texts: list[str], schema: str, concurrency: int, seconds: float, *,
                     max_requests: int = 1_000_000, request_timeout: float = 60.0,
-                    headers: dict[str, str] | None = None) -> LevelResult:
+                    headers: dict[str, str] | None = None, rate: float | None = None) -> LevelResult:
     """``concurrency`` clients, each on its own keep-alive connection, sending one-query requests
     back to back for ``seconds`` (at most ``max_requests`` in all); a request under way at the
     deadline is waited for and counted. A client answered 429 waits its Retry-After (to the level's
     end at most) before its next request, as a well-behaved caller does. Several bases (replicas):
-    client w talks to ``base[w % n]``, an even split, as a least-connections balancer makes it."""
+    client w talks to ``base[w % n]``, an even split, as a least-connections balancer makes it.
+
+    ``rate``: requests per second offered in all, instead of back to back. Each client sends at the
+    times of its own Poisson process of ``rate / concurrency`` (seeded per client, so runs offer the
+    same schedule), as independent shoppers arrive; a request due while its client still waits for
+    the previous answer is sent right after that answer, and its latency counts from when it was
+    due, so a server that falls behind shows it in the latency (no coordinated omission)."""
     bases = [base] if isinstance(base, str) else list(base)
     statuses: dict[str, int] = {}
     latencies: list[float] = []
@@ -166,25 +175,34 @@ async def run_level(base: str | Sequence[str], texts: list[str], schema: str, co
 
     async def worker(w: int) -> None:
         connection = Connection(bases[w % len(bases)], headers)
+        arrivals = random.Random(w)
+        due = started
         try:
-            while time.perf_counter() < deadline and counter["sent"] < max_requests:
+            while counter["sent"] < max_requests:
+                if rate is not None:
+                    due += arrivals.expovariate(rate / concurrency)
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                if time.perf_counter() >= deadline or (rate is not None and due >= deadline):
+                    break
                 n = counter["sent"]
                 counter["sent"] += 1
                 item = {"id": f"c{w}-{n}", "text": texts[n % len(texts)]}
+                late = max(0.0, time.perf_counter() - due) if rate is not None else 0.0
                 status, ok, elapsed, retry_after = await _send(connection, schema, [item], request_timeout)
                 statuses[status] = statuses.get(status, 0) + 1
                 if status == "200":
-                    latencies.append(elapsed * 1000)
+                    latencies.append((late + elapsed) * 1000)
                     counter["products"] += ok
                 elif status == "429":
                     await asyncio.sleep(max(0.0, min(retry_after or 1.0, deadline - time.perf_counter())))
+                    due = max(due, time.perf_counter())  # the requests due meanwhile were not made
         finally:
             connection.close()
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
     elapsed = time.perf_counter() - started
     return LevelResult(concurrency, elapsed, sum(statuses.values()), counter["products"], latencies,
-                       dict(sorted(statuses.items())))
+                       dict(sorted(statuses.items())), rate)
 
 
 @dataclass

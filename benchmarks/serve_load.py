@@ -11,6 +11,9 @@ for --seconds. Prints one table; --record adds its rows to BENCHMARKS.md's "## S
     python benchmarks/serve_load.py --engine-spec benchmarks/recipes/SPEC.yaml --levels 1,4,16,64 --seconds 10
     python benchmarks/serve_load.py --engine tagger --model DIR --compare-batching --overload --record
 
+`--rate R` offers R requests/s in all at every level (the clients' Poisson arrivals) instead of
+sending back to back: the latency callers see at that traffic, not at the server's saturation.
+
 Everything after `--` goes to `extractor serve` unchanged (engine options, e.g. `-- --decoding free`).
 """
 
@@ -192,11 +195,13 @@ def run_server_load(args: list[str], texts: list[str], schema: str, levels: list
                     label: str, max_batch_size: int, max_wait_ms: float, max_queue: int,
                     probe_overload: bool = False, overload_items: int = 16, command: list[str] | None = None,
                     ready_timeout: float = 600, max_requests: int = 1_000_000, request_timeout: float = 60.0,
-                    log_path: Path | None = None, warmup: int = 8, settle: float = 0.0, replicas: int = 1) -> Run:
+                    log_path: Path | None = None, warmup: int = 8, settle: float = 0.0, replicas: int = 1,
+                    rate: float | None = None) -> Run:
     """Start the server (``replicas`` of it, one after another, on their own ports: the clients split
     evenly over them, as a least-connections balancer splits them), send ``warmup`` requests to each
     (not counted), run every level (each after ``settle`` seconds of the same load, not counted; then
-    the overload probe), read the peak RSS (summed over the replicas; cold start: the slowest), stop."""
+    the overload probe), read the peak RSS (summed over the replicas; cold start: the slowest), stop.
+    ``rate``: the requests per second every level offers (``run_level``), instead of back to back."""
     servers: list[Server] = []
     try:
         for n in range(replicas):
@@ -209,7 +214,7 @@ def run_server_load(args: list[str], texts: list[str], schema: str, levels: list
 
         def load(clients: int, duration: float) -> LevelResult:
             return asyncio.run(run_level(bases, texts, schema, clients, duration, max_requests=max_requests,
-                                         request_timeout=request_timeout))
+                                         request_timeout=request_timeout, rate=rate))
 
         results = []
         for c in levels:
@@ -253,6 +258,9 @@ def table(runs: list[Run]) -> str:
             lines.append(f"  overload: {o.requests} concurrent requests x {o.items_per_request} items -> "
                          f"{_statuses(o.statuses)} in {o.seconds:.2f} s: "
                          + ("429s and no timeouts/5xx (ok)" if o.ok else "NOT OK (want 429s, no timeouts/5xx)"))
+    rates = sorted({lv.rate for run in runs for lv in run.levels if lv.rate is not None})
+    lines += [f"offered: {rate:g} requests/s at every level (Poisson arrivals; latency from when each was due)"
+              for rate in rates]
     lines += [f"batching on/off products/s at {c} clients: {ratio:.2f}x" for c, ratio in batching_ratios(runs)]
     return "\n".join(lines)
 
@@ -310,6 +318,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds of each level's load before it is measured (not counted): the level then "
                         "measures the service settled at that load, its batch sizes and throughput estimate, "
                         "not its first batches after the load changed")
+    p.add_argument("--rate", type=float, default=None,
+                   help="requests/s offered at every level, the clients' Poisson arrivals together (latency counts "
+                        "from when a request was due); default: each client sends back to back")
     p.add_argument("--replicas", type=int, default=1,
                    help="servers started on their own ports, the clients split evenly over them (as behind a "
                         "least-connections balancer); give each its share of the cores: -- --threads N")
@@ -340,6 +351,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--settle must be >= 0")
     if args.replicas < 1:
         p.error("--replicas must be >= 1")
+    if args.rate is not None and args.rate <= 0:
+        p.error("--rate must be positive")
     return args
 
 
@@ -369,12 +382,15 @@ def main(argv: list[str] | None = None, *, command: list[str] | None = None) -> 
             overload_items=args.overload_items, command=command, ready_timeout=args.ready_timeout,
             max_requests=args.max_requests, request_timeout=args.request_timeout,
             log_path=Path(args.server_log) if args.server_log else None, warmup=args.warmup,
-            settle=args.settle, replicas=args.replicas))
+            settle=args.settle, replicas=args.replicas, rate=args.rate))
     print(table(runs))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([r.as_dict() for r in runs], indent=2), encoding="utf-8")
     if args.record:
-        record_rows(Path(args.benchmarks_file), runs, engine=args.label or describe_engine(args), commit=commit,
+        engine = args.label or describe_engine(args)
+        if args.rate is not None:
+            engine += f", {args.rate:g} requests/s offered"
+        record_rows(Path(args.benchmarks_file), runs, engine=engine, commit=commit,
                     date=dt.date.today().isoformat(),
                     command=recorded_command("benchmarks/serve_load.py", sys.argv[1:] if argv is None else argv))
         print(f"recorded in {args.benchmarks_file}", file=sys.stderr)

@@ -218,3 +218,35 @@ def test_two_replicas_are_started_measured_and_stopped(bench, tmp_path):  # type
     assert run.exit_code == 0 and 0 < run.cold_start_s < 60
     (level,) = run.levels
     assert level.requests > 0 and level.statuses.get("200", 0) == level.requests, level.statuses
+
+
+def test_a_paced_level_offers_its_rate_and_counts_lateness(bench, monkeypatch):  # type: ignore[no-untyped-def]
+    """--rate: the clients' Poisson arrivals together offer about that many requests per second, and a
+    request due while its client still waits is timed from when it was due (no coordinated omission)."""
+    import asyncio
+
+    import load_client
+
+    class Quiet:
+        def __init__(self, base: str, headers=None) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+        def close(self) -> None:
+            pass
+
+    answer_s = {"value": 0.001}
+
+    async def answered(connection, schema, items, timeout):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(answer_s["value"])
+        return "200", len(items), answer_s["value"], None
+
+    monkeypatch.setattr(load_client, "Connection", Quiet)
+    monkeypatch.setattr(load_client, "_send", answered)
+    paced = asyncio.run(load_client.run_level("http://a", ["t"], "apparel", 4, 1.0, rate=200))
+    back_to_back = asyncio.run(load_client.run_level("http://a", ["t"], "apparel", 4, 0.2))
+    assert 140 <= paced.requests <= 260 and paced.rate == 200  # Poisson: 200 expected, sd about 14
+    assert back_to_back.requests > 2 * 0.2 * 200 and back_to_back.rate is None
+    # one client, 40 requests due per second, each answered in 100 ms: they fall ever further behind
+    answer_s["value"] = 0.1
+    behind = asyncio.run(load_client.run_level("http://a", ["t"], "apparel", 1, 1.0, rate=40))
+    assert behind.latencies_ms[0] < 150 and max(behind.latencies_ms) > 400
