@@ -24,6 +24,14 @@ this, wasted outside the diagonal blocks, so groups stay small; a window longer 
 group of its own. 64, 128 and 256 ran alike on a batch of 32 product titles (971 positions)."""
 
 
+ROUND_POSITIONS = 32
+"""The packed sequence is filled up to a multiple of this many positions (a filler window, whose
+logits are dropped): oneDNN compiles and keeps a kernel per matrix shape, and exact lengths give a
+new shape for nearly every batch of a service's uneven traffic. After 600 batches of 1 to 16
+random shopper queries the process held 870 MB with exact lengths, 626 MB with padded batches and
+547 MB rounded to 32 positions (at 2.4, 2.8 and 2.4 ms a query)."""
+
+
 def supports(model: Any) -> bool:
     """Whether ``model`` is a BERT token classifier this module can run packed."""
     config = getattr(model, "config", None)
@@ -56,6 +64,10 @@ def packed_logits(model: Any, rows: list[list[int]], limit: int = GROUP_POSITION
 
     bert, config = model.bert, model.config
     device = next(model.parameters()).device
+    real = sum(len(r) for r in rows)
+    filler = -real % ROUND_POSITIONS
+    if filler:
+        rows = [*rows, [getattr(config, "pad_token_id", None) or 0] * filler]
     lengths = [len(r) for r in rows]
     ids = torch.tensor([t for r in rows for t in r], dtype=torch.long, device=device)
     positions = torch.cat([torch.arange(n, device=device) for n in lengths])
@@ -80,4 +92,4 @@ def packed_logits(model: Any, rows: list[list[int]], limit: int = GROUP_POSITION
         x = out.LayerNorm(out.dense(context) + x)
         hidden = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x))
         x = layer.output.LayerNorm(layer.output.dense(hidden) + x)
-    return model.classifier(x)
+    return model.classifier(x[:real])
