@@ -316,6 +316,18 @@ def test_serve_refuses_no_auth_off_loopback_and_a_start_without_keys():
     assert result.exit_code == 1 and "no API keys" in result.output
 
 
+@pytest.mark.parametrize("flags, access_log", [([], True), (["--no-access-log"], False), (["--access-log"], True)])
+def test_the_access_log_is_on_unless_turned_off(monkeypatch, flags, access_log):  # type: ignore[no-untyped-def]
+    """A line per request by default (uvicorn's access log, never a body); --no-access-log drops it."""
+    import uvicorn
+
+    started: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+    result = CliRunner().invoke(main, ["serve", "--no-auth", "--decoding", "free", *flags])
+    assert result.exit_code == 0, result.output
+    assert started["access_log"] is access_log and started["port"] == 8000
+
+
 # --- the real server -----------------------------------------------------------------------------
 
 _SERVER = """
