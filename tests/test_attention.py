@@ -60,14 +60,19 @@ def _step(backend, state, chunks, keep=1):
     return list(forward(backend, chunks, cache, mask, pos, keep=keep))
 
 
+@pytest.mark.parametrize("merged", [True, False])
 @pytest.mark.parametrize("fused_new", [attention.FUSED_NEW, 3, 0])
-def test_shared_prefix_gives_the_logits_of_copied_prefixes(tiny_backend, monkeypatch, fused_new):
+def test_shared_prefix_gives_the_logits_of_copied_prefixes(tiny_backend, monkeypatch, fused_new, merged):
     """With the default threshold these short rows take the split softmax throughout; with 3 the
-    prefill and the longer steps take the fused kernel; with 0 every pass does."""
+    prefill and the longer steps take the fused kernel; with 0 every pass does. The split softmax
+    runs as two fused-kernel calls merged by their log-sum-exps on a CPU (``merged``), or as
+    matrix products where torch has no such kernel."""
     import torch
 
     monkeypatch.setattr(kvcache, "ROOM", 3)  # grow on the way
     monkeypatch.setattr(attention, "FUSED_NEW", fused_new)
+    if not merged:
+        monkeypatch.setattr(attention, "_cpu_kernel", lambda: None)
     prefix = _prefix(tiny_backend)
     ours, theirs = _both(tiny_backend, prefix)
     assert isinstance(ours[1].shared, SharedKV) and ours[1].shared.length == len(prefix.ids)
@@ -94,6 +99,38 @@ def test_shared_prefix_gives_the_logits_of_copied_prefixes(tiny_backend, monkeyp
             state[2], state[3] = state[2][keep], state[3][keep]
         ours, theirs = _step(tiny_backend, ours, [token] * len(keep)), _step(tiny_backend, theirs, [token] * len(keep))
         assert torch.allclose(ours[0], theirs[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_merged_kernel_equals_the_split_softmax(monkeypatch, dtype):
+    """``_merged`` against the matrix-product split softmax on one layer: 16 rows of grouped heads,
+    keys that are views of buffers with room, left padding, a rejected draft, and a query that sees
+    none of its own keys (the prefix alone answers it)."""
+    import torch
+
+    torch.manual_seed(0)
+    kind = getattr(torch, dtype)
+    rows, heads, kv_heads, new, dim, own = 16, 6, 2, 3, 16, 40
+    shared = SharedKV(keys=[torch.randn(1, kv_heads, 25, dim, dtype=kind)],
+                      values=[torch.randn(1, kv_heads, 25, dim, dtype=kind)])
+    keys, values = (torch.randn(rows, kv_heads, own + 9, dim, dtype=kind)[:, :, :own] for _ in range(2))
+    query = torch.randn(rows, heads, new, dim, dtype=kind)
+    mask = torch.ones(rows, own, dtype=torch.long)
+    mask[:, :5] = 0  # left padding
+    mask[2, 30:34] = 0  # a rejected draft
+    mask[7, :] = 0  # nothing of its own visible
+    layer = types.SimpleNamespace(layer_idx=0)
+    answers = []
+    for kernel in (attention._cpu_kernel, lambda: None):
+        monkeypatch.setattr(attention, "_cpu_kernel", kernel)
+        attention._local.shared = shared
+        try:
+            answers.append(attention.attend(layer, query, keys, values, step_mask(mask, new))[0])
+        finally:
+            attention._local.shared = None
+    merged, split = answers
+    assert merged.shape == split.shape == (rows, new, heads, dim) and torch.isfinite(merged).all()
+    assert torch.allclose(merged.float(), split.float(), atol=1e-5 if dtype == "float32" else 2e-2)
 
 
 def test_model_config_is_restored_and_the_prefix_released(tiny_backend):

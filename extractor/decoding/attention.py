@@ -130,14 +130,18 @@ def attend(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, s
             query, rows_keys, rows_values, attn_mask=torch.cat([seen, attention_mask], dim=-1), scale=scale,
             enable_gqa=True)
         return out.transpose(1, 2).contiguous(), None
+    visible = attention_mask.unsqueeze(2).expand(rows, 1, group, new, key.shape[2]).reshape(rows, 1, group * new, -1)
     q = query.reshape(rows, kv_heads, group * new, dim)
+    if query.device.type == "cpu" and (kernel := _cpu_kernel()) is not None:
+        out = _merged(kernel, q, key, value, visible, shared.keys[module.layer_idx], shared.values[module.layer_idx],
+                      scale)
+        return out.view(rows, kv_heads, group, new, dim).reshape(rows, heads, new, dim).transpose(1, 2).contiguous(), None
     # Against the prefix: all rows' queries at once, [kv_heads, rows * group * new, prefix].
     stacked = q.transpose(0, 1).reshape(kv_heads, rows * group * new, dim)
     shared_scores = torch.matmul(stacked, prefix_keys.transpose(-1, -2)).float() * scale
     # Against each row's own positions, [rows, kv_heads, group * new, own].
     own_scores = torch.matmul(q, key.transpose(-1, -2)).float() * scale
-    visible = attention_mask.unsqueeze(2).expand(rows, 1, group, new, key.shape[2])
-    own_scores = own_scores.masked_fill(~visible.reshape(rows, 1, group * new, -1), float("-inf"))
+    own_scores = own_scores.masked_fill(~visible, float("-inf"))
     shared_scores = shared_scores.view(kv_heads, rows, group * new, -1).transpose(0, 1)
     top = torch.maximum(shared_scores.amax(dim=-1, keepdim=True), own_scores.amax(dim=-1, keepdim=True))
     shared_weights = torch.exp(shared_scores - top)
@@ -149,3 +153,38 @@ def attend(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, s
     out = out + torch.matmul(own_weights.to(value.dtype), value)
     out = (out / total.to(out.dtype)).view(rows, kv_heads, group, new, dim).reshape(rows, heads, new, dim)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _cpu_kernel() -> Any:
+    """torch's fused CPU attention kernel that also returns each query's log-sum-exp, or None
+    where this torch has none (a private operator: the split softmax is the fallback)."""
+    import torch
+
+    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _merged(kernel: Any, q: Any, key: Any, value: Any, visible: Any, prefix_keys: Any, prefix_values: Any,
+            scale: float) -> Any:
+    """The split softmax of ``attend`` through the fused kernel, on a CPU: the queries ``q``
+    [rows, kv heads, group * new, dim] attend to the prefix (all rows stacked, one call) and to
+    their own keys (under ``visible``) separately, and the two results are merged by their
+    log-sum-exps, which is exactly one softmax over both. The kernel reads the rows' keys and
+    values where they lie, views of buffers with room to spare, which a matrix product would
+    first copy (at 16 rows those copies were most of a layer's attention); about 4x quicker per
+    layer at 16 rows in bfloat16, and no slower for one row. Returns [rows, kv heads, group * new, dim]."""
+    import torch
+
+    rows, kv_heads, queries, dim = q.shape
+    stacked = q.transpose(0, 1).reshape(1, kv_heads, rows * queries, dim)
+    shared_out, shared_lse = kernel(stacked, prefix_keys, prefix_values, 0.0, False, scale=scale)
+    shared_out = shared_out.view(kv_heads, rows, queries, dim).transpose(0, 1)
+    shared_lse = shared_lse.view(kv_heads, rows, queries).transpose(0, 1)
+    additive = torch.zeros(visible.shape, dtype=q.dtype, device=q.device).masked_fill_(~visible, float("-inf"))
+    own_out, own_lse = kernel(q, key, value, 0.0, False, attn_mask=additive, scale=scale)
+    # a query that sees none of its own keys gets 0 and a log-sum-exp of 0 from the kernel: no weight
+    own_lse = own_lse.masked_fill(~visible.any(dim=-1), float("-inf"))
+    top = torch.maximum(shared_lse, own_lse)
+    shared_weight = torch.exp(shared_lse - top).unsqueeze(-1)
+    own_weight = torch.exp(own_lse - top).unsqueeze(-1)
+    out = (shared_out.float() * shared_weight + own_out.float() * own_weight) / (shared_weight + own_weight)
+    return out.to(q.dtype)
