@@ -23,7 +23,6 @@ GROUP_POSITIONS = 256
 this, wasted outside the diagonal blocks, so groups stay small; a window longer than this is a
 group of its own. 64, 128 and 256 ran alike on a batch of 32 product titles (971 positions)."""
 
-
 ROUND_POSITIONS = 32
 """The packed sequence is filled up to a multiple of this many positions (a filler window, whose
 logits are dropped): oneDNN compiles and keeps a kernel per matrix shape, and exact lengths give a

@@ -54,22 +54,23 @@ def _member_probabilities(member: Member, texts: list[str], batch_size: int) -> 
     base = 0
     for at in range(0, len(flat), batch_size):
         chunk = flat[at:at + batch_size]
-        for (i, window), window_probs in zip(chunk, _forward(member, [w for _, w in chunk])):
+        outputs.append(_forward(member, [w for _, w in chunk]))
+        for i, window in chunk:
             for j in range(window.length):
                 t = window.start + j
                 context = min(j, window.length - 1 - j)
                 if context > best_context[i][t]:
                     best_context[i][t] = context
                     rows[i][t] = base + window.offset + j
-            outputs.append(window_probs)
-            base += len(window_probs)
+            base += len(window.input_ids)
     every = torch.cat(outputs) if outputs else torch.zeros((0, len(member.allowed)))
     return tokenized, [every[torch.tensor(r, dtype=torch.long)] for r in rows]
 
 
-def _forward(member: Member, batch: list[Window]) -> list[Any]:
-    """Probabilities over O and the engine's labels, per position of each window (a BERT encoder
-    reads the windows packed, without padding: :mod:`.packed`)."""
+def _forward(member: Member, batch: list[Window]) -> Any:
+    """Probabilities over O and the engine's labels of every position of the windows, one window
+    after another: (positions x labels). A BERT encoder reads the windows packed, without padding
+    (:mod:`.packed`); others padded to the longest."""
     import torch
 
     model = member.tagger.model
@@ -79,10 +80,10 @@ def _forward(member: Member, batch: list[Window]) -> list[Any]:
     with torch.inference_mode():
         if supports(model):
             logits = packed_logits(model, [w.input_ids for w in batch])
-            probs = list(logits[:, member.allowed].float().softmax(-1).cpu().split([len(w.input_ids) for w in batch]))
         else:
-            padded = _padded_logits(member, batch)[:, :, member.allowed].float().softmax(-1).cpu()
-            probs = [row[:len(w.input_ids)] for row, w in zip(padded, batch)]
+            padded = _padded_logits(member, batch)
+            logits = torch.cat([row[:len(w.input_ids)] for row, w in zip(padded, batch)])
+        probs = logits[:, member.allowed].float().softmax(-1).cpu()
     if was_training:
         model.train()
     return probs
