@@ -58,9 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "teacher's products/s is then not measured); their ids must be this run's offers")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="silver values below this teacher confidence become null (default: 0, keep all)")
-    p.add_argument("--shared-spans", choices=("keep", "drop"), default="keep",
-                   help="drop: a silver value in a span the teacher also gave another attribute becomes null "
-                        "(default: keep, and the tagger labels such tokens with the schema's first attribute)")
     p.add_argument("--student-model", default=PACKAGED_ENCODER,
                    help=f"encoder to fine-tune (default: {PACKAGED_ENCODER})")
     p.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -100,8 +97,7 @@ def train_split(args: argparse.Namespace, evaluated: Benchmark) -> Benchmark:
                    gold=[g for _, g in known]).sample(args.limit, args.seed)
 
 
-def silver(train: Benchmark, records: list[Any], min_confidence: float,
-           shared_spans: str = "keep") -> tuple[TrainingSet, list[str]]:
+def silver(train: Benchmark, records: list[Any], min_confidence: float) -> tuple[TrainingSet, list[str]]:
     """One TrainingSet over every category of the teacher's train records, and the report lines. The
     student is built for every schema of the split, also those of categories the labelled texts do
     not reach (``--limit``): it must read every evaluated offer, as the learning curve's taggers do."""
@@ -111,8 +107,7 @@ def silver(train: Benchmark, records: list[Any], min_confidence: float,
         if not pairs:
             continue
         try:
-            part, report = silver_set([d for d, _ in pairs], [r for _, r in pairs], schema, min_confidence,
-                                      shared_spans)
+            part, report = silver_set([d for d, _ in pairs], [r for _, r in pairs], schema, min_confidence)
         except ExtractorError as exc:
             lines.append(f"{category}: {exc}")
             continue
@@ -152,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         train_records, label_seconds = extract_benchmark(teacher(), train)
         print(f"teacher labelled {len(train_records)} train offers in {label_seconds:.0f} s", flush=True)
     write_records(out / "train.teacher.records.jsonl", train_records)
-    silver_data, lines = silver(train, train_records, args.min_confidence, args.shared_spans)
+    silver_data, lines = silver(train, train_records, args.min_confidence)
     for line in lines:
         print(line, flush=True)
 

@@ -56,7 +56,7 @@ def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, mon
     assert distill.main(["--data", str(ROOT), "--dataset", "ae-110k", "--k", "0", "--student-model", str(encoder),
                          "--epochs", "1", "--window", "64", "--overlap", "16", "--validation-share", "0",
                          "--device", "cpu", "--out", str(again), "--teacher-records", str(out),
-                         "--span-threshold", "0.3", "--shared-spans", "drop"]) == 0
+                         "--span-threshold", "0.3"]) == 0
     printed = capsys.readouterr().out
     assert json.loads((out / "student" / "tagger_manifest.json").read_text())["span_threshold"] is None
     assert json.loads((again / "student" / "tagger_manifest.json").read_text())["span_threshold"] == 0.3

@@ -140,7 +140,7 @@ def test_distill_extract_records_into_a_tagger(workdir: Path, tiny_llm: None, en
                  "--no-progress")
     assert result.exit_code == 0, result.output
     result = run("finetune-tagger", "offers.jsonl", "--silver", "records.jsonl", "--min-confidence", "0.5",
-                 "--shared-spans", "drop", "--schema", "shoes.schema.json", "-o", "student", "-m", encoder, "--epochs", "1", "--window", "64", "--overlap", "16",
+                 "--schema", "shoes.schema.json", "-o", "student", "-m", encoder, "--epochs", "1", "--window", "64", "--overlap", "16",
                  "--validation-share", "0", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert f"silver labels: {len(TRUTH)} text(s)" in result.stderr
@@ -161,8 +161,7 @@ def test_distill_extract_records_into_a_tagger(workdir: Path, tiny_llm: None, en
     (["label", "-o", "tasks.json"], "give INPUT"),
     (["label", "offers.jsonl", "--import", "offers.jsonl", "-o", "x.jsonl"], "INPUT is for making tasks"),
     (["label", "--import", "offers.jsonl", "--model", "m", "-o", "x.jsonl"], "not model"),
-    (["finetune-tagger", "offers.jsonl", "--min-confidence", "0.5", "-o", "t"], "apply to --silver"),
-    (["finetune-tagger", "offers.jsonl", "--shared-spans", "drop", "-o", "t"], "apply to --silver"),
+    (["finetune-tagger", "offers.jsonl", "--min-confidence", "0.5", "-o", "t"], "applies to --silver"),
     (["label", "offers.jsonl", "--schema", "shoes.schema.json", "--predictions", "-o", "t.json"],
      "--predictions applies to --import"),
     (["label", "--import", "offers.jsonl", "--min-confidence", "0.5", "-o", "x.jsonl"], "not min_confidence"),

@@ -52,35 +52,6 @@ def test_values_below_the_confidence_become_null(minimum: float, targets_1: dict
     assert report.values == 5 - dropped
 
 
-@pytest.mark.parametrize(("text", "attributes", "spans", "kept"), [
-    # the engine gave "Trail Runner" to both Brand and Color: neither is taught
-    ("Trail Runner black 10", {"Brand": "Trail Runner", "Color": "Trail Runner", "Size": "10"},
-     {"Brand": [0, 12], "Color": [0, 12], "Size": [19, 21]}, {"Size": "10"}),
-    # overlapping, not equal: "Nike Air" and "Air" share characters
-    ("Nike Air black", {"Brand": "Nike Air", "Color": "Air", "Size": None},
-     {"Brand": [0, 8], "Color": [5, 8], "Size": None}, {}),
-    # touching spans do not overlap
-    ("Nike black", {"Brand": "Nike", "Color": "black"}, {"Brand": [0, 4], "Color": [5, 10]},
-     {"Brand": "Nike", "Color": "black"}),
-    # no offsets (free decoding): the same value ignoring case is shared
-    ("Puma puma red", {"Brand": "Puma", "Color": "PUMA ", "Size": "red"}, None, {"Size": "red"}),
-])
-def test_a_span_given_to_several_attributes_is_dropped(text: str, attributes: dict[str, Any],
-                                                      spans: dict[str, Any] | None, kept: dict[str, str]) -> None:
-    rec = record("1", attributes)
-    rec.spans = spans
-    training, report = silver_set([Document(id="1", text=text)], [rec], SCHEMA, shared_spans="drop")
-    expected = {n: (kept[n],) if n in kept else (GOLD_ABSENT,) for n in ("Brand", "Color", "Size")}
-    assert training.gold[0].targets == expected
-    given = sum(v is not None for v in attributes.values())
-    assert report.shared == given - len(kept) and report.values == len(kept)
-    # kept as they are by default
-    training, report = silver_set([Document(id="1", text=text)], [rec], SCHEMA)
-    assert report.shared == 0 and report.values == given
-    with pytest.raises(ValueError, match="shared_spans"):
-        silver_set([Document(id="1", text=text)], [rec], SCHEMA, shared_spans="first")
-
-
 def test_records_of_other_texts_are_refused() -> None:
     with pytest.raises(InputError, match="not of text"):
         silver_set(DOCS[:2], list(reversed(RECORDS[:2])), SCHEMA)

@@ -163,13 +163,9 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
 @click.option("--min-confidence", "silver_confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="With --silver: values whose record confidence is below this become null (a value without a "
                    "confidence too, when above 0).")
-@click.option("--shared-spans", type=click.Choice(["keep", "drop"]), default="keep", show_default=True,
-              help="With --silver: what becomes of values in a span the engine gave to several attributes of "
-                   "one record. keep: the tagger labels those words with the schema's first of them; drop: all "
-                   "become null, since such values are mostly wrong (docs/labelling.md).")
 def finetune_tagger_command(train_path: str, output: str, validation_path: str | None, schema: str | None,
                             base_model: str, silver_path: str | None, silver_confidence: float,
-                            shared_spans: str, **options: object) -> None:
+                            **options: object) -> None:
     """Fine-tune an encoder that tags attribute spans (the `--engine tagger` of `extract`).
 
     TRAIN is a benchmark split (lines with target_scores: one schema per category, derived from
@@ -198,15 +194,14 @@ def finetune_tagger_command(train_path: str, output: str, validation_path: str |
     options["augment"] = list(options["augment"]) or None  # type: ignore[call-overload]
     config = TrainConfig(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
     schema_obj = load_schema(schema) if schema else None
-    if silver_path is None and (silver_confidence or shared_spans != "keep"):
-        raise click.UsageError("--min-confidence and --shared-spans apply to --silver records")
+    if silver_path is None and silver_confidence:
+        raise click.UsageError("--min-confidence applies to --silver records")
     if silver_path is not None:
         from ..label import silver_training_set
 
         if schema_obj is None:
             raise click.UsageError("--silver needs --schema, the schema the records were written for")
-        train, silver = silver_training_set(train_path, silver_path, schema_obj, silver_confidence,
-                                            shared_spans=shared_spans)
+        train, silver = silver_training_set(train_path, silver_path, schema_obj, silver_confidence)
         click.echo(silver.line(), err=True)
     else:
         train = read_training_file(train_path, schema_obj)
