@@ -159,7 +159,9 @@ def export_command(adapter: str, output: str, merge: bool, base_model: str | Non
                    f"(default {default(TrainConfig, 'augment_copies')}).")
 @click.option("--silver", "silver_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Train on an engine's own records (silver labels): the records `extract` wrote from TRAIN, "
-                   "which is then the texts file extract read (one record per line; needs --schema).")
+                   "which is then the texts file extract read (one record per line; needs --schema). Give a "
+                   "low --span-threshold (0.1-0.2) with it: calibrated on held-out silver, the threshold copies "
+                   "the engine's missed values (docs/labelling.md).")
 @click.option("--min-confidence", "silver_confidence", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="With --silver: values whose record confidence is below this become null (a value without a "
                    "confidence too, when above 0).")
