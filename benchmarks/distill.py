@@ -16,12 +16,28 @@ the offer being labelled is never shown (``DemoPool.select``), so the teacher se
 the texts it labels. An adapter tuned on the same train split has seen that gold in training,
 though: its labels of those texts are better than it would give unseen ones, and so the
 student's figures with it are an upper bound. ``--min-confidence`` drops silver values the
-teacher is less sure of."""
+teacher is less sure of.
+
+Cross-fitted adapters take that bound away. ``--write-folds N`` splits the train lines into N
+folds (drawn with ``--seed``) and writes, for each fold, the lines of all the others; an adapter is
+tuned on each of those files (``extractor finetune --train``). Given them all as
+``--teacher-adapter`` (repeated), each train offer is labelled by an adapter whose training files
+(named, with their hashes, in its manifest) do not hold its text, so no adapter labels a text whose
+gold it was tuned on; the run refuses an offer every adapter has seen. Every adapter extracts the
+evaluated split: the teacher's F1 is their mean, and each is printed.
+
+    python benchmarks/distill.py --dataset oa-mine --write-folds 2 --out $OUT/oa-folds
+    extractor finetune -c finetune/configs/smollm2-oa-mine-k3.yaml \\
+        --train $OUT/oa-folds/fold-0.train.jsonl -o $OUT/oa-a0
+    extractor finetune -c finetune/configs/smollm2-oa-mine-k3.yaml \\
+        --train $OUT/oa-folds/fold-1.train.jsonl -o $OUT/oa-a1
+    python benchmarks/distill.py --dataset oa-mine --teacher-adapter $OUT/oa-a0 --teacher-adapter $OUT/oa-a1 ..."""
 
 from __future__ import annotations
 
 import argparse
-import functools
+import hashlib
+import random
 import sys
 import time
 from dataclasses import replace
@@ -31,8 +47,9 @@ from typing import Any
 from extractor import (GOLD_ABSENT, PACKAGED_ENCODER, Benchmark, ExtractorError, GoldOffer, TaggerConfig,
                        TaggerExtractor, TrainConfig, TrainingSet, benchmark_extractor, build_engine,
                        extract_benchmark, first_category, load_benchmark, load_spec, prompt_settings,
-                       read_offers, read_records, resolve_dataset, score, shots_for, silver_set, train_tagger,
-                       write_records)
+                       read_adapter_manifest, read_offers, read_records, read_rows, resolve_dataset, score,
+                       silver_set, train_tagger, write_records)
+from extractor.evaluate.datasets import offer_text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,7 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N offers (default: all)")
     p.add_argument("--teacher-spec", default=None, help="engine spec file of the teacher (instead of the LLM options)")
     p.add_argument("--teacher-model", default="smollm2-135m", help="the teacher LLM (default: smollm2-135m)")
-    p.add_argument("--teacher-adapter", default=None, help="a LoRA adapter folder for the teacher LLM")
+    p.add_argument("--teacher-adapter", action="append", default=None,
+                   help="a LoRA adapter folder for the teacher LLM; repeated: cross-fitted adapters, each train "
+                        "offer labelled by one whose training files do not hold its text")
+    p.add_argument("--write-folds", type=int, default=None, metavar="N",
+                   help="write <out>/fold-<i>.train.jsonl for i < N (the train lines outside fold i, folds drawn "
+                        "with --seed), for one adapter each, and exit")
     p.add_argument("--k", type=int, default=None,
                    help="the teacher's demonstrations per offer (default: the adapter's, else 3)")
     p.add_argument("--teacher-batch-size", type=int, default=8, help="offers the teacher LLM decodes together")
@@ -79,12 +101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def teacher_engine(args: argparse.Namespace, benchmark: Benchmark) -> Any:
-    """The teacher, loaded with the schema (and demonstrations) of the benchmark's first category."""
+def teacher_engine(args: argparse.Namespace, benchmark: Benchmark, adapter: str | None = None) -> Any:
+    """The teacher (with ``adapter``), loaded with the schema and demonstrations of the benchmark's first category."""
     if args.teacher_spec:
         return build_engine(load_spec(args.teacher_spec), benchmark.schemas[first_category(benchmark)])
-    settings = prompt_settings(args.teacher_adapter, k=args.k)
-    return benchmark_extractor(benchmark, args.teacher_model, adapter=args.teacher_adapter, quantize=None,
+    settings = prompt_settings(adapter, k=args.k)
+    return benchmark_extractor(benchmark, args.teacher_model, adapter=adapter, quantize=None,
                                dtype="auto", device=args.device, seed=0, decoding="constrained",
                                batch_size=args.teacher_batch_size, max_retries=1, **settings)
 
@@ -135,17 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out or f"runs/distill/{Path(args.dataset).name}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.write_folds is not None:
+        for path in write_folds(args, out):
+            print(f"wrote {path}", flush=True)
+        return 0
     evaluated = load_benchmark(args.dataset, args.split, args.data, title_only=args.title_only).head(args.eval_limit)
     train = train_split(args, evaluated)
-    teacher = functools.cache(lambda: teacher_engine(args, evaluated))  # loaded on first use: never, when reused
+    adapters = args.teacher_adapter or [None]
 
     reused = Path(args.teacher_records) if args.teacher_records else None
     if reused is not None:
         train_records = earlier_records(reused / "train.teacher.records.jsonl", train)
         print(f"teacher's records of {len(train_records)} train offers read from {reused}", flush=True)
     else:
-        train_records, label_seconds = extract_benchmark(teacher(), train)
-        print(f"teacher labelled {len(train_records)} train offers in {label_seconds:.0f} s", flush=True)
+        train_records = label_train(args, train, evaluated, adapters)
     write_records(out / "train.teacher.records.jsonl", train_records)
     silver_data, lines = silver(train, train_records, args.min_confidence)
     for line in lines:
@@ -162,29 +187,106 @@ def main(argv: list[str] | None = None) -> int:
     student = TaggerExtractor.from_pretrained(result.folder, evaluated.schemas[first_category(evaluated)],
                                               TaggerConfig(), device=args.device)
 
-    earlier = reused / f"{args.split}.teacher.records.jsonl" if reused is not None else None
-    if earlier is not None and earlier.is_file():
-        teacher_records, teacher_seconds = earlier_records(earlier, evaluated), None
-    else:
-        teacher_records, teacher_seconds = extract_benchmark(teacher(), evaluated)
+    teachers = []  # (records, seconds) of each adapter on the evaluated split
+    for index, adapter in enumerate(adapters):
+        name = f"{args.split}.teacher{'' if len(adapters) == 1 else f'-{index}'}.records.jsonl"
+        earlier = reused / name if reused is not None else None
+        if earlier is not None and earlier.is_file():
+            teachers.append((earlier_records(earlier, evaluated), None))
+        else:
+            teachers.append(extract_benchmark(teacher_engine(args, evaluated, adapter), evaluated))
+        write_records(out / name, teachers[-1][0])
     student_records, student_seconds = extract_benchmark(student, evaluated)
-    write_records(out / f"{args.split}.teacher.records.jsonl", teacher_records)
     write_records(out / f"{args.split}.student.records.jsonl", student_records)
-    teacher_f1 = score(evaluated.gold, [r.to_dict() for r in teacher_records]).exact.micro.f1
-    student_f1 = score(evaluated.gold, [r.to_dict() for r in student_records]).exact.micro.f1
-    agreement = score(teacher_gold(evaluated, teacher_records), [r.to_dict() for r in student_records]).exact.micro
     n = len(evaluated.documents)
+    student_f1 = score(evaluated.gold, [r.to_dict() for r in student_records]).exact.micro.f1
     student_rate = n / max(student_seconds, 1e-9)
-    teacher_rate = n / max(teacher_seconds, 1e-9) if teacher_seconds is not None else None
     print(f"{evaluated.name} {args.split}, {n} offers; student trained on {len(silver_data.documents)} silver texts")
-    print(f"teacher: F1 {teacher_f1:.2f} against gold, "
-          + (f"{teacher_rate:.2f} products/s" if teacher_rate else "products/s not measured (records reused)"))
+    f1s, rates = [], []
+    for index, (records, seconds) in enumerate(teachers):
+        micro = score(evaluated.gold, [r.to_dict() for r in records]).exact.micro
+        rate = n / max(seconds, 1e-9) if seconds is not None else None
+        f1s.append(micro.f1)
+        rates.append(rate)
+        agreement = score(teacher_gold(evaluated, records), [r.to_dict() for r in student_records]).exact.micro
+        label = "teacher" if len(teachers) == 1 else f"teacher {index} ({adapters[index]})"
+        print(f"{label}: P {micro.precision:.2f} R {micro.recall:.2f} F1 {micro.f1:.2f} against gold, "
+              + (f"{rate:.2f} products/s" if rate else "products/s not measured (records reused)"))
+        print(f"student against the {label}'s records: P {agreement.precision:.2f} R {agreement.recall:.2f} "
+              f"F1 {agreement.f1:.2f}")
+    teacher_f1 = sum(f1s) / len(f1s)
+    measured = [r for r in rates if r]
+    teacher_rate = sum(measured) / len(measured) if measured else None
+    if len(teachers) > 1:
+        print(f"teacher: mean F1 {teacher_f1:.2f} of {len(teachers)} adapters"
+              + (f", mean {teacher_rate:.2f} products/s" if teacher_rate else ""))
     print(f"student: F1 {student_f1:.2f} against gold, {student_rate:.2f} products/s")
-    print(f"student against the teacher's records: P {agreement.precision:.2f} R {agreement.recall:.2f} "
-          f"F1 {agreement.f1:.2f}")
     print(f"student/teacher: F1 ratio {student_f1 / teacher_f1 if teacher_f1 else 0:.2f}, products/s ratio "
           + (f"{student_rate / teacher_rate:.1f}" if teacher_rate else "not measured"))
     return 0
+
+
+def write_folds(args: argparse.Namespace, out: Path) -> list[Path]:
+    """Cross-fitting, step one: the train file's lines in N folds drawn with --seed, and for each fold i
+    ``fold-<i>.train.jsonl`` holding every line outside it: the adapter tuned on it labels fold i."""
+    if args.write_folds < 2:
+        raise ExtractorError("--write-folds needs at least 2 folds")
+    source = resolve_dataset(args.dataset, args.data) / "train.jsonl"
+    lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    order = list(range(len(lines)))
+    random.Random(args.seed).shuffle(order)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fold in range(args.write_folds):
+        held = set(order[fold::args.write_folds])
+        path = out / f"fold-{fold}.train.jsonl"
+        path.write_text("".join(line + "\n" for i, line in enumerate(lines) if i not in held), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def tuned_texts(adapter: str, title_only: bool) -> set[str]:
+    """The offer texts of the training files ``adapter``'s manifest names (benchmark or shots
+    layout), refused when the manifest is missing or a file is gone or changed since."""
+    manifest = read_adapter_manifest(adapter)
+    if manifest is None:
+        raise ExtractorError(f"{adapter} has no extractor manifest: the texts it was tuned on are unknown")
+    texts: set[str] = set()
+    for entry in (manifest.get("training_data") or {}).get("files", []):
+        path = Path(entry["path"])
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            raise ExtractorError(f"{adapter} was tuned on {path}, which is gone or has changed since")
+        for index, row in enumerate(read_rows(path)):
+            texts.add(row["text"] if isinstance(row.get("text"), str) else offer_text(row, index, title_only))
+    return texts
+
+
+def label_train(args: argparse.Namespace, train: Benchmark, evaluated: Benchmark,
+                adapters: list[str | None]) -> list[Any]:
+    """The teacher's records of the train offers. Several adapters: each offer is labelled by the
+    first adapter not tuned on its text (refused when every one was)."""
+    if len(adapters) == 1:
+        records, seconds = extract_benchmark(teacher_engine(args, evaluated, adapters[0]), train)
+        print(f"teacher labelled {len(records)} train offers in {seconds:.0f} s", flush=True)
+        return records
+    seen = [tuned_texts(str(adapter), args.title_only) for adapter in adapters]
+    owner = []
+    for document in train.documents:
+        free = [i for i, texts in enumerate(seen) if document.text not in texts]
+        if not free:
+            raise ExtractorError(f"every --teacher-adapter was tuned on train offer {document.id}: "
+                                 "give adapters tuned on complementary folds (--write-folds)")
+        owner.append(free[0])
+    by_id = {}
+    for index, adapter in enumerate(adapters):
+        keep = [j for j, o in enumerate(owner) if o == index]
+        if not keep:
+            continue
+        part = replace(train, documents=[train.documents[j] for j in keep], gold=[train.gold[j] for j in keep])
+        records, seconds = extract_benchmark(teacher_engine(args, evaluated, adapter), part)
+        print(f"teacher {index} ({adapter}) labelled {len(records)} train offers in {seconds:.0f} s", flush=True)
+        by_id.update((record.id, record) for record in records)
+    return [by_id[document.id] for document in train.documents]
 
 
 def earlier_records(path: Path, benchmark: Benchmark) -> list[Any]:

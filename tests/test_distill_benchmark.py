@@ -38,7 +38,7 @@ def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, mon
     printed = first = capsys.readouterr().out
     train_lines = (ROOT / "ae-110k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
     assert f"teacher labelled {len(train_lines)} train offers" in printed
-    for needle in ("teacher: F1", "student: F1", "student against the teacher's records: P", "products/s ratio"):
+    for needle in ("teacher: P", "student: F1", "student against the teacher's records: P", "products/s ratio"):
         assert needle in printed, printed
     teacher = [json.loads(line) for line in (out / "train.teacher.records.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(teacher) == len(train_lines)
@@ -72,7 +72,7 @@ def test_teacher_labels_train_student_learns_both_are_scored(tmp_path: Path, mon
 
 def teacher_line(printed: str) -> str:
     """The teacher's F1 as the script printed it (the products/s after it left out)."""
-    [line] = [line for line in printed.splitlines() if line.startswith("teacher: F1")]
+    [line] = [line for line in printed.splitlines() if line.startswith("teacher: P")]
     return line.split(",")[0]
 
 
@@ -102,3 +102,91 @@ def test_the_student_is_built_for_every_schema_even_those_the_labelled_texts_mis
     data, _ = distill.silver(train, [record], 0.0)
     assert [d.category for d in data.documents] == [first.category]
     assert set(data.schemas) == set(evaluated.schemas)  # not only the labelled text's category
+
+
+def test_write_folds_splits_the_train_lines_into_complements(tmp_path: Path) -> None:
+    lines = (ROOT / "ae-110k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    args = distill.parse_args(["--data", str(ROOT), "--dataset", "ae-110k", "--write-folds", "2", "--seed", "3"])
+    paths = distill.write_folds(args, tmp_path)
+    assert [p.name for p in paths] == ["fold-0.train.jsonl", "fold-1.train.jsonl"]
+    kept = [p.read_text(encoding="utf-8").splitlines() for p in paths]
+    held = [[line for line in lines if line not in part] for part in kept]
+    assert sorted(held[0] + held[1]) == sorted(lines)  # every line held out of exactly one fold
+    assert all(held) and set(held[0]).isdisjoint(held[1])
+    assert all(len(part) + len(out) == len(lines) for part, out in zip(kept, held))
+    again = distill.write_folds(args, tmp_path / "again")  # the same seed, the same folds
+    assert [p.read_text() for p in again] == [p.read_text() for p in paths]
+    with pytest.raises(Exception, match="at least 2"):
+        distill.write_folds(distill.parse_args(["--data", str(ROOT), "--dataset", "ae-110k", "--write-folds", "1"]),
+                            tmp_path / "one")
+
+
+def fake_adapter(folder: Path, train: Path) -> Path:
+    """An adapter folder whose manifest says it was tuned on ``train`` (no weights: the teacher is faked)."""
+    import hashlib
+
+    from extractor.adapter import FORMAT, write_manifest
+
+    folder.mkdir(parents=True)
+    write_manifest(folder, {"format": FORMAT, "training_data": {"files": [
+        {"path": str(train), "layout": "benchmark", "sha256": hashlib.sha256(train.read_bytes()).hexdigest()}]}})
+    return folder
+
+
+def test_cross_fitted_adapters_never_label_a_text_they_were_tuned_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Each train offer goes to an adapter whose training files lack its text; every adapter is scored
+    on validation and the teacher's F1 is their mean. The teacher is faked (it answers the gold),
+    the student is a tiny random BERT."""
+    from extractor import Provenance, Record
+
+    real_extract = distill.extract_benchmark
+    labelled: dict[str, str] = {}  # text -> adapter that labelled it
+
+    def fake_extract(engine: Any, benchmark: Any) -> tuple[list[Any], float]:
+        if not isinstance(engine, str):
+            return real_extract(engine, benchmark)  # the student
+        records = []
+        for document, offer in zip(benchmark.documents, benchmark.gold):
+            if benchmark.split == "train":
+                labelled[document.text] = engine
+            values = {a: None if a not in offer.targets or offer.absent(a) else offer.targets[a][0]
+                      for a in benchmark.schemas[offer.category].names}
+            records.append(Record(id=document.id, attributes=values, provenance=Provenance(
+                model="fake", adapter=engine, prompt="p", schema="s", decoding="constrained")))
+        return records, 1.0
+
+    monkeypatch.setattr(distill, "extract_benchmark", fake_extract)
+    monkeypatch.setattr(distill, "teacher_engine", lambda args, benchmark, adapter=None: str(adapter))
+    folds = distill.write_folds(distill.parse_args(["--data", str(ROOT), "--dataset", "ae-110k", "--write-folds", "2"]),
+                                tmp_path / "folds")
+    adapters = [fake_adapter(tmp_path / f"a{i}", path) for i, path in enumerate(folds)]
+    encoder = build_encoder(tmp_path / "encoder")
+    common = ["--data", str(ROOT), "--dataset", "ae-110k", "--student-model", str(encoder), "--epochs", "1",
+              "--window", "64", "--overlap", "16", "--validation-share", "0", "--device", "cpu"]
+    out = tmp_path / "run"
+    assert distill.main(common + ["--teacher-adapter", str(adapters[0]), "--teacher-adapter", str(adapters[1]),
+                                  "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    train_texts = {json.loads(line)["input"] for line in (ROOT / "ae-110k" / "train.jsonl").read_text().splitlines()}
+    assert set(labelled) == train_texts
+    for adapter, fold in zip(adapters, folds):
+        tuned = {json.loads(line)["input"] for line in fold.read_text().splitlines()}
+        mine = {text for text, by in labelled.items() if by == str(adapter)}
+        assert mine and mine.isdisjoint(tuned)
+    for index in (0, 1):
+        assert f"teacher {index} ({adapters[index]}): P 100.00 R 100.00 F1 100.00" in printed, printed
+        assert (out / f"validation.teacher-{index}.records.jsonl").is_file()
+    n = len((ROOT / "ae-110k" / "validation.jsonl").read_text().splitlines())  # the fake takes 1 s per split
+    assert f"teacher: mean F1 100.00 of 2 adapters, mean {n:.2f} products/s" in printed
+    assert "student/teacher: F1 ratio" in printed
+
+    # an offer every adapter was tuned on is refused, and so is a training file changed since
+    both = fake_adapter(tmp_path / "both", ROOT / "ae-110k" / "train.jsonl")
+    with pytest.raises(Exception, match="every --teacher-adapter was tuned on train offer"):
+        distill.main(common + ["--teacher-adapter", str(adapters[0]), "--teacher-adapter", str(both),
+                               "--out", str(tmp_path / "no")])
+    folds[1].write_text(folds[1].read_text() + "\n")
+    with pytest.raises(Exception, match="gone or has changed"):
+        distill.main(common + ["--teacher-adapter", str(adapters[0]), "--teacher-adapter", str(adapters[1]),
+                               "--out", str(tmp_path / "no")])
