@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
+import re
 import sys
 import time
 from dataclasses import replace
@@ -50,6 +52,7 @@ from extractor import (GOLD_ABSENT, PACKAGED_ENCODER, Benchmark, ExtractorError,
                        read_adapter_manifest, read_offers, read_records, read_rows, resolve_dataset, score,
                        silver_set, train_tagger, write_records)
 from extractor.evaluate.datasets import offer_text
+from extractor.training.examples import examples_of_target_scores
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -227,15 +230,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_folds(args: argparse.Namespace, out: Path) -> list[Path]:
-    """Cross-fitting, step one: the train file's lines in N folds drawn with --seed, and for each fold i
-    ``fold-<i>.train.jsonl`` holding every line outside it: the adapter tuned on it labels fold i."""
+    """Cross-fitting, step one: the train split's offers in N folds drawn with --seed, and for each
+    fold i ``fold-<i>.train.jsonl`` holding every offer outside it, for the adapter that will label
+    fold i. The lines are in the shots layout (text, record of first gold forms, schema file), with
+    the schemas derived from the whole train split and written to ``<out>/schemas``: an adapter
+    tuned on a fold must be tuned for the schemas (and ids) the benchmark extracts with, which a
+    fold's own lines would derive differently (other example values, attributes only the other
+    fold has)."""
     if args.write_folds < 2:
         raise ExtractorError("--write-folds needs at least 2 folds")
-    source = resolve_dataset(args.dataset, args.data) / "train.jsonl"
-    lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    examples = examples_of_target_scores(resolve_dataset(args.dataset, args.data) / "train.jsonl", args.title_only)
+    (out / "schemas").mkdir(parents=True, exist_ok=True)
+    files = {}
+    for schema in {example.schema.id: example.schema for example in examples}.values():
+        path = (out / "schemas" / (re.sub(r"[^\w.-]+", "_", schema.name) + ".schema.json")).resolve()
+        path.write_text(json.dumps(schema.document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        files[schema.id] = str(path)
+    lines = [json.dumps({"text": e.text, "record": e.record, "schema": files[e.schema.id]}, ensure_ascii=False)
+             for e in examples]
     order = list(range(len(lines)))
     random.Random(args.seed).shuffle(order)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fold in range(args.write_folds):
         held = set(order[fold::args.write_folds])

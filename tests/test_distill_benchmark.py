@@ -104,18 +104,27 @@ def test_the_student_is_built_for_every_schema_even_those_the_labelled_texts_mis
     assert set(data.schemas) == set(evaluated.schemas)  # not only the labelled text's category
 
 
-def test_write_folds_splits_the_train_lines_into_complements(tmp_path: Path) -> None:
-    lines = (ROOT / "ae-110k" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+def test_write_folds_splits_the_train_offers_into_complements(tmp_path: Path) -> None:
+    """Each fold file holds the offers outside its fold, as shots lines naming schema files of the
+    whole train split: the schemas (and ids) the benchmark extracts with, so the adapters match."""
+    from extractor import load_benchmark, load_schema
+
+    texts = [json.loads(line)["input"] for line in (ROOT / "ae-110k" / "train.jsonl").read_text().splitlines()]
     args = distill.parse_args(["--data", str(ROOT), "--dataset", "ae-110k", "--write-folds", "2", "--seed", "3"])
     paths = distill.write_folds(args, tmp_path)
     assert [p.name for p in paths] == ["fold-0.train.jsonl", "fold-1.train.jsonl"]
-    kept = [p.read_text(encoding="utf-8").splitlines() for p in paths]
-    held = [[line for line in lines if line not in part] for part in kept]
-    assert sorted(held[0] + held[1]) == sorted(lines)  # every line held out of exactly one fold
-    assert all(held) and set(held[0]).isdisjoint(held[1])
-    assert all(len(part) + len(out) == len(lines) for part, out in zip(kept, held))
+    kept = [[json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()] for p in paths]
+    held = [[t for t in texts if t not in {row["text"] for row in part}] for part in kept]
+    assert sorted(held[0] + held[1]) == sorted(texts)  # every offer held out of exactly one fold
+    assert all(held) and all(len(part) + len(out) == len(texts) for part, out in zip(kept, held))
+    benchmark = load_benchmark("ae-110k", "validation", str(ROOT))
+    for row in kept[0] + kept[1]:
+        schema = load_schema(row["schema"])
+        assert schema.id in {s.id for s in benchmark.schemas.values()}
+        assert set(row["record"]) == set(schema.names)
     again = distill.write_folds(args, tmp_path / "again")  # the same seed, the same folds
-    assert [p.read_text() for p in again] == [p.read_text() for p in paths]
+    moved = [p.read_text().replace(str(tmp_path / "again"), str(tmp_path)) for p in again]
+    assert moved == [p.read_text() for p in paths]
     with pytest.raises(Exception, match="at least 2"):
         distill.write_folds(distill.parse_args(["--data", str(ROOT), "--dataset", "ae-110k", "--write-folds", "1"]),
                             tmp_path / "one")
@@ -129,7 +138,7 @@ def fake_adapter(folder: Path, train: Path) -> Path:
 
     folder.mkdir(parents=True)
     write_manifest(folder, {"format": FORMAT, "training_data": {"files": [
-        {"path": str(train), "layout": "benchmark", "sha256": hashlib.sha256(train.read_bytes()).hexdigest()}]}})
+        {"path": str(train), "layout": "shots", "sha256": hashlib.sha256(train.read_bytes()).hexdigest()}]}})
     return folder
 
 
@@ -171,7 +180,7 @@ def test_cross_fitted_adapters_never_label_a_text_they_were_tuned_on(tmp_path: P
     train_texts = {json.loads(line)["input"] for line in (ROOT / "ae-110k" / "train.jsonl").read_text().splitlines()}
     assert set(labelled) == train_texts
     for adapter, fold in zip(adapters, folds):
-        tuned = {json.loads(line)["input"] for line in fold.read_text().splitlines()}
+        tuned = {json.loads(line)["text"] for line in fold.read_text().splitlines()}
         mine = {text for text, by in labelled.items() if by == str(adapter)}
         assert mine and mine.isdisjoint(tuned)
     for index in (0, 1):
