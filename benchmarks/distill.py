@@ -48,11 +48,9 @@ from typing import Any
 
 from extractor import (GOLD_ABSENT, PACKAGED_ENCODER, Benchmark, ExtractorError, GoldOffer, TaggerConfig,
                        TaggerExtractor, TrainConfig, TrainingSet, benchmark_extractor, build_engine,
-                       extract_benchmark, first_category, load_benchmark, load_spec, prompt_settings,
-                       read_adapter_manifest, read_offers, read_records, read_rows, resolve_dataset, score,
-                       silver_set, train_tagger, write_records)
-from extractor.evaluate.datasets import offer_text
-from extractor.training.examples import examples_of_target_scores
+                       examples_of_target_scores, extract_benchmark, first_category, load_benchmark, load_spec,
+                       offer_text, prompt_settings, read_adapter_manifest, read_offers, read_records, read_rows,
+                       resolve_dataset, score, silver_set, train_tagger, write_records)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

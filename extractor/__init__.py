@@ -58,6 +58,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "PACKAGED_ENCODER": (".tagger", "PACKAGED_ENCODER"),
     "TAGGER_MANIFEST": (".tagger.model", "MANIFEST"),
     "AUGMENTATIONS": (".training.augment", "AUGMENTATIONS"),
+    # a benchmark file's offers as `finetune` examples (text, first gold forms, schema): distill.py's folds
+    "examples_of_target_scores": (".training.examples", "examples_of_target_scores"),
     # labelled data for a new schema: Label Studio tasks and exports, silver labels (extractor/label/)
     "make_tasks": (".label", "make_tasks"),
     "tasks_from_engine": (".label", "tasks_from_engine"),
@@ -95,6 +97,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DATASETS": (".evaluate.datasets", "DATASETS"),
     "load_benchmark": (".evaluate.datasets", "load_benchmark"),
     "read_offers": (".evaluate.datasets", "read_offers"),
+    "offer_text": (".evaluate.datasets", "offer_text"),  # the text the model reads for one benchmark line
     "resolve_dataset": (".evaluate.datasets", "resolve_dataset"),
     # running an engine over a benchmark split, and BENCHMARKS.md's formats (what benchmarks/ share)
     "QualityRun": (".evaluate.runner", "QualityRun"),
