@@ -197,4 +197,4 @@ def test_the_labelling_page_commands_parse(monkeypatch: pytest.MonkeyPatch) -> N
     problems, parsed = check_commands(Path(__file__).resolve().parents[1] / "docs" / "labelling.md", monkeypatch)
     assert problems == []
     assert [p.command for _, p in parsed] == ["label", "label", "label", "finetune-tagger", "extract", "extract",
-                                              "finetune-tagger", "label", "finetune-tagger"]
+                                              "finetune-tagger", "label", "finetune-tagger", "finetune"]
