@@ -31,7 +31,12 @@ evaluated split: the teacher's F1 is their mean, and each is printed.
         --train $OUT/oa-folds/fold-0.train.jsonl -o $OUT/oa-a0
     extractor finetune -c finetune/configs/smollm2-oa-mine-k3.yaml \\
         --train $OUT/oa-folds/fold-1.train.jsonl -o $OUT/oa-a1
-    python benchmarks/distill.py --dataset oa-mine --teacher-adapter $OUT/oa-a0 --teacher-adapter $OUT/oa-a1 ..."""
+    python benchmarks/distill.py --dataset oa-mine --teacher-adapter $OUT/oa-a0 --teacher-adapter $OUT/oa-a1 ...
+
+Labelling and timing can happen on different machines: ``--label-only`` writes the teacher's train
+records and stops (run it where the teacher is fast, a GPU); a run given that folder as
+``--teacher-records`` trains the student and extracts the evaluated split with each teacher
+there, so both products/s come from the machine the ratio is quoted for."""
 
 from __future__ import annotations
 
@@ -75,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=None,
                    help="the teacher's demonstrations per offer (default: the adapter's, else 3)")
     p.add_argument("--teacher-batch-size", type=int, default=8, help="offers the teacher LLM decodes together")
+    p.add_argument("--teacher-dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="the teacher LLM's weights (default auto: bfloat16 on CUDA, float32 on most CPUs)")
+    p.add_argument("--label-only", action="store_true",
+                   help="write the teacher's records of the train split and stop: label on one machine (a GPU), "
+                        "then train and time students elsewhere with --teacher-records")
     p.add_argument("--teacher-records", default=None, metavar="DIR",
                    help="reuse the teacher's records of an earlier run's --out DIR instead of labelling again "
                         "(its train.teacher.records.jsonl, and <split>.teacher.records.jsonl when there: the "
@@ -108,7 +118,7 @@ def teacher_engine(args: argparse.Namespace, benchmark: Benchmark, adapter: str 
         return build_engine(load_spec(args.teacher_spec), benchmark.schemas[first_category(benchmark)])
     settings = prompt_settings(adapter, k=args.k)
     return benchmark_extractor(benchmark, args.teacher_model, adapter=adapter, quantize=None,
-                               dtype="auto", device=args.device, seed=0, decoding="constrained",
+                               dtype=args.teacher_dtype, device=args.device, seed=0, decoding="constrained",
                                batch_size=args.teacher_batch_size, max_retries=1, **settings)
 
 
@@ -173,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         train_records = label_train(args, train, evaluated, adapters)
     write_records(out / "train.teacher.records.jsonl", train_records)
+    if args.label_only:
+        print(f"wrote {out / 'train.teacher.records.jsonl'}", flush=True)
+        return 0
     silver_data, lines = silver(train, train_records, args.min_confidence)
     for line in lines:
         print(line, flush=True)

@@ -190,6 +190,19 @@ def test_cross_fitted_adapters_never_label_a_text_they_were_tuned_on(tmp_path: P
     assert f"teacher: mean F1 100.00 of 2 adapters, mean {n:.2f} products/s" in printed
     assert "student/teacher: F1 ratio" in printed
 
+    # label on one machine, train and time on another: --label-only writes the train records and stops
+    # (no student: the encoder given does not exist), and a later run extracts validation with each
+    # adapter itself, so the teacher's products/s is measured where the student's is
+    labels = tmp_path / "labels"
+    assert distill.main(common[:4] + ["--student-model", str(tmp_path / "absent"), "--label-only", "--teacher-adapter",
+                                      str(adapters[0]), "--teacher-adapter", str(adapters[1]), "--out", str(labels)]) == 0
+    assert capsys.readouterr().out.endswith(f"wrote {labels / 'train.teacher.records.jsonl'}\n")
+    assert sorted(p.name for p in labels.iterdir()) == ["train.teacher.records.jsonl"]
+    assert (labels / "train.teacher.records.jsonl").read_text() == (out / "train.teacher.records.jsonl").read_text()
+    assert distill.main(common + ["--teacher-adapter", str(adapters[0]), "--teacher-adapter", str(adapters[1]),
+                                  "--teacher-records", str(labels), "--out", str(tmp_path / "timed")]) == 0
+    assert f"teacher: mean F1 100.00 of 2 adapters, mean {n:.2f} products/s" in capsys.readouterr().out
+
     # an offer every adapter was tuned on is refused, and so is a training file changed since
     both = fake_adapter(tmp_path / "both", ROOT / "ae-110k" / "train.jsonl")
     with pytest.raises(Exception, match="every --teacher-adapter was tuned on train offer"):
